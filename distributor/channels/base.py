@@ -1,0 +1,137 @@
+"""The small interface every channel implements, and the rendering they share.
+
+A channel declares its platform facts as class attributes (kind, limit, how length is counted,
+default API base) and implements `send`. Rendering (template, hashtags, UTM, exact fitting) lives
+here so every platform gets it the same way. `send` raises `ChannelError`; it never returns False.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+import jinja2
+
+from distributor import text as textlib
+from distributor.channels.fit import fit
+from distributor.models import Article, Post, Receipt
+from distributor.settings import ChannelSettings, SiteSettings
+from distributor.urls import with_params
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+class Channel(ABC):
+    kind: ClassVar[str]
+    settings_model: ClassVar[type[ChannelSettings]] = ChannelSettings
+    default_api_base: ClassVar[str] = ""
+    limit: ClassVar[int] = 10_000  # in the unit `length` counts
+    markup: ClassVar[str] = "text"  # "html": template variables are HTML-escaped
+    max_hashtags: ClassVar[int] = 3
+    idempotent: ClassVar[bool] = False  # the platform dedupes our idempotency key
+    supports_readback: ClassVar[bool] = False  # `find_existing` can tell whether a post exists
+
+    def __init__(self, settings: ChannelSettings, site: SiteSettings, data_dir: Path = Path("data")) -> None:
+        self.settings = settings
+        self.site = site
+        self.data_dir = data_dir  # for files a channel keeps (outbox, image cache)
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    @property
+    def api_base(self) -> str:
+        return (self.settings.api_base or self.default_api_base).rstrip("/")
+
+    # --- rendering -------------------------------------------------------------------------------
+
+    def length(self, text: str) -> int:
+        """Length as the platform counts it (graphemes unless a subclass says otherwise)."""
+        return textlib.grapheme_length(text)
+
+    def text_limit(self, article: Article) -> int:
+        """The limit for this article's post (a caption may be shorter than a message)."""
+        return self.limit
+
+    def template_source(self) -> str:
+        configured = self.settings.template
+        if configured:
+            path = Path(configured)
+            if "{{" not in configured and path.is_file():
+                return path.read_text(encoding="utf-8")
+            return configured
+        candidate = TEMPLATES / f"{self.kind}.j2"
+        if not candidate.is_file():
+            candidate = TEMPLATES / "default.j2"
+        return candidate.read_text(encoding="utf-8")
+
+    def link(self, article: Article) -> str:
+        """The article URL as this channel posts it (with UTM tags unless turned off)."""
+        if not self.settings.utm:
+            return article.url
+        return with_params(
+            article.url,
+            {"utm_source": self.kind, "utm_medium": "social", "utm_campaign": self.settings.utm_campaign},
+        )
+
+    def context(self, article: Article) -> dict[str, Any]:
+        labels = list(dict.fromkeys([*article.categories, *article.tags]))
+        tags = [t for t in (textlib.hashtag(label) for label in labels) if t][: self.max_hashtags]
+        published: datetime = article.published
+        return {
+            "title": article.title,
+            "summary": article.summary,
+            "url": self.link(article),
+            "hashtags": " ".join(tags),
+            "hashtag_list": tags,
+            "image": article.image,
+            "site": self.site.title,
+            "published": published.strftime("%d/%m/%Y %H:%M"),
+            "category": article.categories[0] if article.categories else "",
+            "author": article.author or "",
+        }
+
+    def render(self, article: Article) -> Post:
+        environment = jinja2.Environment(
+            autoescape=self.markup == "html", trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False
+        )
+        template = environment.from_string(self.template_source())
+        context = self.context(article)
+        limit = self.text_limit(article)
+        body = fit(lambda ctx: template.render(**ctx).strip(), context, self.length, limit)
+        return Post(
+            channel=self.name,
+            kind=self.kind,
+            article_id=article.id,
+            text=body,
+            url=context["url"],
+            title=article.title,
+            image=article.image,
+            length=self.length(body),
+            limit=limit,
+            extra=self.extra(article, context),
+        )
+
+    def extra(self, article: Article, context: dict[str, Any]) -> dict[str, Any]:
+        """Platform data beyond the text (summary for a card, description...)."""
+        return {"summary": article.summary}
+
+    # --- delivery --------------------------------------------------------------------------------
+
+    @abstractmethod
+    def send(self, post: Post, key: str) -> Receipt:
+        """Publish `post`; `key` is stable per (article, channel) for idempotent platforms.
+
+        Raises ChannelError, classified per the platform's answer.
+        """
+
+    def find_existing(self, post: Post, key: str) -> Receipt | None:
+        """Read back whether `post` was already published (only where `supports_readback`)."""
+        return None
+
+    def check(self) -> str:
+        """A read-only call that proves the credentials work; returns what it found."""
+        return "no remote check for this channel type"

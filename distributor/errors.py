@@ -1,0 +1,64 @@
+"""The error types every part raises, so callers can tell config, input and delivery failures apart."""
+
+from __future__ import annotations
+
+
+class DistributorError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class ConfigError(DistributorError):
+    """Invalid configuration; `problems` holds one located message per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class SourceError(DistributorError):
+    """A source could not be read or one of its inputs is malformed.
+
+    The message always names the source and the input (URL or path) so an operator can act on it.
+    """
+
+    def __init__(self, source: str, message: str, *, input: str | None = None) -> None:
+        self.source = source
+        self.input = input
+        where = f"{source}: {input}: " if input else f"{source}: "
+        super().__init__(where + message)
+
+
+class ChannelError(DistributorError):
+    """A delivery failed.
+
+    permanent:    retrying will not help (bad token, rejected content); the operator must act.
+    retry_after:  seconds the platform asked us to wait (429 Retry-After and friends).
+    maybe_sent:   the request may have reached the platform (read timeout, crash): the post's fate is
+                  unknown and must not be blindly retried on a platform without idempotency.
+    duplicate:    the platform says this exact post already exists (treated as already posted).
+    code:         the platform's own error code, as text.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        retry_after: float | None = None,
+        maybe_sent: bool = False,
+        duplicate: bool = False,
+        code: str | int | None = None,
+        status: int | None = None,
+    ) -> None:
+        self.message = message
+        self.permanent = permanent
+        self.retry_after = retry_after
+        self.maybe_sent = maybe_sent
+        self.duplicate = duplicate
+        self.code = None if code is None else str(code)
+        self.status = status
+        super().__init__(message)
+
+    def __repr__(self) -> str:
+        kind = "permanent" if self.permanent else "transient"
+        return f"ChannelError({self.message!r}, {kind}, code={self.code!r}, status={self.status!r})"

@@ -1,0 +1,1 @@
+"""Loopback stand-ins for the platforms, one module per platform, behaving as platforms.md says."""
