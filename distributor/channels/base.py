@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import jinja2
 
 from distributor import text as textlib
+from distributor.channel_state import ChannelState, MemoryChannelState
 from distributor.channels.fit import fit
 from distributor.models import Article, Post, Receipt
 from distributor.settings import ChannelSettings, SiteSettings
@@ -37,6 +38,8 @@ class Channel(ABC):
         self.settings = settings
         self.site = site
         self.data_dir = data_dir  # for files a channel keeps (outbox, image cache)
+        # Persistent per-channel state (refreshed tokens, sessions); the pipeline sets the Redis one.
+        self.state: ChannelState = MemoryChannelState()
 
     @property
     def name(self) -> str:

@@ -1,0 +1,84 @@
+"""Every Redis key name this service uses, in one place, under one configurable prefix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Keys:
+    prefix: str = "distributor:"
+
+    # articles and change detection
+    def article(self, article_id: str) -> str:
+        return f"{self.prefix}article:{article_id}"
+
+    def article_hash(self) -> str:
+        """Hash article id -> content hash of the stored version."""
+        return f"{self.prefix}article-hashes"
+
+    def articles_by_time(self) -> str:
+        """Sorted set of every published article, scored by publish time."""
+        return f"{self.prefix}articles:by-time"
+
+    def source_items(self, source: str) -> str:
+        """Set of article ids a source currently lists (for removal detection)."""
+        return f"{self.prefix}source:{source}:items"
+
+    def source_state(self, source: str) -> str:
+        return f"{self.prefix}source:{source}:state"
+
+    def source_seen(self) -> str:
+        """Set of sources that completed their first poll (the no-backfill rule)."""
+        return f"{self.prefix}sources:seen"
+
+    # feeds
+    def feed_index(self, feed: str) -> str:
+        return f"{self.prefix}feed:{feed}:index"
+
+    def feed_render(self, feed: str, fmt: str) -> str:
+        return f"{self.prefix}feed:{feed}:{fmt}"
+
+    def feed_names(self) -> str:
+        return f"{self.prefix}feeds"
+
+    # deliveries
+    def delivery(self, article_id: str, channel: str) -> str:
+        return f"{self.prefix}delivery:{article_id}:{channel}"
+
+    def deliveries_by_time(self) -> str:
+        """Sorted set of 'article_id:channel' scored by last change, for listings."""
+        return f"{self.prefix}deliveries"
+
+    def channel_state(self, channel: str) -> str:
+        """Hash of what a channel must persist (refreshed tokens, sessions)."""
+        return f"{self.prefix}channel:{channel}:state"
+
+    def channel_lock(self, channel: str, purpose: str) -> str:
+        return f"{self.prefix}channel:{channel}:lock:{purpose}"
+
+    def rate(self, channel: str) -> str:
+        return f"{self.prefix}channel:{channel}:rate"
+
+    # shares
+    def shares(self, article_id: str) -> str:
+        """Hash network -> count for one article."""
+        return f"{self.prefix}shares:{article_id}"
+
+    def shares_top(self, period: str) -> str:
+        """Sorted set article id -> shares in one period bucket ('all', 'day:2026-11-27', ...)."""
+        return f"{self.prefix}shares:top:{period}"
+
+    def share_seen(self, fingerprint: str) -> str:
+        return f"{self.prefix}shares:seen:{fingerprint}"
+
+    # operations
+    def beat_prefix(self) -> str:
+        return f"{self.prefix}beat:"
+
+    def lock(self, name: str) -> str:
+        return f"{self.prefix}lock:{name}"
+
+    def fetch_host(self, host: str) -> str:
+        """Politeness: when a host may next be fetched."""
+        return f"{self.prefix}fetch:host:{host}"
