@@ -1,0 +1,175 @@
+"""Mastodon statuses on any instance (`api_base` is the instance URL).
+
+Mastodon is the one platform with a real idempotency key: the same `Idempotency-Key` within an
+hour returns the status first created, so a retry after a lost answer cannot double post. Length
+is graphemes with every link counted as 23 (`distributor.text.mastodon_length`). The article
+image is uploaded as media with the title as alt text; when that fails the status goes out as
+text and link, and Mastodon builds its own link card from the page's OpenGraph tags.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Literal
+
+import requests
+from pydantic import Field, SecretStr, field_validator
+
+from distributor import http, images
+from distributor import text as textlib
+from distributor.channels.base import Channel
+from distributor.errors import ChannelError
+from distributor.models import Article, Post, Receipt
+from distributor.settings import ChannelSettings
+from distributor.urls import is_http_url
+
+log = logging.getLogger(__name__)
+
+MEDIA_BYTES = 8_000_000  # below every instance's default image_size_limit (16 MB)
+MEDIA_PIXELS = 8_294_400  # 3840x2160: Mastodon downsizes anything larger anyway
+
+
+class MastodonSettings(ChannelSettings):
+    api_base: str  # the instance, e.g. "https://mastodon.social": required, there is no default
+    access_token: SecretStr  # scopes write:statuses and write:media
+    visibility: Literal["public", "unlisted", "private"] = "public"
+    language: str | None = None  # ISO 639-1; empty: the article's language
+    max_characters: int = Field(default=500, ge=50)  # the instance's configuration.statuses
+    media: bool = True  # upload the article image
+
+    @field_validator("api_base")
+    @classmethod
+    def _instance_url(cls, value: str) -> str:
+        if not is_http_url(value):
+            raise ValueError("must be the instance URL, like 'https://mastodon.social'")
+        return value
+
+
+class Mastodon(Channel):
+    kind = "mastodon"
+    settings_model = MastodonSettings
+    limit = 500
+    idempotent = True
+    media_poll_attempts = 10  # a 202 upload is polled this often...
+    media_poll_delay = 1.0  # ...this many seconds apart before posting without the image
+
+    @property
+    def config(self) -> MastodonSettings:
+        assert isinstance(self.settings, MastodonSettings)
+        return self.settings
+
+    def length(self, text: str) -> int:
+        return textlib.mastodon_length(text)
+
+    def text_limit(self, article: Article) -> int:
+        return self.config.max_characters
+
+    def extra(self, article: Article, context: dict[str, Any]) -> dict[str, Any]:
+        return {**super().extra(article, context), "language": article.language}
+
+    # --- delivery --------------------------------------------------------------------------------
+
+    def send(self, post: Post, key: str) -> Receipt:
+        body: dict[str, Any] = {"status": post.text, "visibility": self.config.visibility}
+        language = self.config.language or post.extra.get("language")
+        if language:
+            body["language"] = language
+        media_id = self._media(post) if self.config.media else None
+        if media_id:
+            body["media_ids"] = [media_id]
+        headers = {**self._auth(), "Idempotency-Key": key}
+        response = http.request(
+            "POST", f"{self.api_base}/api/v1/statuses", json=body, headers=headers
+        )
+        if response.status_code != 200:
+            raise _error(response)
+        status = http.json_or_none(response)
+        if not isinstance(status, dict) or not status.get("id"):
+            # Created, but the answer is unreadable: the idempotency key makes a retry safe.
+            raise ChannelError("mastodon answered 200 without a status id", maybe_sent=True)
+        return Receipt(post_id=str(status["id"]), url=status.get("url") or status.get("uri"))
+
+    def check(self) -> str:
+        url = f"{self.api_base}/api/v1/accounts/verify_credentials"
+        response = http.request("GET", url, headers=self._auth())
+        if response.status_code != 200:
+            raise _error(response)
+        account = http.json_or_none(response) or {}
+        return f"Mastodon account @{account.get('acct')} on {self.api_base}"
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.config.access_token.get_secret_value()}"}
+
+    # --- media -----------------------------------------------------------------------------------
+
+    def _media(self, post: Post) -> str | None:
+        """Upload the article image; None (logged) whenever it cannot be attached."""
+        image = images.usable(
+            post.image,
+            data_dir=self.data_dir,
+            allow_private=self.settings.allow_private_images,
+            channel=self.name,
+            max_bytes=MEDIA_BYTES,
+            max_pixels=MEDIA_PIXELS,
+        )
+        if image is None:
+            return None
+        try:
+            return self._upload(image, post.title)
+        except ChannelError as exc:
+            log.warning(
+                "%s: posting without the image: media upload failed: %s", self.name, exc.message
+            )
+            return None
+
+    def _upload(self, image: images.Image, alt: str) -> str | None:
+        response = http.request(
+            "POST",
+            f"{self.api_base}/api/v2/media",
+            headers=self._auth(),
+            files={"file": (f"image.{image.extension}", image.data, image.mime)},
+            data={"description": textlib.truncate(alt, 1500)},
+        )
+        if response.status_code not in (200, 202):
+            raise _error(response)
+        attachment = http.json_or_none(response) or {}
+        media_id = str(attachment.get("id") or "")
+        if not media_id:
+            raise ChannelError("media upload answered without an id")
+        if response.status_code == 202 and not attachment.get("url"):
+            return self._wait_processed(media_id)
+        return media_id
+
+    def _wait_processed(self, media_id: str) -> str | None:
+        """Poll `GET /api/v1/media/:id` (206 while processing, 200 with a url when done)."""
+        for _ in range(self.media_poll_attempts):
+            time.sleep(self.media_poll_delay)
+            response = http.request(
+                "GET", f"{self.api_base}/api/v1/media/{media_id}", headers=self._auth()
+            )
+            if response.status_code == 200 and (http.json_or_none(response) or {}).get("url"):
+                return media_id
+            if response.status_code not in (200, 206):
+                raise _error(response)
+        log.warning("%s: media %s still processing; posting without it", self.name, media_id)
+        return None
+
+
+def _error(response: requests.Response) -> ChannelError:
+    """Classify a Mastodon error answer (`{"error": "..."}` and X-RateLimit-* headers)."""
+    status = response.status_code
+    body = http.json_or_none(response)
+    text = str(body.get("error")) if isinstance(body, dict) and body.get("error") else None
+    message = f"mastodon: {text or (response.text or response.reason or 'error')[:300].strip()}"
+    if status in (401, 403, 404, 410, 422):
+        return ChannelError(message, permanent=True, status=status, code=status)
+    if status == 429:
+        wait = http.retry_after(response.headers.get("Retry-After")) or http.retry_after(
+            response.headers.get("X-RateLimit-Reset")
+        )
+        return ChannelError(message, retry_after=wait, status=status, code=status)
+    if status >= 500:
+        wait = http.retry_after(response.headers.get("Retry-After"))
+        return ChannelError(message, retry_after=wait, status=status, code=status)
+    return ChannelError(f"{message} (HTTP {status})", permanent=True, status=status, code=status)
