@@ -1,0 +1,253 @@
+"""A loopback Telegram Bot API (platforms.md section 3).
+
+Checks what Telegram checks: the token in `/bot<token>/<method>`, the chat and the bot's rights,
+HTML entities (supported tags, balanced nesting), and the 4096 / 1024 limits counted after entity
+parsing in UTF-16 code units. Answers with Telegram's `{"ok": ...}` envelopes.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from tests.fakes.scripted import ScriptedFake
+from tests.fakes.server import Reply, Request
+
+TOKEN = "123456789:AAFakeTokenForTestsOnly_abcdefghijk"
+CHANNEL = {
+    "id": -1001234567890,
+    "title": "Tin tức Tây Ninh",
+    "type": "channel",
+    "username": "tintuc_tayninh",
+}
+TAGS = {
+    "b",
+    "strong",
+    "i",
+    "em",
+    "u",
+    "ins",
+    "s",
+    "strike",
+    "del",
+    "span",
+    "tg-spoiler",
+    "a",
+    "tg-emoji",
+}
+TAGS |= {"code", "pre", "blockquote"}
+_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)((?:\s+[^<>]*)?)>")
+_ENTITY = re.compile(r"&(lt|gt|amp|quot|#[0-9]+|#x[0-9a-fA-F]+);")
+_HREF = re.compile(r"""href\s*=\s*"([^"]*)"|href\s*=\s*'([^']*)'""")
+_NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
+
+
+def error(code: int, description: str, **parameters: Any) -> Reply:
+    body: dict[str, Any] = {"ok": False, "error_code": code, "description": description}
+    if parameters:
+        body["parameters"] = parameters
+    return Reply(code, body)
+
+
+def rate_limited(seconds: int) -> Reply:
+    reply = error(429, f"Too Many Requests: retry after {seconds}", retry_after=seconds)
+    reply.headers["Retry-After"] = str(seconds)
+    return reply
+
+
+def utf16(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _decode(text: str) -> str:
+    def one(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name.startswith("#x"):
+            return chr(int(name[2:], 16))
+        if name.startswith("#"):
+            return chr(int(name[1:]))
+        return _NAMED[name]
+
+    return _ENTITY.sub(one, text)
+
+
+def parse_html(markup: str) -> tuple[str, list[str]]:
+    """Telegram's HTML parse mode: (plain text, link targets); ValueError like Telegram's 400."""
+    plain: list[str] = []
+    links: list[str] = []
+    stack: list[str] = []
+    position = 0
+    while position < len(markup):
+        start = markup.find("<", position)
+        if start < 0:
+            plain.append(markup[position:])
+            break
+        plain.append(markup[position:start])
+        match = _TAG.match(markup, start)
+        offset = len(markup[:start].encode("utf-8"))
+        if not match:
+            raise ValueError(f"Unexpected end tag or unescaped '<' at byte offset {offset}")
+        closing, name, attributes = match.group(1), match.group(2).lower(), match.group(3)
+        if name not in TAGS:
+            raise ValueError(f'Unsupported start tag "{name}" at byte offset {offset}')
+        if closing:
+            if not stack or stack.pop() != name:
+                raise ValueError(f'Unmatched end tag at byte offset {offset}, expected "</{name}>"')
+        else:
+            stack.append(name)
+            if name == "a":
+                href = _HREF.search(attributes)
+                if href:
+                    links.append(_decode(href.group(1) or href.group(2) or ""))
+        position = match.end()
+    if stack:
+        raise ValueError(f"Can't find end tag corresponding to start tag {stack[-1]}")
+    return _decode("".join(plain)), links
+
+
+class TelegramFake(ScriptedFake):
+    def __init__(self) -> None:
+        super().__init__()
+        self.add("*", r"/bot(?P<token>[^/]*)/(?P<method>[A-Za-z]+)", self._api)
+
+    def reset(self) -> None:
+        super().reset()
+        self.token = TOKEN
+        self.bot = {
+            "id": 7000001,
+            "is_bot": True,
+            "first_name": "Tin tức",
+            "username": "tintuc_bot",
+        }
+        self.chats: dict[str, dict[str, Any]] = {
+            "@tintuc_tayninh": CHANNEL,
+            str(CHANNEL["id"]): CHANNEL,
+        }
+        self.admin = True  # is the bot an administrator of the chats?
+        self.migrated: dict[str, int] = {}  # chat_id -> the supergroup it became
+        self.broken_photos: set[str] = set()  # photo URLs Telegram cannot fetch
+        self.next_id = 100
+
+    def _api(self, request: Request) -> Reply:
+        scripted = self.queued()
+        if scripted is not None:
+            return scripted
+        assert request.match is not None
+        if request.match["token"] != self.token:
+            return error(401, "Unauthorized")
+        methods = {
+            "getme": self._get_me,
+            "getchat": self._get_chat,
+            "getchatmember": self._get_chat_member,
+            "sendmessage": self._send_message,
+            "sendphoto": self._send_photo,
+        }
+        method = methods.get(request.match["method"].lower())
+        if method is None:
+            return error(404, "Not Found")
+        return method(request.form())
+
+    def _chat(self, fields: dict[str, str]) -> dict[str, Any] | Reply:
+        chat_id = fields.get("chat_id", "")
+        if chat_id in self.migrated:
+            return error(
+                400,
+                "Bad Request: group chat was upgraded to a supergroup chat",
+                migrate_to_chat_id=self.migrated[chat_id],
+            )
+        chat = self.chats.get(chat_id)
+        if chat is None:
+            return error(400, "Bad Request: chat not found")
+        return chat
+
+    def _get_me(self, fields: dict[str, str]) -> Reply:
+        return Reply(200, {"ok": True, "result": self.bot})
+
+    def _get_chat(self, fields: dict[str, str]) -> Reply:
+        chat = self._chat(fields)
+        return chat if isinstance(chat, Reply) else Reply(200, {"ok": True, "result": chat})
+
+    def _get_chat_member(self, fields: dict[str, str]) -> Reply:
+        chat = self._chat(fields)
+        if isinstance(chat, Reply):
+            return chat
+        if self.admin:
+            member = {"status": "administrator", "user": self.bot, "can_post_messages": True}
+        else:
+            member = {"status": "left", "user": self.bot}
+        return Reply(200, {"ok": True, "result": member})
+
+    def _target(self, fields: dict[str, str]) -> dict[str, Any] | Reply:
+        chat = self._chat(fields)
+        if isinstance(chat, Reply):
+            return chat
+        if not self.admin:
+            return error(403, "Forbidden: bot is not a member of the channel chat")
+        return chat
+
+    def _parse(self, fields: dict[str, str], key: str) -> tuple[str, list[str]] | Reply:
+        markup = fields.get(key, "")
+        if fields.get("parse_mode", "").lower() != "html":
+            return markup.strip(), []
+        try:
+            plain, links = parse_html(markup)
+        except ValueError as exc:
+            return error(400, f"Bad Request: can't parse entities: {exc}")
+        return plain.strip(), links
+
+    def _send_message(self, fields: dict[str, str]) -> Reply:
+        chat = self._target(fields)
+        if isinstance(chat, Reply):
+            return chat
+        parsed = self._parse(fields, "text")
+        if isinstance(parsed, Reply):
+            return parsed
+        plain, links = parsed
+        if not plain:
+            return error(400, "Bad Request: message text is empty")
+        if utf16(plain) > 4096:
+            return error(400, "Bad Request: message is too long")
+        return self._posted("sendMessage", chat, fields, plain, links, {"text": plain})
+
+    def _send_photo(self, fields: dict[str, str]) -> Reply:
+        chat = self._target(fields)
+        if isinstance(chat, Reply):
+            return chat
+        photo = fields.get("photo", "")
+        if not photo:
+            return error(400, "Bad Request: there is no photo in the request")
+        if photo in self.broken_photos or not photo.startswith(("http://", "https://")):
+            return error(400, "Bad Request: wrong file identifier/HTTP URL specified")
+        parsed = self._parse(fields, "caption")
+        if isinstance(parsed, Reply):
+            return parsed
+        plain, links = parsed
+        if utf16(plain) > 1024:
+            return error(400, "Bad Request: message caption is too long")
+        photo_sizes = [{"file_id": f"photo-{self.next_id}", "width": 1280, "height": 720}]
+        return self._posted(
+            "sendPhoto", chat, fields, plain, links, {"caption": plain, "photo": photo_sizes}
+        )
+
+    def _posted(
+        self,
+        method: str,
+        chat: dict[str, Any],
+        fields: dict[str, str],
+        plain: str,
+        links: list[str],
+        content: dict[str, Any],
+    ) -> Reply:
+        self.next_id += 1
+        self.accept(
+            {**fields, "method": method, "plain": plain, "links": links, "message_id": self.next_id}
+        )
+        message = {
+            "message_id": self.next_id,
+            "sender_chat": chat,
+            "chat": chat,
+            "date": int(time.time()),
+            **content,
+        }
+        return Reply(200, {"ok": True, "result": message})

@@ -1,0 +1,297 @@
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from distributor.channels.telegram import Telegram, TelegramSettings, telegram_length
+from distributor.errors import ChannelError
+from distributor.models import Post
+from tests.fakes.server import Reply
+from tests.fakes.telegram import CHANNEL, TOKEN, TelegramFake, error, parse_html, rate_limited
+from tests.unit.channels.secret_url_cases import (
+    HARD,
+    SEED,
+    assert_hidden,
+    build,
+    closed_port_url,
+    config_problems,
+)
+from tests.unit.channels.vi_articles import article
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[TelegramFake]:
+    with TelegramFake() as started:
+        yield started
+
+
+@pytest.fixture
+def fake(server: TelegramFake) -> TelegramFake:
+    server.reset()
+    return server
+
+
+def telegram(fake: TelegramFake, **keys: object) -> Telegram:
+    settings = {"token": TOKEN, "chat_id": "@tintuc_tayninh", "api_base": fake.url, **keys}
+    channel = build("telegram", **settings)
+    assert isinstance(channel, Telegram)
+    return channel
+
+
+# --- configuration -------------------------------------------------------------------------------
+
+
+def test_config_is_built_with_its_keys() -> None:
+    channel = build("telegram", token=TOKEN, chat_id=-1001234567890, photo=True)
+    assert isinstance(channel.settings, TelegramSettings)
+    assert channel.settings.chat_id == "-1001234567890"  # a TOML integer is kept as text
+    assert channel.settings.photo is True
+    assert channel.api_base == "https://api.telegram.org"
+    assert TOKEN not in repr(channel.settings)
+
+
+@pytest.mark.parametrize(
+    ("keys", "expected"),
+    [
+        ({"chat_id": "@tintuc_tayninh"}, "key 'token' is required but missing"),
+        ({"token": TOKEN}, "key 'chat_id' is required but missing"),
+        ({"token": TOKEN, "chat_id": "tintuc"}, "key 'chat_id' must be @channelname"),
+        ({"token": "bot" + TOKEN, "chat_id": "@tintuc_tayninh"}, "key 'token' must look like"),
+        (
+            {"token": "${TELEGRAM_TOKEN_UNSET}", "chat_id": "@tintuc_tayninh"},
+            "TELEGRAM_TOKEN_UNSET is not set",
+        ),
+        (
+            {"token": TOKEN, "chat_id": "@tintuc_tayninh", "chat": "x"},
+            "key 'chat' is not a known key",
+        ),
+    ],
+    ids=["no-token", "no-chat", "bad-chat", "bad-token", "env-unset", "typo"],
+)
+def test_config_is_rejected_naming_the_key(keys: dict[str, object], expected: str) -> None:
+    problems = config_problems("telegram", **keys)
+    assert expected in problems
+    assert "AAFakeToken" not in problems  # a rejected token is never echoed
+
+
+# --- rendering and sending -----------------------------------------------------------------------
+
+
+def test_message_is_html_escaped_and_sent_with_its_link(fake: TelegramFake) -> None:
+    channel = telegram(fake)
+    item = article(
+        title='Giá <vàng> & "USD" tăng', summary="Tỷ giá <b>không</b> đổi & ổn định", image=None
+    )
+    post = channel.render(item)
+
+    receipt = channel.send(post, "key-1")
+
+    assert "&lt;vàng&gt; &amp; &#34;USD&#34;" in post.text
+    [sent] = fake.posts
+    assert sent["method"] == "sendMessage"
+    assert sent["chat_id"] == "@tintuc_tayninh" and sent["parse_mode"] == "HTML"
+    assert sent["plain"].startswith(
+        'Giá <vàng> & "USD" tăng'
+    )  # Telegram shows the title as written
+    assert "Tỷ giá <b>không</b> đổi & ổn định" in sent["plain"]
+    assert sent["links"] == [post.url]
+    assert "utm_source=telegram" in post.url
+    assert "#TinTucSuKien" in sent["plain"]
+    assert f'"url": "{post.url}"' in sent["link_preview_options"]
+    assert receipt.post_id == str(sent["message_id"])
+    assert receipt.url == f"https://t.me/tintuc_tayninh/{sent['message_id']}"
+
+
+def test_private_channel_receipt_links_to_the_c_form(fake: TelegramFake) -> None:
+    channel = telegram(fake, chat_id=str(CHANNEL["id"]))
+    fake.chats[str(CHANNEL["id"])] = {**CHANNEL, "username": None}
+    receipt = channel.send(channel.render(SEED), "key-1")
+    assert receipt.url == f"https://t.me/c/1234567890/{receipt.post_id}"
+
+
+def test_disable_preview_is_sent(fake: TelegramFake) -> None:
+    channel = telegram(fake, disable_preview=True)
+    channel.send(channel.render(SEED), "key-1")
+    assert fake.posts[0]["link_preview_options"] == '{"is_disabled": true}'
+
+
+def test_photo_mode_sends_a_captioned_photo_within_1024(fake: TelegramFake) -> None:
+    channel = telegram(fake, photo=True)
+    post = channel.render(HARD["long summary"])
+    assert post.limit == 1024
+    assert post.length <= 1024
+
+    channel.send(post, "key-1")
+
+    [sent] = fake.posts
+    assert sent["method"] == "sendPhoto"
+    assert sent["photo"] == SEED.image
+    assert sent["links"] == [post.url]
+
+
+def test_photo_mode_without_an_image_sends_a_message(fake: TelegramFake) -> None:
+    channel = telegram(fake, photo=True)
+    post = channel.render(article(image=None, summary=HARD["long summary"].summary))
+    assert post.limit == 4096
+    assert post.length > 1024  # the whole message limit is used
+    channel.send(post, "key-1")
+    assert fake.posts[0]["method"] == "sendMessage"
+
+
+def test_a_photo_telegram_cannot_fetch_falls_back_to_the_text(fake: TelegramFake) -> None:
+    channel = telegram(fake, photo=True)
+    fake.broken_photos.add(SEED.image or "")
+    receipt = channel.send(channel.render(SEED), "key-1")
+    [sent] = fake.posts
+    assert sent["method"] == "sendMessage"
+    assert receipt.post_id == str(sent["message_id"])
+
+
+@pytest.mark.parametrize("photo", [False, True], ids=["message", "caption"])
+@pytest.mark.parametrize("name", list(HARD))
+def test_hard_articles_fit_and_keep_the_link(fake: TelegramFake, name: str, photo: bool) -> None:
+    channel = telegram(fake, photo=photo)
+    post = channel.render(HARD[name])
+
+    assert post.length == telegram_length(post.text)
+    assert post.length <= post.limit == (1024 if photo else 4096)
+    _, links = parse_html(post.text)
+    assert links == [post.url]
+    channel.send(post, "key-1")  # the fake enforces the limit on its own count
+    assert fake.posts[0]["links"] == [post.url]
+
+
+# --- errors --------------------------------------------------------------------------------------
+
+
+def _post(text: str) -> Post:
+    return Post(
+        channel="t", kind="telegram", article_id="a", text=text, url="https://example.org/a"
+    )
+
+
+Setup = Callable[[TelegramFake], None]
+
+ERRORS: list[tuple[str, Setup, str, bool, float | None, str]] = [
+    (
+        "rate-limit-body",
+        lambda f: f.then(rate_limited(7)),
+        "<b>x</b>",
+        False,
+        7.0,
+        "Too Many Requests",
+    ),
+    (
+        "rate-limit-header",
+        lambda f: f.then(
+            Reply(
+                429,
+                {"ok": False, "error_code": 429, "description": "Too Many"},
+                {"Retry-After": "3"},
+            )
+        ),
+        "<b>x</b>",
+        False,
+        3.0,
+        "Too Many",
+    ),
+    (
+        "server-error",
+        lambda f: f.then(error(500, "Internal Server Error")),
+        "x",
+        False,
+        None,
+        "Internal Server Error",
+    ),
+    (
+        "bad-gateway-html",
+        lambda f: f.then(Reply(502, "<html>Bad Gateway</html>")),
+        "x",
+        False,
+        None,
+        "Bad Gateway",
+    ),
+    ("bad-token", lambda f: setattr(f, "token", "42:other"), "x", True, None, "Unauthorized"),
+    ("not-admin", lambda f: setattr(f, "admin", False), "x", True, None, "bot is not a member"),
+    ("chat-not-found", lambda f: f.chats.clear(), "x", True, None, "chat not found"),
+    ("too-long", lambda f: None, "x" * 4097, True, None, "message is too long"),
+    ("bad-entities", lambda f: None, "<blink>x</blink>", True, None, "can't parse entities"),
+]
+
+
+@pytest.mark.parametrize(
+    ("setup", "text", "permanent", "wait", "fragment"),
+    [row[1:] for row in ERRORS],
+    ids=[row[0] for row in ERRORS],
+)
+def test_errors_are_classified(
+    fake: TelegramFake, setup: Setup, text: str, permanent: bool, wait: float | None, fragment: str
+) -> None:
+    channel = telegram(fake)
+    setup(fake)
+    with pytest.raises(ChannelError) as caught:
+        channel.send(_post(text), "key-1")
+    assert caught.value.permanent is permanent
+    assert caught.value.retry_after == wait
+    assert fragment in caught.value.message
+    assert fake.posts == []
+    assert_hidden(caught.value, TOKEN)
+
+
+def test_error_code_is_telegrams(fake: TelegramFake) -> None:
+    fake.chats.clear()
+    with pytest.raises(ChannelError) as caught:
+        telegram(fake).send(_post("x"), "key-1")
+    assert (caught.value.code, caught.value.status) == ("400", 400)
+
+
+def test_migrated_group_tells_the_new_chat_id(fake: TelegramFake) -> None:
+    fake.migrated["@tintuc_tayninh"] = -1009876543210
+    with pytest.raises(ChannelError) as caught:
+        telegram(fake).send(_post("x"), "key-1")
+    assert caught.value.permanent
+    assert 'set chat_id = "-1009876543210"' in caught.value.message
+
+
+# --- secrets -------------------------------------------------------------------------------------
+
+
+def test_token_is_hidden_when_the_connection_fails() -> None:
+    channel = build("telegram", token=TOKEN, chat_id="@tintuc_tayninh", api_base=closed_port_url())
+    with pytest.raises(ChannelError) as caught:
+        channel.send(_post("x"), "key-1")
+    assert not caught.value.permanent
+    assert "connection failed: 127.0.0.1" in caught.value.message
+    assert_hidden(caught.value, TOKEN)
+
+
+def test_token_is_hidden_in_debug_logs(
+    fake: TelegramFake, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG):
+        telegram(fake).send(_post("x"), "key-1")
+    assert "/sendMessage" in caplog.text  # urllib3 did log the request line...
+    assert TOKEN not in caplog.text  # ...without the token
+
+
+# --- check ---------------------------------------------------------------------------------------
+
+
+def test_check_reports_the_bot_and_chat_and_posts_nothing(fake: TelegramFake) -> None:
+    found = telegram(fake).check()
+    assert found == "bot @tintuc_bot can post to channel 'Tin tức Tây Ninh' (@tintuc_tayninh)"
+    assert fake.posts == []
+    assert [r.path.rsplit("/", 1)[1] for r in fake.requests] == [
+        "getMe",
+        "getChat",
+        "getChatMember",
+    ]
+
+
+def test_check_fails_when_the_bot_is_not_an_admin(fake: TelegramFake) -> None:
+    fake.admin = False
+    with pytest.raises(ChannelError, match="not an administrator") as caught:
+        telegram(fake).check()
+    assert caught.value.permanent
