@@ -39,6 +39,10 @@ class Keys:
     def feed_render(self, feed: str, fmt: str) -> str:
         return f"{self.prefix}feed:{feed}:{fmt}"
 
+    def feed_updates(self) -> str:
+        """Pub/sub channel: a feed's rendering changed (web processes refresh their cache)."""
+        return f"{self.prefix}feed-updates"
+
     def feed_names(self) -> str:
         return f"{self.prefix}feeds"
 
@@ -71,6 +75,10 @@ class Keys:
 
     def share_seen(self, fingerprint: str) -> str:
         return f"{self.prefix}shares:seen:{fingerprint}"
+
+    def push_seen(self, signature: str) -> str:
+        """A used push signature, kept for the replay window."""
+        return f"{self.prefix}push:seen:{signature}"
 
     # operations
     def beat_prefix(self) -> str:

@@ -1,0 +1,39 @@
+"""A Dispatcher that does follow-up work at once, in this process (CLI commands and tests).
+
+Retries are not waited for here: a delivery that must retry stays pending in the ledger, and the
+worker's sweep picks it up.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+
+from distributor import pipeline
+from distributor.context import Context
+from distributor.feeds import websub
+
+log = logging.getLogger(__name__)
+
+
+class InlineDispatcher:
+    def __init__(self, ctx: Context, *, deliver: bool = True) -> None:
+        self.ctx = ctx
+        self.do_deliver = deliver
+        self.results: list[tuple[str, str, pipeline.DeliveryResult]] = []
+        self.scheduled: list[tuple[str, datetime]] = []
+
+    def rebuild(self, feeds: Iterable[str]) -> None:
+        pipeline.rebuild_feeds(self.ctx, list(feeds), self)
+
+    def deliver(self, article_id: str, channel: str, countdown: float = 0) -> None:
+        if self.do_deliver and countdown <= 0:
+            self.results.append((article_id, channel, pipeline.deliver(self.ctx, article_id, channel)))
+
+    def release(self, article_id: str, announce: bool, eta: datetime) -> None:
+        self.scheduled.append((article_id, eta))
+
+    def ping(self, hubs: list[str], urls: list[str]) -> None:
+        for error in websub.ping(hubs, urls):
+            log.warning("WebSub: %s", error)

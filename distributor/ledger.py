@@ -1,0 +1,214 @@
+"""The delivery ledger: one record per (article, channel), the exactly-once rules.
+
+States: pending -> sending -> sent | failed | unknown | cancelled. A delivery is claimed atomically
+(pending -> sending, with a lease), so duplicate tasks never post twice. A claim that finds an
+expired lease means a worker died mid-send: the post's fate is unknown, and the caller decides by
+the platform's idempotency key or a read-back, or flags it for the operator.
+
+Every non-final record also sits in a 'due' sorted set (score: when to look at it next), so a
+periodic sweep re-dispatches anything whose task was lost (crash, broker restart).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import redis
+
+from distributor.keys import Keys
+
+FINAL = ("sent", "failed", "unknown", "cancelled")
+Claim = Literal["go", "crashed", "busy", "done", "missing"]
+
+_CLAIM = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return 'missing' end
+local now = tonumber(ARGV[1])
+local lease = tonumber(ARGV[2])
+if state == 'pending' then
+  redis.call('HSET', KEYS[1], 'state', 'sending', 'lease_until', now + lease, 'updated', now)
+  redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+  redis.call('ZADD', KEYS[2], now + lease, ARGV[3])
+  return 'go'
+end
+if state == 'sending' then
+  if tonumber(redis.call('HGET', KEYS[1], 'lease_until') or '0') > now then return 'busy' end
+  redis.call('HSET', KEYS[1], 'lease_until', now + lease, 'updated', now)
+  redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+  redis.call('ZADD', KEYS[2], now + lease, ARGV[3])
+  return 'crashed'
+end
+return 'done'
+"""
+
+# Finish only a delivery we still hold (state 'sending'): a late worker must not overwrite.
+_FINISH = """
+if redis.call('HGET', KEYS[1], 'state') ~= 'sending' then return 0 end
+for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if ARGV[1] == 'pending' then
+  redis.call('ZADD', KEYS[2], tonumber(redis.call('HGET', KEYS[1], 'due')), KEYS[3])
+else
+  redis.call('ZREM', KEYS[2], KEYS[3])
+end
+redis.call('HSET', KEYS[1], 'state', ARGV[1])
+redis.call('ZADD', KEYS[4], tonumber(redis.call('HGET', KEYS[1], 'updated')), KEYS[3])
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    article_id: str
+    channel: str
+    state: str
+    attempts: int
+    post_id: str
+    post_url: str
+    error: str
+    code: str
+    created: float
+    updated: float
+
+    @property
+    def key(self) -> str:
+        """The idempotency key sent to platforms that accept one."""
+        return f"{self.article_id}:{self.channel}"
+
+
+class Ledger:
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self.redis = client
+        self.keys = keys
+        self._claim = client.register_script(_CLAIM)
+        self._finish = client.register_script(_FINISH)
+
+    def _due_key(self) -> str:
+        return self.keys.deliveries_by_time() + ":due"
+
+    def create(self, article_id: str, channel: str, due: float | None = None) -> bool:
+        """Record a pending delivery; False when one already exists (never post twice)."""
+        now = time.time()
+        key = self.keys.delivery(article_id, channel)
+        member = f"{article_id}:{channel}"
+        if not self.redis.hsetnx(key, "state", "pending"):
+            return False
+        pipe = self.redis.pipeline()
+        pipe.hset(
+            key,
+            mapping={"attempts": 0, "created": now, "updated": now, "due": due or now, "article_id": article_id, "channel": channel},
+        )
+        pipe.zadd(self._due_key(), {member: due or now})
+        pipe.zadd(self.keys.deliveries_by_time(), {member: now})
+        pipe.execute()
+        return True
+
+    def claim(self, article_id: str, channel: str, lease: float) -> Claim:
+        member = f"{article_id}:{channel}"
+        result = self._claim(
+            keys=[self.keys.delivery(article_id, channel), self._due_key()],
+            args=[time.time(), lease, member],
+        )
+        return result  # type: ignore[no-any-return]
+
+    def _set(self, article_id: str, channel: str, state: str, **fields: str | float) -> bool:
+        member = f"{article_id}:{channel}"
+        fields.setdefault("updated", time.time())
+        args: list[str | float] = [state]
+        for name, value in fields.items():
+            args += [name, value]
+        done = self._finish(
+            keys=[self.keys.delivery(article_id, channel), self._due_key(), member, self.keys.deliveries_by_time()],
+            args=args,
+        )
+        return bool(done)
+
+    def sent(self, article_id: str, channel: str, post_id: str | None, post_url: str | None, note: str = "") -> bool:
+        return self._set(article_id, channel, "sent", post_id=post_id or "", post_url=post_url or "", error=note, code="")
+
+    def failed(self, article_id: str, channel: str, error: str, code: str | None = None) -> bool:
+        return self._set(article_id, channel, "failed", error=error, code=code or "")
+
+    def unknown(self, article_id: str, channel: str, error: str) -> bool:
+        return self._set(article_id, channel, "unknown", error=error)
+
+    def retry_later(self, article_id: str, channel: str, delay: float, error: str, code: str | None = None) -> bool:
+        return self._set(article_id, channel, "pending", due=time.time() + delay, error=error, code=code or "")
+
+    def cancel(self, article_id: str, channel: str, reason: str) -> bool:
+        """Cancel a pending/unknown/failed delivery (operator action or article unpublished)."""
+        key = self.keys.delivery(article_id, channel)
+        state = self.redis.hget(key, "state")
+        if state in (None, "sent", "sending"):
+            return False
+        pipe = self.redis.pipeline()
+        pipe.hset(key, mapping={"state": "cancelled", "error": reason, "updated": time.time()})
+        pipe.zrem(self._due_key(), f"{article_id}:{channel}")
+        pipe.execute()
+        return True
+
+    def requeue(self, article_id: str, channel: str) -> bool:
+        """Operator retry of a failed/unknown/cancelled delivery: back to pending, due now."""
+        key = self.keys.delivery(article_id, channel)
+        if self.redis.hget(key, "state") not in ("failed", "unknown", "cancelled"):
+            return False
+        now = time.time()
+        pipe = self.redis.pipeline()
+        pipe.hset(key, mapping={"state": "pending", "due": now, "updated": now, "attempts": 0})
+        pipe.zadd(self._due_key(), {f"{article_id}:{channel}": now})
+        pipe.execute()
+        return True
+
+    def get(self, article_id: str, channel: str) -> Delivery | None:
+        raw = self.redis.hgetall(self.keys.delivery(article_id, channel))
+        return _delivery(raw) if raw else None
+
+    def for_article(self, article_id: str, channels: list[str]) -> list[Delivery]:
+        pipe = self.redis.pipeline()
+        for channel in channels:
+            pipe.hgetall(self.keys.delivery(article_id, channel))
+        return [_delivery(raw) for raw in pipe.execute() if raw]
+
+    def recent(self, limit: int = 100, state: str | None = None) -> list[Delivery]:
+        members = self.redis.zrevrange(self.keys.deliveries_by_time(), 0, (limit * 5 if state else limit) - 1)
+        pipe = self.redis.pipeline()
+        for member in members:
+            article_id, _, channel = member.partition(":")
+            pipe.hgetall(self.keys.delivery(article_id, channel))
+        found = [_delivery(raw) for raw in pipe.execute() if raw]
+        if state:
+            found = [d for d in found if d.state == state]
+        return found[:limit]
+
+    def overdue(self, grace: float = 30.0, limit: int = 500) -> list[tuple[str, str]]:
+        """Non-final deliveries whose time has passed by `grace` seconds: their task was lost."""
+        members = self.redis.zrangebyscore(self._due_key(), "-inf", time.time() - grace, start=0, num=limit)
+        return [(m.partition(":")[0], m.partition(":")[2]) for m in members]
+
+    def counts(self) -> dict[str, int]:
+        members = self.redis.zrevrange(self.keys.deliveries_by_time(), 0, 999)
+        pipe = self.redis.pipeline()
+        for member in members:
+            article_id, _, channel = member.partition(":")
+            pipe.hget(self.keys.delivery(article_id, channel), "state")
+        counts: dict[str, int] = {}
+        for state in pipe.execute():
+            if state:
+                counts[state] = counts.get(state, 0) + 1
+        return counts
+
+
+def _delivery(raw: dict[str, str]) -> Delivery:
+    return Delivery(
+        article_id=raw.get("article_id", ""),
+        channel=raw.get("channel", ""),
+        state=raw.get("state", ""),
+        attempts=int(raw.get("attempts") or 0),
+        post_id=raw.get("post_id", ""),
+        post_url=raw.get("post_url", ""),
+        error=raw.get("error", ""),
+        code=raw.get("code", ""),
+        created=float(raw.get("created") or 0),
+        updated=float(raw.get("updated") or 0),
+    )

@@ -1,0 +1,152 @@
+"""The article store and feed indexes in Redis (key names come from `distributor.keys`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, Literal
+
+import redis
+
+from distributor.keys import Keys
+from distributor.models import Article
+
+Change = Literal["new", "updated", "unchanged"]
+
+# Compare-and-set of the content hash, so two workers ingesting the same article agree on "new".
+_UPSERT = """
+local old = redis.call('HGET', KEYS[2], ARGV[1])
+if old == ARGV[2] then return 'unchanged' end
+redis.call('SET', KEYS[1], ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+if old then return 'updated' end
+return 'new'
+"""
+
+
+class Store:
+    def __init__(self, client: redis.Redis, binary: redis.Redis, keys: Keys) -> None:
+        self.redis = client
+        self.binary = binary
+        self.keys = keys
+        self._upsert = client.register_script(_UPSERT)
+
+    # --- articles --------------------------------------------------------------------------------
+
+    def upsert(self, article: Article) -> Change:
+        result = self._upsert(
+            keys=[self.keys.article(article.id), self.keys.article_hash()],
+            args=[article.id, article.content_hash(), article.model_dump_json()],
+        )
+        return result  # type: ignore[no-any-return]
+
+    def get(self, article_id: str) -> Article | None:
+        raw = self.redis.get(self.keys.article(article_id))
+        return Article.model_validate_json(raw) if raw else None
+
+    def get_many(self, article_ids: Iterable[str]) -> list[Article]:
+        ids = list(article_ids)
+        if not ids:
+            return []
+        raws = self.redis.mget([self.keys.article(i) for i in ids])
+        return [Article.model_validate_json(raw) for raw in raws if raw]
+
+    def publish(self, article: Article) -> None:
+        """List the article among the published ones (after its publish time has come)."""
+        self.redis.zadd(self.keys.articles_by_time(), {article.id: article.published.timestamp()})
+
+    def is_published(self, article_id: str) -> bool:
+        return self.redis.zscore(self.keys.articles_by_time(), article_id) is not None
+
+    def remove(self, article_id: str) -> None:
+        """Unpublish: the article leaves listings; its delivery records and share counts stay."""
+        pipe = self.redis.pipeline()
+        pipe.zrem(self.keys.articles_by_time(), article_id)
+        pipe.delete(self.keys.article(article_id))
+        pipe.hdel(self.keys.article_hash(), article_id)
+        pipe.execute()
+
+    def newest(self, offset: int = 0, limit: int = 50) -> list[Article]:
+        ids = self.redis.zrevrange(self.keys.articles_by_time(), offset, offset + limit - 1)
+        return self.get_many(ids)
+
+    def count(self) -> int:
+        return int(self.redis.zcard(self.keys.articles_by_time()))
+
+    # --- sources ---------------------------------------------------------------------------------
+
+    def source_state(self, source: str) -> dict[str, str]:
+        return dict(self.redis.hgetall(self.keys.source_state(source)))
+
+    def save_source_state(self, source: str, state: dict[str, str]) -> None:
+        key = self.keys.source_state(source)
+        pipe = self.redis.pipeline()
+        pipe.delete(key)
+        if state:
+            pipe.hset(key, mapping=state)
+        pipe.execute()
+
+    def source_items(self, source: str) -> set[str]:
+        return set(self.redis.smembers(self.keys.source_items(source)))
+
+    def set_source_items(self, source: str, ids: set[str], *, replace: bool) -> None:
+        key = self.keys.source_items(source)
+        pipe = self.redis.pipeline()
+        if replace:
+            pipe.delete(key)
+        if ids:
+            pipe.sadd(key, *ids)
+        pipe.execute()
+
+    def first_poll_done(self, source: str) -> bool:
+        return bool(self.redis.sismember(self.keys.source_seen(), source))
+
+    def mark_polled(self, source: str) -> None:
+        self.redis.sadd(self.keys.source_seen(), source)
+
+    # --- feeds -----------------------------------------------------------------------------------
+
+    def index(self, article: Article, feeds: Iterable[str]) -> set[str]:
+        """Put the article in exactly `feeds`; return every feed whose contents changed."""
+        wanted = set(feeds)
+        known = set(self.redis.hkeys(self.keys.feed_names()))
+        pipe = self.redis.pipeline()
+        for name in known | wanted:
+            pipe.zscore(self.keys.feed_index(name), article.id)
+        scores = dict(zip(known | wanted, pipe.execute(), strict=True))
+        pipe = self.redis.pipeline()
+        for name in wanted:
+            pipe.zadd(self.keys.feed_index(name), {article.id: article.published.timestamp()})
+        left = {name for name, score in scores.items() if score is not None and name not in wanted}
+        for name in left:
+            pipe.zrem(self.keys.feed_index(name), article.id)
+        pipe.execute()
+        return wanted | left
+
+    def unindex(self, article_id: str) -> set[str]:
+        names = set(self.redis.hkeys(self.keys.feed_names()))
+        pipe = self.redis.pipeline()
+        for name in names:
+            pipe.zrem(self.keys.feed_index(name), article_id)
+        removed = pipe.execute()
+        return {name for name, count in zip(names, removed, strict=True) if count}
+
+    def register_feed(self, name: str, meta: dict[str, Any]) -> None:
+        self.redis.hset(self.keys.feed_names(), name, json.dumps(meta, ensure_ascii=False))
+
+    def feed_meta(self) -> dict[str, dict[str, Any]]:
+        return {name: json.loads(raw) for name, raw in self.redis.hgetall(self.keys.feed_names()).items()}
+
+    def feed_articles(self, name: str, limit: int) -> list[Article]:
+        """The newest `limit` articles of a feed: cost follows the limit, not the archive."""
+        return self.get_many(self.redis.zrevrange(self.keys.feed_index(name), 0, limit - 1))
+
+    def save_render(self, name: str, fmt: str, body: bytes, etag: str, modified: datetime) -> None:
+        self.binary.hset(
+            self.keys.feed_render(name, fmt),
+            mapping={"body": body, "etag": etag, "modified": modified.timestamp()},
+        )
+
+    def load_render(self, name: str, fmt: str) -> dict[bytes, bytes]:
+        return dict(self.binary.hgetall(self.keys.feed_render(name, fmt)))

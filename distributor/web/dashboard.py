@@ -1,0 +1,60 @@
+"""GET /dashboard: what was posted where, what failed and why, how often articles were shared.
+
+It shows ledger records, never configuration: no secret can reach this page.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from distributor.context import Context
+from distributor.web.auth import operator_ok
+from distributor.web.errors import error
+from distributor.web.state import state
+
+_templates = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True
+)
+
+
+def dashboard_context(ctx: Context) -> dict[str, Any]:
+    channels = [c.name for c in ctx.settings.channels]
+    articles = ctx.store.newest(0, 50)
+    rows = [
+        {
+            "article": article,
+            "deliveries": {d.channel: d for d in ctx.ledger.for_article(article.id, channels)},
+            "shares": ctx.shares.counts(article.id),
+        }
+        for article in articles
+    ]
+    attention = [d for d in ctx.ledger.recent(200) if d.state in ("failed", "unknown")][:50]
+    top = ctx.shares.top("week", 10)
+    titles = {a.id: a.title for a in articles}
+    missing = {d.article_id for d in attention} | {aid for aid, _ in top}
+    titles |= {a.id: a.title for a in ctx.store.get_many(missing - set(titles))}
+    return {
+        "site": ctx.settings.site,
+        "channels": channels,
+        "rows": rows,
+        "attention": attention,
+        "counts": ctx.ledger.counts(),
+        "top": top,
+        "titles": titles,
+        "total_articles": ctx.store.count(),
+        "feeds": sorted(ctx.store.feed_meta()),
+    }
+
+
+async def dashboard(request: Request) -> Response:
+    ctx = state(request).ctx
+    if not operator_ok(request, ctx.settings.server):
+        return error(401, "operator token required", {"WWW-Authenticate": 'Basic realm="distributor"'})
+    context = await run_in_threadpool(dashboard_context, ctx)
+    return HTMLResponse(_templates.get_template("dashboard.html").render(**context))

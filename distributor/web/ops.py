@@ -1,0 +1,22 @@
+"""/healthz (Redis reachable) and /metrics (Prometheus)."""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from distributor.web.state import state
+
+
+async def healthz(request: Request) -> Response:
+    web = state(request)
+    try:
+        await web.redis.ping()
+    except Exception:
+        return JSONResponse({"status": "unavailable", "redis": "down"}, status_code=503)
+    return JSONResponse({"status": "ok", "redis": "up"})
+
+
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,24 @@
+"""Beat entries derived from the configured sources' intervals, plus the housekeeping sweep."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from distributor.settings import Settings
+
+SWEEP_INTERVAL = 30.0
+
+
+def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    schedule: dict[str, dict[str, Any]] = {
+        "sweep-deliveries": {"task": "worker.tasks.sweep_deliveries", "schedule": SWEEP_INTERVAL},
+    }
+    for source in settings.sources:
+        if source.enabled and source.type != "push":
+            schedule[f"poll:{source.name}"] = {
+                "task": "worker.tasks.poll_source",
+                "schedule": source.interval,
+                "args": [source.name],
+                "options": {"expires": source.interval},  # a backlog of polls is pointless
+            }
+    return schedule

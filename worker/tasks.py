@@ -1,0 +1,92 @@
+"""Thin Celery tasks: each is one call into `distributor.pipeline`.
+
+Arguments are ids and names (JSON), every task is safe to run twice, and follow-up work is queued
+through `CeleryDispatcher`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from celery import shared_task
+from celery.utils.log import get_task_logger
+
+from distributor import pipeline
+from distributor.context import get_context
+from distributor.feeds import websub
+from distributor.normalize import Draft
+
+log = get_task_logger(__name__)
+
+
+class CeleryDispatcher:
+    def rebuild(self, feeds: Iterable[str]) -> None:
+        rebuild_feeds.delay(list(feeds))
+
+    def deliver(self, article_id: str, channel: str, countdown: float = 0) -> None:
+        deliver.apply_async((article_id, channel), countdown=max(0.0, countdown))
+
+    def release(self, article_id: str, announce: bool, eta: datetime) -> None:
+        release_article.apply_async((article_id, announce), eta=eta)
+
+    def ping(self, hubs: list[str], urls: list[str]) -> None:
+        ping_hubs.delay(hubs, urls)
+
+
+dispatcher = CeleryDispatcher()
+
+
+@shared_task(name="worker.tasks.poll_source", ignore_result=True)
+def poll_source(name: str) -> dict[str, Any]:
+    report = pipeline.poll_source(get_context(), name, dispatcher)
+    return {"new": len(report.new), "updated": len(report.updated), "removed": len(report.removed)}
+
+
+@shared_task(name="worker.tasks.ingest", ignore_result=True)
+def ingest(draft: dict[str, Any], source: str = "push", announce: bool = True) -> str:
+    ctx = get_context()
+    article = pipeline.to_article(ctx, Draft(**draft), source)
+    change, feeds = pipeline.ingest(ctx, article, dispatcher, announce=announce)
+    if feeds:
+        dispatcher.rebuild(sorted(feeds))
+    return change
+
+
+@shared_task(name="worker.tasks.release_article", ignore_result=True)
+def release_article(article_id: str, announce: bool) -> None:
+    pipeline.release(get_context(), article_id, announce, dispatcher)
+
+
+@shared_task(name="worker.tasks.rebuild_feeds", ignore_result=True)
+def rebuild_feeds(names: list[str]) -> list[str]:
+    return pipeline.rebuild_feeds(get_context(), names, dispatcher)
+
+
+@shared_task(name="worker.tasks.rebuild_all", ignore_result=True)
+def rebuild_all() -> list[str]:
+    ctx = get_context()
+    pipeline.register_configured_feeds(ctx)
+    return pipeline.rebuild_feeds(ctx, ctx.store.feed_meta(), dispatcher)
+
+
+@shared_task(name="worker.tasks.deliver", ignore_result=True)
+def deliver(article_id: str, channel: str) -> str:
+    result = pipeline.deliver(get_context(), article_id, channel)
+    if result.state == "retry":
+        dispatcher.deliver(article_id, channel, countdown=result.retry_in)
+    return result.state
+
+
+@shared_task(name="worker.tasks.sweep_deliveries", ignore_result=True)
+def sweep_deliveries() -> int:
+    return pipeline.sweep(get_context(), dispatcher)
+
+
+@shared_task(name="worker.tasks.ping_hubs", ignore_result=True)
+def ping_hubs(hubs: list[str], urls: list[str]) -> list[str]:
+    errors = websub.ping(hubs, urls)
+    for error in errors:
+        log.warning("WebSub: %s", error)
+    return errors
