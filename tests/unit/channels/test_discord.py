@@ -1,0 +1,330 @@
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from distributor.channels.discord import Discord, discord_length
+from distributor.errors import ChannelError
+from distributor.models import Post
+from tests.fakes.discord import CHANNEL_ID, GUILD_ID, TOKEN, WEBHOOK_ID, DiscordFake, rate_limited
+from tests.fakes.server import Reply
+from tests.unit.channels.secret_url_cases import (
+    HARD,
+    SEED,
+    assert_hidden,
+    build,
+    closed_port_url,
+    config_problems,
+)
+from tests.unit.channels.vi_articles import article
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[DiscordFake]:
+    with DiscordFake() as started:
+        yield started
+
+
+@pytest.fixture
+def fake(server: DiscordFake) -> DiscordFake:
+    server.reset()
+    return server
+
+
+def discord(fake: DiscordFake, **keys: object) -> Discord:
+    channel = build("discord", **{"url": fake.url + fake.webhook_path, **keys})
+    assert isinstance(channel, Discord)
+    return channel
+
+
+def embed_total(embed: dict[str, object]) -> int:
+    footer = embed.get("footer") or {}
+    assert isinstance(footer, dict)
+    texts = [embed.get("title") or "", embed.get("description") or "", footer.get("text") or ""]
+    return sum(discord_length(str(text)) for text in texts)
+
+
+# --- configuration -------------------------------------------------------------------------------
+
+
+def test_config_is_built_and_hides_the_url() -> None:
+    url = f"https://discord.com/api/webhooks/{WEBHOOK_ID}/{TOKEN}"
+    channel = build("discord", url=url, username="Cổng TTĐT")
+    assert channel.settings.url.get_secret_value() == url  # type: ignore[attr-defined]
+    assert TOKEN not in repr(channel.settings)
+
+
+@pytest.mark.parametrize(
+    ("keys", "expected"),
+    [
+        ({}, "key 'url' is required but missing"),
+        (
+            {"url": f"discord.com/api/webhooks/{WEBHOOK_ID}/{TOKEN}"},
+            "key 'url' must be an http(s) URL",
+        ),
+        ({"url": "${DISCORD_WEBHOOK_UNSET}"}, "DISCORD_WEBHOOK_UNSET is not set"),
+        (
+            {"url": f"https://discord.com/api/webhooks/{WEBHOOK_ID}/{TOKEN}", "token": "x"},
+            "key 'token' is not a known",
+        ),
+    ],
+    ids=["no-url", "not-http", "env-unset", "typo"],
+)
+def test_config_is_rejected_naming_the_key(keys: dict[str, object], expected: str) -> None:
+    problems = config_problems("discord", **keys)
+    assert expected in problems
+    assert TOKEN not in problems
+
+
+# --- rendering and sending -----------------------------------------------------------------------
+
+
+def test_message_and_embed_are_sent_with_markdown_escaped(fake: DiscordFake) -> None:
+    channel = discord(fake)
+    item = article(
+        title="Giá *vàng* tăng_mạnh @everyone",
+        summary="Tỷ giá `USD` [ổn định](x)",
+        image=SEED.image,
+    )
+    post = channel.render(item)
+
+    receipt = channel.send(post, "key-1")
+
+    [sent] = fake.posts
+    assert sent["query"] == {"wait": ["true"]}
+    assert sent["content"] == post.text
+    assert sent["content"].startswith(r"**Giá \*vàng\* tăng\_mạnh @everyone**")
+    assert f"<{post.url}>" in sent["content"]  # angle brackets: no second card
+    assert "#TinTucSuKien" in sent["content"]
+    assert sent["allowed_mentions"] == {"parse": []}
+    [embed] = sent["embeds"]
+    assert embed["title"] == "Giá *vàng* tăng_mạnh @everyone"
+    assert embed["description"] == r"Tỷ giá \`USD\` \[ổn định\](x)"
+    assert embed["url"] == post.url and "utm_source=discord" in post.url
+    assert embed["image"] == {"url": SEED.image}
+    assert embed["footer"] == {"text": "Cổng thông tin điện tử tỉnh"}
+    assert embed["timestamp"] == "2021-07-13T14:00:00+00:00"
+    assert receipt.post_id == sent["id"]
+    assert receipt.url is None  # Discord names no guild in the answer
+
+
+def test_receipt_links_to_the_message_when_the_guild_is_known(fake: DiscordFake) -> None:
+    fake.guild_id = GUILD_ID
+    channel = discord(fake)
+    receipt = channel.send(channel.render(SEED), "key-1")
+    assert receipt.url == f"https://discord.com/channels/{GUILD_ID}/{CHANNEL_ID}/{receipt.post_id}"
+
+
+def test_api_base_redirects_a_real_webhook_url_to_another_host(fake: DiscordFake) -> None:
+    real = f"https://discord.com/api/webhooks/{WEBHOOK_ID}/{TOKEN}"
+    channel = build("discord", url=real, api_base=fake.url, username="Cổng TTĐT")
+    channel.send(channel.render(SEED), "key-1")
+    assert fake.requests[0].path == fake.webhook_path
+    assert fake.posts[0]["username"] == "Cổng TTĐT"
+
+
+@pytest.mark.parametrize("name", list(HARD))
+def test_hard_articles_fit_every_discord_limit(fake: DiscordFake, name: str) -> None:
+    channel = discord(fake)
+    post = channel.render(HARD[name])
+    embed = post.extra["embed"]
+
+    assert post.length == discord_length(post.text) <= post.limit == 2000
+    assert f"<{post.url}>" in post.text
+    assert discord_length(embed.get("title", "")) <= 256
+    assert discord_length(embed.get("description", "")) <= 4096
+    assert embed_total(embed) <= 6000
+    channel.send(post, "key-1")  # the fake checks the limits on its own
+    assert fake.posts[0]["embeds"][0]["url"] == post.url
+
+
+def test_embed_total_stays_under_6000_with_a_long_site_name(fake: DiscordFake) -> None:
+    channel = discord(fake)
+    channel.site = channel.site.model_copy(update={"title": "Cổng thông tin " * 130})
+    post = channel.render(HARD["long summary"])
+    embed = post.extra["embed"]
+    assert embed_total(embed) <= 6000
+    assert discord_length(embed["footer"]["text"]) <= 2048
+    channel.send(post, "key-1")
+
+
+# --- errors --------------------------------------------------------------------------------------
+
+
+def _post(text: str, embed: dict[str, object] | None = None) -> Post:
+    extra = {"embed": embed} if embed else {}
+    return Post(
+        channel="d",
+        kind="discord",
+        article_id="a",
+        text=text,
+        url="https://example.org/a",
+        extra=extra,
+    )
+
+
+Setup = Callable[[DiscordFake], None]
+ERRORS: list[tuple[str, Setup, Post, bool, float | None, str, str]] = [
+    (
+        "rate-limit",
+        lambda f: f.then(rate_limited(1.5)),
+        _post("x"),
+        False,
+        1.5,
+        "rate limited",
+        "429",
+    ),
+    (
+        "global-limit",
+        lambda f: f.then(rate_limited(0.25, is_global=True)),
+        _post("x"),
+        False,
+        0.25,
+        "[global]",
+        "429",
+    ),
+    (
+        "rate-limit-header-only",
+        lambda f: f.then(
+            Reply(
+                429,
+                {"message": "You are being rate limited.", "global": False},
+                {"Retry-After": "4"},
+            )
+        ),
+        _post("x"),
+        False,
+        4.0,
+        "rate limited",
+        "429",
+    ),
+    (
+        "server-error",
+        lambda f: f.then(Reply(500, {"message": "500: Internal Server Error", "code": 0})),
+        _post("x"),
+        False,
+        None,
+        "500",
+        "500",
+    ),
+    (
+        "bad-gateway",
+        lambda f: f.then(Reply(502, "<html>bad gateway</html>")),
+        _post("x"),
+        False,
+        None,
+        "Bad Gateway",
+        "502",
+    ),
+    (
+        "unknown-webhook",
+        lambda f: f.hooks.clear(),
+        _post("x"),
+        True,
+        None,
+        "Unknown Webhook (10015): the webhook was deleted",
+        "10015",
+    ),
+    (
+        "bad-token",
+        lambda f: f.hooks.update({WEBHOOK_ID: "other"}),
+        _post("x"),
+        True,
+        None,
+        "Invalid Webhook Token (50027)",
+        "50027",
+    ),
+    (
+        "empty",
+        lambda f: None,
+        _post(""),
+        True,
+        None,
+        "Cannot send an empty message (50006)",
+        "50006",
+    ),
+    (
+        "content-too-long",
+        lambda f: None,
+        _post("x" * 2001),
+        True,
+        None,
+        "(50035): content: Must be 2000 or fewer in length. (BASE_TYPE_MAX_LENGTH)",
+        "50035",
+    ),
+    (
+        "embed-title-too-long",
+        lambda f: None,
+        _post("x", {"title": "t" * 257}),
+        True,
+        None,
+        "embeds.0.title: Must be 256 or fewer in length.",
+        "50035",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("setup", "post", "permanent", "wait", "fragment", "code"),
+    [row[1:] for row in ERRORS],
+    ids=[row[0] for row in ERRORS],
+)
+def test_errors_are_classified(
+    fake: DiscordFake,
+    setup: Setup,
+    post: Post,
+    permanent: bool,
+    wait: float | None,
+    fragment: str,
+    code: str,
+) -> None:
+    channel = discord(fake)
+    setup(fake)
+    with pytest.raises(ChannelError) as caught:
+        channel.send(post, "key-1")
+    assert caught.value.permanent is permanent
+    assert caught.value.retry_after == wait
+    assert fragment in caught.value.message
+    assert caught.value.code == code
+    assert fake.posts == []
+    assert_hidden(caught.value, TOKEN)
+
+
+# --- secrets -------------------------------------------------------------------------------------
+
+
+def test_url_is_hidden_when_the_connection_fails() -> None:
+    url = f"{closed_port_url()}/api/webhooks/{WEBHOOK_ID}/{TOKEN}"
+    with pytest.raises(ChannelError) as caught:
+        build("discord", url=url).send(_post("x"), "key-1")
+    assert not caught.value.permanent
+    assert_hidden(caught.value, TOKEN)
+
+
+def test_url_is_hidden_in_debug_logs(fake: DiscordFake, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG):
+        discord(fake).send(_post("x"), "key-1")
+    assert '"POST' in caplog.text
+    assert TOKEN not in caplog.text
+
+
+# --- check ---------------------------------------------------------------------------------------
+
+
+def test_check_reads_the_webhook_and_posts_nothing(fake: DiscordFake) -> None:
+    found = discord(fake).check()
+    assert found.startswith(
+        "webhook 'Tin tức' at http://127.0.0.1/*** posts to channel 1180000000000000002"
+    )
+    assert TOKEN not in found
+    assert [r.method for r in fake.requests] == ["GET"]
+    assert fake.posts == []
+
+
+def test_check_fails_for_a_deleted_webhook(fake: DiscordFake) -> None:
+    fake.hooks.clear()
+    with pytest.raises(ChannelError, match="Unknown Webhook") as caught:
+        discord(fake).check()
+    assert caught.value.permanent
