@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import socket
 import traceback
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import pytest
 
 from distributor.channels.base import Channel
 from distributor.errors import ConfigError
 from distributor.models import Article
+from tests.fakes.scripted import ScriptedFake
 from tests.unit.channels.vi_articles import SEED_SUMMARY, article, channel_from, hard_articles
+
+Fake = TypeVar("Fake", bound=ScriptedFake)
 
 IMAGE = "https://tinhuy.example.gov.vn/PublishingImages/2021/07/hoi-nghi-dan-van.jpg"
 SEED = article(image=IMAGE)
@@ -47,3 +53,20 @@ def assert_hidden(error: BaseException, secret: str) -> None:
     for shown in (str(error), repr(error), "".join(traceback.format_exception(error))):
         assert secret not in shown
     assert error.__cause__ is None and error.__context__ is None  # a requests error holds the URL
+
+
+def fake_fixtures(cls: type[Fake]) -> tuple[Callable[[], Iterator[Fake]], Callable[[Fake], Fake]]:
+    """`server, fake = fake_fixtures(TelegramFake)`: one server per test module (stopping one takes
+    half a second), reset before each test."""
+
+    @pytest.fixture(scope="module")
+    def server() -> Iterator[Fake]:
+        with cls() as started:
+            yield started
+
+    @pytest.fixture
+    def fake(server: Fake) -> Fake:
+        server.reset()
+        return server
+
+    return server, fake

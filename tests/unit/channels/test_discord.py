@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -17,20 +17,11 @@ from tests.unit.channels.secret_url_cases import (
     build,
     closed_port_url,
     config_problems,
+    fake_fixtures,
 )
 from tests.unit.channels.vi_articles import article
 
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[DiscordFake]:
-    with DiscordFake() as started:
-        yield started
-
-
-@pytest.fixture
-def fake(server: DiscordFake) -> DiscordFake:
-    server.reset()
-    return server
+server, fake = fake_fixtures(DiscordFake)
 
 
 def discord(fake: DiscordFake, **keys: object) -> Discord:
@@ -64,7 +55,7 @@ def test_config_is_built_and_hides_the_url() -> None:
             {"url": f"discord.com/api/webhooks/{WEBHOOK_ID}/{TOKEN}"},
             "key 'url' must be an http(s) URL",
         ),
-        ({"url": "${DISCORD_WEBHOOK_UNSET}"}, "DISCORD_WEBHOOK_UNSET is not set"),
+        ({"url": "${DISCORD_WEBHOOK_UNSET}"}, "environment variable DISCORD_WEBHOOK_UNSET"),
         (
             {"url": f"https://discord.com/api/webhooks/{WEBHOOK_ID}/{TOKEN}", "token": "x"},
             "key 'token' is not a known",

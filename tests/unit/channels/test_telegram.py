@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -17,20 +17,11 @@ from tests.unit.channels.secret_url_cases import (
     build,
     closed_port_url,
     config_problems,
+    fake_fixtures,
 )
 from tests.unit.channels.vi_articles import article
 
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[TelegramFake]:
-    with TelegramFake() as started:
-        yield started
-
-
-@pytest.fixture
-def fake(server: TelegramFake) -> TelegramFake:
-    server.reset()
-    return server
+server, fake = fake_fixtures(TelegramFake)
 
 
 def telegram(fake: TelegramFake, **keys: object) -> Telegram:
@@ -61,7 +52,7 @@ def test_config_is_built_with_its_keys() -> None:
         ({"token": "bot" + TOKEN, "chat_id": "@tintuc_tayninh"}, "key 'token' must look like"),
         (
             {"token": "${TELEGRAM_TOKEN_UNSET}", "chat_id": "@tintuc_tayninh"},
-            "TELEGRAM_TOKEN_UNSET is not set",
+            "environment variable TELEGRAM_TOKEN_UNSET",
         ),
         (
             {"token": TOKEN, "chat_id": "@tintuc_tayninh", "chat": "x"},
