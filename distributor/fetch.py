@@ -8,6 +8,7 @@ URL, and no other exception escapes to crash a worker.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ MAX_REDIRECTS = 10
 CHUNK_BYTES = 64 * 1024
 _REDIRECTS = (301, 302, 303, 307, 308)
 _RETRY_STATUSES = (429, 500, 502, 503, 504)
+_CREDENTIALS = ("authorization", "cookie", "proxy-authorization")
+_ERROR_BODY_BYTES = 4096
 # A body that trickles in for longer than this many read timeouts is refused (slowloris pages).
 _BODY_TIMEOUTS = 3
 
@@ -89,10 +92,20 @@ class Fetcher:
         etag: str | None = None,
         last_modified: str | None = None,
         accept: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> Fetched:
-        """GET `url`, following redirects; raise SourceError on any failure."""
+        """GET `url`, following redirects; raise SourceError on any failure.
+
+        `headers` are extra request headers (an Authorization header is dropped when a redirect
+        leaves the host, so credentials never reach another server).
+        """
+        sent = {"Accept": accept or "*/*", **(headers or {})}
+        if etag:
+            sent["If-None-Match"] = etag
+        if last_modified:
+            sent["If-Modified-Since"] = last_modified
         try:
-            return self._get(url, etag=etag, last_modified=last_modified, accept=accept)
+            return self._get(url, sent, etag, last_modified)
         except SourceError:
             raise
         except Exception as exc:  # the promise: nothing but SourceError leaves a fetch
@@ -102,19 +115,16 @@ class Fetcher:
         return SourceError(self.source, message, input=url)
 
     def _get(
-        self, url: str, *, etag: str | None, last_modified: str | None, accept: str | None
+        self, url: str, headers: dict[str, str], etag: str | None, last_modified: str | None
     ) -> Fetched:
-        headers = {"Accept": accept or "*/*"}
-        if etag:
-            headers["If-None-Match"] = etag
-        if last_modified:
-            headers["If-Modified-Since"] = last_modified
         chain = [url]
         current = url
         while True:
             parts = urlsplit(current)
             if parts.scheme not in ("http", "https") or not parts.netloc:
                 raise self._error(f"not an http(s) URL: {current!r}", url)
+            if parts.netloc != urlsplit(url).netloc:
+                headers = {k: v for k, v in headers.items() if k.lower() not in _CREDENTIALS}
             response, body = self._with_retries(current, headers)
             if response.status_code in _REDIRECTS:
                 current = self._next_hop(response, current, chain, url)
@@ -126,9 +136,8 @@ class Fetcher:
     ) -> str:
         location = response.headers.get("Location")
         if not location:
-            raise self._error(
-                f"HTTP {response.status_code} redirect without a Location header", url
-            )
+            status = response.status_code
+            raise self._error(f"HTTP {status} redirect without a Location header", url)
         target = urljoin(current, location.strip())
         if target in chain:
             loop = " -> ".join([*chain[chain.index(target) :], target])
@@ -162,8 +171,8 @@ class Fetcher:
                 encoding=None,
             )
         if not 200 <= status < 300:
-            reason = response.reason or ""
-            raise self._error(f"HTTP {status} {reason}".rstrip(), url)
+            words = " ".join(part for part in (response.reason, _detail(body)) if part)
+            raise self._error(f"HTTP {status} {words}".rstrip(), url)
         return Fetched(
             url=final,
             status=status,
@@ -207,11 +216,9 @@ class Fetcher:
             status = response.status_code
             if status in _RETRY_STATUSES:
                 wait = retry_after(response.headers.get("Retry-After"))
-                label = (
-                    "rate limited (HTTP 429)" if status == 429 else f"server error HTTP {status}"
-                )
-                raise _Retry(label, wait)
-            body = self._read(response, url) if 200 <= status < 300 else b""
+                label = "rate limited" if status == 429 else "server error"
+                raise _Retry(f"{label}: HTTP {status}", wait)
+            body = self._read(response, url) if 200 <= status < 300 else _error_body(response)
         finally:
             response.close()
         return response, body
@@ -231,16 +238,11 @@ class Fetcher:
                 if size > self.max_bytes:
                     raise self._error(self._too_large(f"more than {self.max_bytes} bytes"), url)
                 if time.monotonic() > deadline:
-                    raise _Retry(
-                        f"body still arriving after {self.timeout[1] * _BODY_TIMEOUTS:.0f}s"
-                    )
+                    raise _Retry(f"body still arriving after {budget:g}s")
                 chunks.append(chunk)
         except requests.exceptions.ContentDecodingError as exc:
             raise self._error(f"could not decompress the body: {_reason(exc)}", url) from exc
-        except (
-            requests.exceptions.ConnectionError,
-            requests.exceptions.ChunkedEncodingError,
-        ) as exc:
+        except requests.exceptions.RequestException as exc:  # broken or timed-out connection
             if "timed out" in str(exc).lower():
                 raise _Retry(self._timeout_message()) from None
             raise _Retry(f"connection broken while reading: {_reason(exc)}") from None
@@ -275,3 +277,25 @@ def _reason(exc: BaseException) -> str:
     if "Caused by " in text:
         text = text.split("Caused by ", 1)[1]
     return text.strip("()' ")[:200] or type(exc).__name__
+
+
+def _error_body(response: requests.Response) -> bytes:
+    """The start of an error answer, when it is JSON (an API's own message); else nothing."""
+    if "json" not in response.headers.get("Content-Type", "").lower():
+        return b""
+    try:
+        return response.raw.read(_ERROR_BODY_BYTES, decode_content=True) or b""
+    except Exception:  # the message is a courtesy; its absence must not hide the status
+        return b""
+
+
+def _detail(body: bytes) -> str:
+    """An API error's own words: `message` or `error` of a JSON object body."""
+    try:
+        data = json.loads(body.decode("utf-8", "replace")) if body else None
+    except ValueError:
+        return ""
+    if not isinstance(data, dict):
+        return ""
+    words = data.get("message") or data.get("error") or ""
+    return f"({str(words).strip()[:200]})" if words else ""
