@@ -1,0 +1,180 @@
+"""Facebook Page posts through the Graph API.
+
+A link post (`/{page-id}/feed` with `message` + `link`) lets Facebook build the card from the
+article's Open Graph tags; with `photo = true` an article that has an image goes out as a photo
+post (`/{page-id}/photos`) whose caption carries the link, since one post cannot hold both.
+Errors are classified by the Graph `error.code`, never by the HTTP status (see platforms.md §1).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any
+
+import requests
+from pydantic import Field, SecretStr
+
+from distributor import http
+from distributor import text as textlib
+from distributor.channels.base import Channel
+from distributor.errors import ChannelError
+from distributor.models import Article, Post, Receipt
+from distributor.settings import ChannelSettings
+
+RATE_LIMIT_CODES = frozenset({4, 17, 32, 341, 613, 80001})
+TRANSIENT_CODES = frozenset({1, 2})
+DUPLICATE_CODE = 506
+RATE_LIMIT_BACKOFF = 300.0  # seconds; Graph sends no Retry-After and its windows roll over an hour
+HINTS = {
+    190: "the Page access token is invalid or expired: generate a new long-lived Page token",
+    10: "the app lacks a permission (pages_manage_posts, pages_read_engagement)",
+    368: "the Page is temporarily blocked from posting: check Meta Business Suite",
+    100: "invalid parameter",
+}
+
+
+class FacebookSettings(ChannelSettings):
+    page_id: Annotated[str, Field(min_length=1)]
+    access_token: SecretStr
+    app_secret: SecretStr | None = None  # set when the app requires appsecret_proof
+    graph_version: Annotated[str, Field(pattern=r"^v\d+\.\d+$")] = "v21.0"
+    photo: bool = False  # photo post (image + link in caption) when the article has an image
+
+
+class Facebook(Channel):
+    kind = "facebook"
+    settings_model = FacebookSettings
+    default_api_base = "https://graph.facebook.com"
+    limit = 63_206
+
+    @property
+    def config(self) -> FacebookSettings:
+        assert isinstance(self.settings, FacebookSettings)
+        return self.settings
+
+    def length(self, text: str) -> int:
+        # The documented limit is in characters; UTF-16 units never undercount them.
+        return textlib.utf16_length(text)
+
+    def context(self, article: Article) -> dict[str, Any]:
+        # A link post shows the link as a card, so only a photo caption needs it in the text.
+        return {**super().context(article), "with_link": self._photo_post(article.image)}
+
+    def _photo_post(self, image: str | None) -> bool:
+        return self.config.photo and bool(image)
+
+    def send(self, post: Post, key: str) -> Receipt:
+        if self._photo_post(post.image):
+            body = self._call(
+                "POST",
+                f"{self.config.page_id}/photos",
+                {"url": post.image or "", "caption": post.text},
+            )
+        else:
+            body = self._call(
+                "POST", f"{self.config.page_id}/feed", {"message": post.text, "link": post.url}
+            )
+        post_id = str(body.get("post_id") or body.get("id") or "")
+        if not post_id:
+            raise ChannelError(
+                "facebook answered without a post id", permanent=True, maybe_sent=True
+            )
+        return Receipt(post_id=post_id, url=f"https://www.facebook.com/{post_id}")
+
+    def check(self) -> str:
+        body = self._call("GET", self.config.page_id, {"fields": "id,name"})
+        return f"Facebook Page {body.get('name')!r} (id {body.get('id')})"
+
+    # --- the wire ---------------------------------------------------------------------------------
+
+    def _auth(self) -> dict[str, str]:
+        token = self.config.access_token.get_secret_value()
+        params = {"access_token": token}
+        if self.config.app_secret is not None:
+            key = self.config.app_secret.get_secret_value().encode("utf-8")
+            params["appsecret_proof"] = hmac.new(
+                key, token.encode("utf-8"), hashlib.sha256
+            ).hexdigest()
+        return params
+
+    def _call(self, method: str, path: str, fields: dict[str, str]) -> dict[str, Any]:
+        url = f"{self.api_base}/{self.config.graph_version}/{path}"
+        fields = {**fields, **self._auth()}
+        if method == "GET":
+            response = http.request(method, url, params=fields)
+        else:  # in the form body, so the token stays out of URLs and access logs
+            response = http.request(method, url, data=fields)
+        body = http.json_or_none(response)
+        if response.ok and isinstance(body, dict) and "error" not in body:
+            return body
+        raise self._error(response, body)
+
+    def _redact(self, text: str) -> str:
+        for secret in (self.config.access_token, self.config.app_secret):
+            if secret is not None and secret.get_secret_value():
+                text = text.replace(secret.get_secret_value(), "***")
+        return text
+
+    def _error(self, response: requests.Response, body: Any) -> ChannelError:
+        error = body.get("error") if isinstance(body, dict) else None
+        if not isinstance(error, dict):
+            return http.generic_error(response, self._redact((response.text or "")[:300]))
+        return graph_error(error, response.status_code, response.headers, self._redact)
+
+
+def graph_error(
+    error: dict[str, Any],
+    status: int,
+    headers: Mapping[str, str],
+    redact: Callable[[str], str] = str,
+) -> ChannelError:
+    """Classify one Graph `error` object (code, subcode, message, fbtrace_id)."""
+    code = _int(error.get("code"))
+    subcode = _int(error.get("error_subcode"))
+    label = f"{code}/{subcode}" if subcode else str(code)
+    detail = str(error.get("message") or "error")
+    user_msg = error.get("error_user_msg")
+    if user_msg and user_msg not in detail:
+        detail += f" ({user_msg})"
+    message = redact(
+        f"facebook error {label}: {detail} [fbtrace_id {error.get('fbtrace_id', '-')}]"
+    )
+    common: dict[str, Any] = {"code": code, "status": status}
+    if code == DUPLICATE_CODE:
+        return ChannelError(message, permanent=True, duplicate=True, **common)
+    if code in RATE_LIMIT_CODES:
+        wait = regain_access_seconds(headers) or RATE_LIMIT_BACKOFF
+        return ChannelError(f"rate limited: {message}", retry_after=wait, **common)
+    if code in TRANSIENT_CODES or (code not in HINTS and not 200 <= code <= 299 and status >= 500):
+        return ChannelError(message, **common)
+    hint = HINTS.get(code) or (HINTS[10] if 200 <= code <= 299 else None)
+    return ChannelError(f"{message}: {hint}" if hint else message, permanent=True, **common)
+
+
+def regain_access_seconds(headers: Mapping[str, str]) -> float | None:
+    """The longest `estimated_time_to_regain_access` (minutes) in X-Business-Use-Case-Usage."""
+    try:
+        usage = json.loads(headers.get("X-Business-Use-Case-Usage") or "null")
+    except ValueError:
+        return None
+    if not isinstance(usage, dict):
+        return None
+    minutes = [
+        entry.get("estimated_time_to_regain_access")
+        for entries in usage.values()
+        if isinstance(entries, list)
+        for entry in entries
+        if isinstance(entry, dict)
+    ]
+    values = [float(m) for m in minutes if isinstance(m, int | float) and m > 0]
+    return max(values) * 60 if values else None
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0

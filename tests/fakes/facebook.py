@@ -1,0 +1,176 @@
+"""A loopback Graph API for Page posts (platforms.md §1).
+
+It checks what Facebook checks: a Page token as `access_token` parameter or Bearer header, the
+`appsecret_proof` when the app requires one, the page id, the required fields of each edge, and an
+exact repeat of the last message (code 506). It answers with Graph's bodies (the error object with
+code, subcode and fbtrace_id, HTTP 400 or 500) and its usage headers. `fail_next` queues any error;
+accepted posts are in `posts`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+from typing import Any
+
+from distributor.text import utf16_length
+from tests.fakes.scripted import ScriptedFake
+from tests.fakes.server import Reply, Request
+
+PAGE_ID = "104857600123456"
+PAGE_TOKEN = "EAAGpagetokenXYZ0123456789"
+PAGE_NAME = "Cổng Thông tin điện tử tỉnh Tây Ninh"
+MESSAGE_LIMIT = 63_206
+
+
+def graph_error(
+    code: int,
+    message: str,
+    *,
+    subcode: int | None = None,
+    kind: str = "OAuthException",
+    user_msg: str | None = None,
+) -> dict[str, Any]:
+    error: dict[str, Any] = {
+        "message": message,
+        "type": kind,
+        "code": code,
+        "fbtrace_id": "AbCdEf123",
+    }
+    if subcode is not None:
+        error["error_subcode"] = subcode
+    if user_msg is not None:
+        error.update(error_user_title="Lỗi", error_user_msg=user_msg)
+    return {"error": error}
+
+
+def usage_headers(regain_minutes: int = 0, call_count: int = 1) -> dict[str, str]:
+    """The usage headers a Page token call carries (percentages; minutes until access returns)."""
+    business = {
+        PAGE_ID: [
+            {
+                "type": "pages",
+                "call_count": call_count,
+                "total_cputime": 1,
+                "total_time": 1,
+                "estimated_time_to_regain_access": regain_minutes,
+            }
+        ]
+    }
+    return {
+        "X-App-Usage": json.dumps({"call_count": call_count, "total_cputime": 1, "total_time": 1}),
+        "X-Business-Use-Case-Usage": json.dumps(business),
+    }
+
+
+class FakeFacebook(ScriptedFake):
+    def __init__(self) -> None:
+        super().__init__()
+        self.add("POST", r"/v\d+\.\d+/(?P<page>[^/]+)/(?P<edge>feed|photos)", self._publish)
+        self.add("GET", r"/v\d+\.\d+/(?P<page>[^/]+)", self._page)
+
+    def reset(self) -> None:
+        super().reset()
+        self.page_id = PAGE_ID
+        self.token = PAGE_TOKEN
+        self.app_secret: str | None = None  # set: every call must carry a matching appsecret_proof
+        self._ids = itertools.count(9_000_000_001)
+
+    def fail_next(
+        self,
+        code: int,
+        message: str,
+        *,
+        subcode: int | None = None,
+        status: int = 400,
+        headers: dict[str, str] | None = None,
+        user_msg: str | None = None,
+    ) -> None:
+        """Answer the next call with this Graph error (the usage headers are added)."""
+        body = graph_error(code, message, subcode=subcode, user_msg=user_msg)
+        self.then(Reply(status, body, {**usage_headers(), **(headers or {})}))
+
+    # --- handlers ---------------------------------------------------------------------------------
+
+    def _refusal(self, request: Request) -> Reply | None:
+        """The authentication, proof and page checks every call goes through."""
+        scripted = self.queued()
+        if scripted is not None:
+            return scripted
+        fields = request.form()
+        token = fields.get("access_token")
+        bearer = request.header("authorization") or ""
+        if token is None and bearer.startswith("Bearer "):
+            token = bearer.removeprefix("Bearer ")
+        if not token:
+            return _error(
+                400,
+                2500,
+                "An active access token must be used to query information about the current user.",
+            )
+        if token != self.token:
+            return _error(
+                400, 190, "Invalid OAuth access token - Cannot parse access token", subcode=None
+            )
+        if self.app_secret is not None:
+            proof = hmac.new(self.app_secret.encode(), token.encode(), hashlib.sha256).hexdigest()
+            if not hmac.compare_digest(fields.get("appsecret_proof", ""), proof):
+                return _error(
+                    400,
+                    100,
+                    "Invalid appsecret_proof provided in the API argument",
+                    kind="GraphMethodException",
+                )
+        page = request.match.group("page") if request.match else ""
+        if page != self.page_id:
+            message = (
+                f"Unsupported request. Object with ID '{page}' does not exist, cannot be loaded "
+                "due to missing permissions, or does not support this operation."
+            )
+            return _error(400, 100, message, subcode=33, kind="GraphMethodException")
+        return None
+
+    def _publish(self, request: Request) -> Reply:
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return refusal
+        fields = request.form()
+        edge = request.match.group("edge") if request.match else ""
+        text = fields.get("caption" if edge == "photos" else "message", "")
+        if edge == "photos" and not fields.get("url", "").startswith(("http://", "https://")):
+            return _error(400, 324, "(#324) Requires upload file", kind="OAuthException")
+        if edge == "feed" and not (text or fields.get("link")):
+            return _error(400, 100, "(#100) Missing message or attachment")
+        if fields.get("link") and not fields["link"].startswith(("http://", "https://")):
+            return _error(400, 100, "(#100) The link field is invalid")
+        if utf16_length(text) > MESSAGE_LIMIT:
+            return _error(400, 100, "(#100) Message is too long")
+        if self.posts and self.posts[-1].get("text") == text and text:
+            return _error(400, 506, "(#506) Duplicate status message")
+        number = next(self._ids)
+        post_id = f"{self.page_id}_{number}"
+        self.accept({"edge": edge, "text": text, "post_id": post_id, **fields})
+        if edge == "photos":
+            return Reply(200, {"id": str(number + 7), "post_id": post_id}, usage_headers())
+        return Reply(200, {"id": post_id}, usage_headers())
+
+    def _page(self, request: Request) -> Reply:
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return refusal
+        wanted = request.form().get("fields", "id").split(",")
+        page = {"id": self.page_id, "name": PAGE_NAME}
+        return Reply(200, {k: v for k, v in page.items() if k in wanted}, usage_headers())
+
+
+def _error(
+    status: int,
+    code: int,
+    message: str,
+    *,
+    subcode: int | None = None,
+    kind: str = "OAuthException",
+) -> Reply:
+    return Reply(status, graph_error(code, message, subcode=subcode, kind=kind), usage_headers())

@@ -1,0 +1,174 @@
+"""A loopback X API v2 for `POST /2/tweets` and `GET /2/users/me` (platforms.md §4).
+
+It verifies the OAuth 1.0a header the way X does: every oauth_* parameter present, HMAC-SHA1,
+version 1.0, a fresh timestamp, the app and user keys it knows, and the signature itself
+(recomputed with oauthlib from the method, URL and query; a JSON body is not signed). Text is
+counted with the twitter-text weights (280, links 23); an exact repeat is refused as duplicate
+content. Every answer carries the x-rate-limit-* and x-user-limit-24hour-* headers, and a spent
+window answers 429. `fail_next` queues any reply; accepted posts are in `posts`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import itertools
+import time
+from typing import Any
+
+from oauthlib.oauth1.rfc5849 import signature, utils
+
+from distributor.text import x_length
+from tests.fakes.scripted import ScriptedFake
+from tests.fakes.server import Reply, Request
+
+API_KEY = "xapikey0123"
+API_SECRET = "xapisecret0123456789"
+ACCESS_TOKEN = "1234567890-xaccesstoken"
+ACCESS_TOKEN_SECRET = "xaccesstokensecret0123"
+OAUTH_PARAMS = (
+    "oauth_consumer_key",
+    "oauth_nonce",
+    "oauth_signature",
+    "oauth_signature_method",
+    "oauth_timestamp",
+    "oauth_token",
+    "oauth_version",
+)
+
+UNAUTHORIZED = {
+    "title": "Unauthorized",
+    "type": "about:blank",
+    "status": 401,
+    "detail": "Unauthorized",
+}
+DUPLICATE = {
+    "detail": "You are not allowed to create a Tweet with duplicate content.",
+    "type": "about:blank",
+    "title": "Forbidden",
+    "status": 403,
+}
+READ_ONLY = {
+    "title": "Forbidden",
+    "status": 403,
+    "detail": (
+        "Your client app is not configured with the appropriate oauth1 app permissions for this "
+        "endpoint."
+    ),
+    "type": "https://api.twitter.com/2/problems/oauth1-permissions",
+}
+TOO_MANY = {
+    "title": "Too Many Requests",
+    "detail": "Too Many Requests",
+    "type": "about:blank",
+    "status": 429,
+}
+TOO_LONG = {
+    "errors": [{"message": "Your Tweet text is too long."}],
+    "title": "Invalid Request",
+    "detail": "One or more parameters to your request was invalid.",
+    "type": "https://api.twitter.com/2/problems/invalid-request",
+}
+
+
+class FakeX(ScriptedFake):
+    def __init__(self) -> None:
+        super().__init__()
+        self.add("POST", "/2/tweets", self._tweet)
+        self.add("GET", "/2/users/me", self._me)
+
+    def reset(self, *, per_window: int = 100, per_day: int = 1000) -> None:
+        super().reset()
+        self.keys = {"consumer": API_KEY, "token": ACCESS_TOKEN}
+        self.secrets = (API_SECRET, ACCESS_TOKEN_SECRET)
+        self.per_window, self.per_day = per_window, per_day
+        self.remaining, self.remaining_day = per_window, per_day
+        self.window_reset = int(time.time()) + 900
+        self.day_reset = int(time.time()) + 86_400
+        self._ids = itertools.count(1_445_880_548_472_328_192)
+
+    def fail_next(
+        self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
+        self.then(Reply(status, body, {**self.limit_headers(), **(headers or {})}))
+
+    def limit_headers(self) -> dict[str, str]:
+        return {
+            "x-rate-limit-limit": str(self.per_window),
+            "x-rate-limit-remaining": str(self.remaining),
+            "x-rate-limit-reset": str(self.window_reset),
+            "x-user-limit-24hour-limit": str(self.per_day),
+            "x-user-limit-24hour-remaining": str(self.remaining_day),
+            "x-user-limit-24hour-reset": str(self.day_reset),
+        }
+
+    # --- OAuth 1.0a -------------------------------------------------------------------------------
+
+    def authorisation_problem(self, request: Request) -> str | None:
+        """Why X would refuse this request's Authorization header (None: it is valid)."""
+        header = request.header("authorization") or ""
+        if not header.startswith("OAuth "):
+            return "no OAuth Authorization header"
+        params = {k: utils.unescape(v) for k, v in utils.parse_authorization_header(header)}
+        missing = [name for name in OAUTH_PARAMS if not params.get(name)]
+        if missing:
+            return f"missing {', '.join(missing)}"
+        if params["oauth_signature_method"] != "HMAC-SHA1" or params["oauth_version"] != "1.0":
+            return "unsupported signature method or version"
+        if abs(time.time() - int(params["oauth_timestamp"])) > 300:
+            return "stale timestamp"
+        if (
+            params["oauth_consumer_key"] != self.keys["consumer"]
+            or params["oauth_token"] != self.keys["token"]
+        ):
+            return "unknown consumer key or token"
+        signed = [(k, v) for k, v in params.items() if k != "oauth_signature"]
+        signed += [(k, v) for k, values in request.query.items() for v in values]
+        base = signature.signature_base_string(
+            request.method,
+            signature.base_string_uri(f"http://{request.header('host')}{request.path}"),
+            signature.normalize_parameters(signed),
+        )
+        expected = signature.sign_hmac_sha1(base, *self.secrets)
+        if not hmac.compare_digest(expected, params["oauth_signature"]):
+            return "signature mismatch"
+        return None
+
+    # --- handlers ---------------------------------------------------------------------------------
+
+    def _guard(self, request: Request) -> Reply | None:
+        scripted = self.queued()
+        if scripted is not None:
+            return scripted
+        if self.authorisation_problem(request):
+            return Reply(401, UNAUTHORIZED, self.limit_headers())
+        return None
+
+    def _tweet(self, request: Request) -> Reply:
+        refusal = self._guard(request)
+        if refusal is not None:
+            return refusal
+        if self.remaining <= 0 or self.remaining_day <= 0:
+            return Reply(429, TOO_MANY, self.limit_headers())
+        self.remaining -= 1
+        self.remaining_day -= 1
+        body = request.json()
+        text = body.get("text") if isinstance(body, dict) else None
+        if not isinstance(text, str) or not text.strip():
+            return Reply(
+                400, {**TOO_LONG, "errors": [{"message": "text is required"}]}, self.limit_headers()
+            )
+        if x_length(text) > 280:
+            return Reply(400, TOO_LONG, self.limit_headers())
+        if any(tweet["text"] == text for tweet in self.posts):
+            return Reply(403, DUPLICATE, self.limit_headers())
+        tweet_id = str(next(self._ids))
+        tweet = {"id": tweet_id, "text": text, "edit_history_tweet_ids": [tweet_id]}
+        self.accept(tweet)
+        return Reply(201, {"data": tweet}, self.limit_headers())
+
+    def _me(self, request: Request) -> Reply:
+        refusal = self._guard(request)
+        if refusal is not None:
+            return refusal
+        user = {"id": "2244994945", "name": "Báo Tây Ninh", "username": "baotayninh"}
+        return Reply(200, {"data": user}, self.limit_headers())

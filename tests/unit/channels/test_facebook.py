@@ -1,0 +1,222 @@
+"""Facebook Page channel against the loopback Graph API fake."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from distributor.channels.facebook import Facebook
+from distributor.errors import ChannelError, ConfigError
+from tests.fakes.facebook import PAGE_ID, PAGE_NAME, PAGE_TOKEN, FakeFacebook, usage_headers
+from tests.fakes.server import Reply
+from tests.unit.channels.secret_url_cases import assert_hidden, build
+from tests.unit.channels.vi_articles import article, hard_articles
+
+APP_SECRET = "fbappsecret-0123456789"
+
+
+IMAGE = "https://tinhuy.example.gov.vn/PublishingImages/2021/07/hoi-nghi-dan-van.jpg"
+HARD = hard_articles()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FakeFacebook]:
+    with FakeFacebook() as started:
+        yield started
+
+
+@pytest.fixture
+def fake(server: FakeFacebook) -> FakeFacebook:
+    server.reset()
+    return server
+
+
+def facebook(fake: FakeFacebook, **keys: object) -> Facebook:
+    channel = build("facebook", page_id=PAGE_ID, access_token=PAGE_TOKEN, api_base=fake.url, **keys)
+    assert isinstance(channel, Facebook)
+    return channel
+
+
+# --- configuration --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("missing", ["page_id", "access_token"])
+def test_config_names_the_missing_key(missing: str) -> None:
+    keys = {"page_id": PAGE_ID, "access_token": PAGE_TOKEN}
+    del keys[missing]
+    with pytest.raises(ConfigError, match=f"key '{missing}' is required"):
+        build("facebook", **keys)
+
+
+def test_config_rejects_a_malformed_graph_version() -> None:
+    with pytest.raises(ConfigError, match="key 'graph_version'"):
+        build("facebook", page_id=PAGE_ID, access_token=PAGE_TOKEN, graph_version="21")
+
+
+def test_config_reads_secrets_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FB_PAGE_TOKEN", PAGE_TOKEN)
+    channel = build("facebook", page_id=PAGE_ID, access_token="${FB_PAGE_TOKEN}")
+    assert isinstance(channel, Facebook)
+    assert channel.config.access_token.get_secret_value() == PAGE_TOKEN
+    assert PAGE_TOKEN not in repr(channel.settings)
+    assert channel.config.graph_version == "v21.0"
+    assert channel.api_base == "https://graph.facebook.com"
+
+
+# --- publishing -----------------------------------------------------------------------------------
+
+
+def test_link_post_sends_message_and_link_with_the_token_in_the_body(fake: FakeFacebook) -> None:
+    channel = facebook(fake)
+    post = channel.render(article())
+    receipt = channel.send(post, "key-1")
+
+    request = fake.requests[-1]
+    assert (request.method, request.path) == ("POST", f"/v21.0/{PAGE_ID}/feed")
+    assert request.query == {}  # the token never travels in the URL
+    sent = request.form()
+    assert sent["message"] == post.text
+    assert sent["link"] == post.url and "utm_source=facebook" in post.url
+    assert sent["access_token"] == PAGE_TOKEN
+    assert "appsecret_proof" not in sent
+    assert post.text.startswith("Ban Dân vận Trung ương") and "#TinTucSuKien" in post.text
+    assert post.url not in post.text  # a link post shows the link as a card, not in the text
+    assert receipt.post_id == fake.posts[-1]["post_id"]
+    assert str(receipt.post_id).startswith(f"{PAGE_ID}_")
+    assert receipt.url == f"https://www.facebook.com/{receipt.post_id}"
+
+
+def test_photo_post_puts_the_link_in_the_caption(fake: FakeFacebook) -> None:
+    channel = facebook(fake, photo=True)
+    post = channel.render(article(image=IMAGE))
+    receipt = channel.send(post, "key-1")
+
+    request = fake.requests[-1]
+    assert request.path == f"/v21.0/{PAGE_ID}/photos"
+    sent = request.form()
+    assert sent["url"] == IMAGE
+    assert sent["caption"] == post.text and post.url in post.text
+    assert receipt.post_id == fake.posts[-1]["post_id"]  # the post id, not the photo id
+
+
+def test_photo_mode_falls_back_to_a_link_post_without_an_image(fake: FakeFacebook) -> None:
+    channel = facebook(fake, photo=True)
+    channel.send(channel.render(article()), "key-1")
+    assert fake.requests[-1].path == f"/v21.0/{PAGE_ID}/feed"
+
+
+def test_app_secret_adds_a_valid_appsecret_proof(fake: FakeFacebook) -> None:
+    fake.app_secret = APP_SECRET
+    facebook(fake, app_secret=APP_SECRET).send(facebook(fake).render(article()), "key-1")
+    assert len(fake.posts) == 1
+
+    with pytest.raises(ChannelError) as caught:
+        facebook(fake, app_secret="not-the-app-secret").send(
+            facebook(fake).render(article(title="Khác")), "k"
+        )
+    assert caught.value.permanent and caught.value.code == "100"
+    assert "appsecret_proof" in caught.value.message
+
+
+def test_check_reads_the_page_and_posts_nothing(fake: FakeFacebook) -> None:
+    assert facebook(fake).check() == f"Facebook Page {PAGE_NAME!r} (id {PAGE_ID})"
+    assert [r.method for r in fake.requests] == ["GET"]
+    assert fake.requests[0].query["fields"] == ["id,name"]
+
+
+@pytest.mark.parametrize("case", sorted(HARD))
+@pytest.mark.parametrize("photo", [False, True])
+def test_hard_articles_fit_and_keep_their_link(fake: FakeFacebook, case: str, photo: bool) -> None:
+    channel = facebook(fake, photo=photo)
+    post = channel.render(HARD[case].model_copy(update={"image": IMAGE}))
+    assert 0 < post.length <= post.limit == 63_206
+    channel.send(post, case)
+    sent = fake.posts[-1]
+    assert sent["caption" if photo else "link"].count(post.url) == 1
+
+
+# --- errors ---------------------------------------------------------------------------------------
+
+PERMANENT = [
+    (
+        190,
+        460,
+        "Error validating access token: The session has been invalidated",
+        "Page access token",
+    ),
+    (10, None, "(#10) Application does not have permission for this action", "permission"),
+    (200, None, "(#200) Requires pages_manage_posts permission", "permission"),
+    (100, None, "(#100) Invalid parameter", "invalid parameter"),
+    (368, 1390008, "You can't use this feature at the moment", "blocked"),
+    (1609005, None, "Error posting link", "Error posting link"),
+]
+
+
+@pytest.mark.parametrize(("code", "subcode", "message", "hint"), PERMANENT)
+def test_permanent_errors_carry_the_platform_message(
+    fake: FakeFacebook, code: int, subcode: int | None, message: str, hint: str
+) -> None:
+    fake.fail_next(code, message, subcode=subcode)
+    channel = facebook(fake)
+    with pytest.raises(ChannelError) as caught:
+        channel.send(channel.render(article()), "key-1")
+    error = caught.value
+    assert error.permanent and not error.duplicate
+    assert error.code == str(code) and error.status == 400
+    assert message in error.message and hint in error.message and "AbCdEf123" in error.message
+    if subcode:
+        assert f"{code}/{subcode}" in error.message
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "headers", "wait"),
+    [
+        (4, 400, {}, 300.0),
+        (17, 400, {}, 300.0),
+        (32, 400, {}, 300.0),
+        (613, 400, {}, 300.0),
+        (341, 400, {}, 300.0),
+        (80001, 400, usage_headers(regain_minutes=7, call_count=100), 420.0),
+        (1, 500, {}, None),
+        (2, 500, {}, None),
+    ],
+)
+def test_rate_limits_and_transient_codes_are_retried(
+    fake: FakeFacebook, code: int, status: int, headers: dict[str, str], wait: float | None
+) -> None:
+    fake.fail_next(code, "Please retry your request later.", status=status, headers=headers)
+    channel = facebook(fake)
+    with pytest.raises(ChannelError) as caught:
+        channel.send(channel.render(article()), "key-1")
+    assert not caught.value.permanent
+    assert caught.value.retry_after == wait
+    assert caught.value.code == str(code)
+
+
+def test_a_repeated_post_is_reported_as_duplicate(fake: FakeFacebook) -> None:
+    channel = facebook(fake)
+    post = channel.render(article())
+    channel.send(post, "key-1")
+    with pytest.raises(ChannelError) as caught:
+        channel.send(post, "key-1")
+    assert caught.value.duplicate and caught.value.code == "506"
+
+
+def test_a_bodyless_server_error_is_transient(fake: FakeFacebook) -> None:
+    fake.then(Reply(502, "<html>Bad Gateway</html>"))
+    channel = facebook(fake)
+    with pytest.raises(ChannelError) as caught:
+        channel.send(channel.render(article()), "key-1")
+    assert not caught.value.permanent and caught.value.status == 502
+
+
+def test_secrets_never_reach_the_error(fake: FakeFacebook) -> None:
+    fake.app_secret = APP_SECRET
+    fake.fail_next(190, f"Invalid OAuth access token {PAGE_TOKEN} (proof for {APP_SECRET})")
+    channel = facebook(fake, app_secret=APP_SECRET)
+    with pytest.raises(ChannelError) as caught:
+        channel.send(channel.render(article()), "key-1")
+    for secret in (PAGE_TOKEN, APP_SECRET):
+        assert_hidden(caught.value, secret)
+    assert "Invalid OAuth access token ***" in caught.value.message
