@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
-
 import pytest
 
 from distributor.channels.discord import Discord, discord_length
@@ -13,11 +10,15 @@ from tests.fakes.server import Reply
 from tests.unit.channels.secret_url_cases import (
     HARD,
     SEED,
-    assert_hidden,
+    ErrorCase,
+    assert_classified,
+    assert_logs_hide,
+    assert_unreachable_hides,
     build,
     closed_port_url,
     config_problems,
     fake_fixtures,
+    text_post,
 )
 from tests.unit.channels.vi_articles import article
 
@@ -145,20 +146,14 @@ def test_embed_total_stays_under_6000_with_a_long_site_name(fake: DiscordFake) -
 
 
 def _post(text: str, embed: dict[str, object] | None = None) -> Post:
-    extra = {"embed": embed} if embed else {}
-    return Post(
-        channel="d",
-        kind="discord",
-        article_id="a",
-        text=text,
-        url="https://example.org/a",
-        extra=extra,
-    )
+    return text_post("discord", text, **({"embed": embed} if embed else {}))
 
 
-Setup = Callable[[DiscordFake], None]
-ERRORS: list[tuple[str, Setup, Post, bool, float | None, str, str]] = [
-    (
+RATE_LIMITED_NO_BODY_WAIT = Reply(
+    429, {"message": "You are being rate limited.", "global": False}, {"Retry-After": "4"}
+)
+ERRORS = [
+    ErrorCase(
         "rate-limit",
         lambda f: f.then(rate_limited(1.5)),
         _post("x"),
@@ -167,49 +162,40 @@ ERRORS: list[tuple[str, Setup, Post, bool, float | None, str, str]] = [
         "rate limited",
         "429",
     ),
-    (
-        "global-limit",
+    ErrorCase(
+        "global",
         lambda f: f.then(rate_limited(0.25, is_global=True)),
         _post("x"),
         False,
         0.25,
         "[global]",
-        "429",
     ),
-    (
-        "rate-limit-header-only",
-        lambda f: f.then(
-            Reply(
-                429,
-                {"message": "You are being rate limited.", "global": False},
-                {"Retry-After": "4"},
-            )
-        ),
+    ErrorCase(
+        "header-only",
+        lambda f: f.then(RATE_LIMITED_NO_BODY_WAIT),
         _post("x"),
         False,
         4.0,
         "rate limited",
-        "429",
     ),
-    (
+    ErrorCase(
         "server-error",
         lambda f: f.then(Reply(500, {"message": "500: Internal Server Error", "code": 0})),
         _post("x"),
         False,
         None,
-        "500",
+        "Internal Server Error",
         "500",
     ),
-    (
+    ErrorCase(
         "bad-gateway",
         lambda f: f.then(Reply(502, "<html>bad gateway</html>")),
         _post("x"),
         False,
         None,
         "Bad Gateway",
-        "502",
     ),
-    (
+    ErrorCase(
         "unknown-webhook",
         lambda f: f.hooks.clear(),
         _post("x"),
@@ -218,7 +204,7 @@ ERRORS: list[tuple[str, Setup, Post, bool, float | None, str, str]] = [
         "Unknown Webhook (10015): the webhook was deleted",
         "10015",
     ),
-    (
+    ErrorCase(
         "bad-token",
         lambda f: f.hooks.update({WEBHOOK_ID: "other"}),
         _post("x"),
@@ -227,16 +213,8 @@ ERRORS: list[tuple[str, Setup, Post, bool, float | None, str, str]] = [
         "Invalid Webhook Token (50027)",
         "50027",
     ),
-    (
-        "empty",
-        lambda f: None,
-        _post(""),
-        True,
-        None,
-        "Cannot send an empty message (50006)",
-        "50006",
-    ),
-    (
+    ErrorCase("empty", lambda f: None, _post(""), True, None, "Cannot send an empty message", "50006"),
+    ErrorCase(
         "content-too-long",
         lambda f: None,
         _post("x" * 2001),
@@ -245,7 +223,7 @@ ERRORS: list[tuple[str, Setup, Post, bool, float | None, str, str]] = [
         "(50035): content: Must be 2000 or fewer in length. (BASE_TYPE_MAX_LENGTH)",
         "50035",
     ),
-    (
+    ErrorCase(
         "embed-title-too-long",
         lambda f: None,
         _post("x", {"title": "t" * 257}),
@@ -257,48 +235,20 @@ ERRORS: list[tuple[str, Setup, Post, bool, float | None, str, str]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("setup", "post", "permanent", "wait", "fragment", "code"),
-    [row[1:] for row in ERRORS],
-    ids=[row[0] for row in ERRORS],
-)
-def test_errors_are_classified(
-    fake: DiscordFake,
-    setup: Setup,
-    post: Post,
-    permanent: bool,
-    wait: float | None,
-    fragment: str,
-    code: str,
-) -> None:
-    channel = discord(fake)
-    setup(fake)
-    with pytest.raises(ChannelError) as caught:
-        channel.send(post, "key-1")
-    assert caught.value.permanent is permanent
-    assert caught.value.retry_after == wait
-    assert fragment in caught.value.message
-    assert caught.value.code == code
-    assert fake.posts == []
-    assert_hidden(caught.value, TOKEN)
+@pytest.mark.parametrize("case", [case.param() for case in ERRORS])
+def test_errors_are_classified(fake: DiscordFake, case: ErrorCase) -> None:
+    assert_classified(discord(fake), fake, case, TOKEN)
 
 
 # --- secrets -------------------------------------------------------------------------------------
 
 
 def test_url_is_hidden_when_the_connection_fails() -> None:
-    url = f"{closed_port_url()}/api/webhooks/{WEBHOOK_ID}/{TOKEN}"
-    with pytest.raises(ChannelError) as caught:
-        build("discord", url=url).send(_post("x"), "key-1")
-    assert not caught.value.permanent
-    assert_hidden(caught.value, TOKEN)
+    assert_unreachable_hides(build("discord", url=f"{closed_port_url()}/api/webhooks/{WEBHOOK_ID}/{TOKEN}"), TOKEN)
 
 
 def test_url_is_hidden_in_debug_logs(fake: DiscordFake, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.DEBUG):
-        discord(fake).send(_post("x"), "key-1")
-    assert '"POST' in caplog.text
-    assert TOKEN not in caplog.text
+    assert_logs_hide(discord(fake), caplog, TOKEN)
 
 
 # --- check ---------------------------------------------------------------------------------------
@@ -306,9 +256,7 @@ def test_url_is_hidden_in_debug_logs(fake: DiscordFake, caplog: pytest.LogCaptur
 
 def test_check_reads_the_webhook_and_posts_nothing(fake: DiscordFake) -> None:
     found = discord(fake).check()
-    assert found.startswith(
-        "webhook 'Tin tức' at http://127.0.0.1/*** posts to channel 1180000000000000002"
-    )
+    assert found.startswith("webhook 'Tin tức' at http://127.0.0.1/*** posts to channel 1180000000000000002")
     assert TOKEN not in found
     assert [r.method for r in fake.requests] == ["GET"]
     assert fake.posts == []
