@@ -32,7 +32,10 @@ app.add_typer(channels_app, name="channels")
 
 console = Console()
 err = Console(stderr=True)
-ConfigOption = Annotated[Optional[Path], typer.Option("--config", "-c", help="Config file (default: $DISTRIBUTOR_CONFIG or config/distributor.toml).")]  # noqa: UP045
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Config file (default: $DISTRIBUTOR_CONFIG or config/distributor.toml)."),
+]
 HostOption = Annotated[Optional[str], typer.Option(help="Listen address (default from [server]).")]  # noqa: UP045
 PortOption = Annotated[Optional[int], typer.Option(help="Listen port (default from [server]).")]  # noqa: UP045
 
@@ -130,7 +133,9 @@ def serve(config: ConfigOption = None, host: HostOption = None, port: PortOption
 
 
 @app.command()
-def worker(config: ConfigOption = None, beat: Annotated[bool, typer.Option(help="Also run beat in this process.")] = False) -> None:
+def worker(
+    config: ConfigOption = None, beat: Annotated[bool, typer.Option(help="Also run beat in this process.")] = False
+) -> None:
     """Only a Celery worker (run as many as you like, on many machines)."""
     ctx = _context(config)
     from worker.celery_app import app as celery_app
@@ -171,7 +176,9 @@ def publish(path_or_url: str, config: ConfigOption = None, announce: bool = True
 
 
 @feeds_app.command("build")
-def feeds_build(out: Annotated[Path, typer.Option(help="Folder to write the feed files to.")], config: ConfigOption = None) -> None:
+def feeds_build(
+    out: Annotated[Path, typer.Option(help="Folder to write the feed files to.")], config: ConfigOption = None
+) -> None:
     """Render every feed in every format into a folder."""
     from distributor import pipeline
     from distributor.feeds.build import FORMATS
@@ -203,11 +210,16 @@ def feeds_links(config: ConfigOption = None) -> None:
         spec = pipeline.spec_for(ctx, name, meta)
         for fmt, (media_type, _) in FORMATS.items():
             kind = media_type.split(";")[0]
-            print(f'<link rel="alternate" type="{kind}" title="{escape(spec.title)}" href="{escape(feed_url(spec, fmt))}">')
+            href = escape(feed_url(spec, fmt))
+            print(f'<link rel="alternate" type="{kind}" title="{escape(spec.title)}" href="{href}">')
 
 
 @app.command()
-def preview(article: str, channel: Annotated[Optional[str], typer.Option(help="Only this channel.")] = None, config: ConfigOption = None) -> None:  # noqa: UP045
+def preview(
+    article: str,
+    channel: Annotated[str | None, typer.Option(help="Only this channel.")] = None,
+    config: ConfigOption = None,
+) -> None:
     """What each channel would post for ARTICLE (an id, a URL or a file), with its length and limit."""
     from distributor.reader import find_article
 
@@ -231,7 +243,12 @@ def preview(article: str, channel: Annotated[Optional[str], typer.Option(help="O
 
 
 @deliveries_app.callback()
-def deliveries(ctx_: typer.Context, state: Annotated[Optional[str], typer.Option(help="Only this state.")] = None, limit: int = 50, config: ConfigOption = None) -> None:  # noqa: UP045
+def deliveries(
+    ctx_: typer.Context,
+    state: Annotated[str | None, typer.Option(help="Only this state.")] = None,
+    limit: int = 50,
+    config: ConfigOption = None,
+) -> None:
     """List recent deliveries (or use: retry, cancel)."""
     if ctx_.invoked_subcommand is not None:
         return
@@ -306,7 +323,9 @@ def sources_test(name: str, config: ConfigOption = None) -> None:
             table.add_row("skip", "", str(exc), draft.url or "")
             continue
         stored = ctx.store.get(article.id)
-        action = "add" if stored is None else ("unchanged" if stored.content_hash() == article.content_hash() else "update")
+        action = (
+            "add" if stored is None else ("unchanged" if stored.content_hash() == article.content_hash() else "update")
+        )
         table.add_row(action, article.published.isoformat(), article.title, article.url)
     console.print(table)
     for error in result.errors:

@@ -97,7 +97,14 @@ class Ledger:
         pipe = self.redis.pipeline()
         pipe.hset(
             key,
-            mapping={"attempts": 0, "created": now, "updated": now, "due": due or now, "article_id": article_id, "channel": channel},
+            mapping={
+                "attempts": 0,
+                "created": now,
+                "updated": now,
+                "due": due or now,
+                "article_id": article_id,
+                "channel": channel,
+            },
         )
         pipe.zadd(self._due_key(), {member: due or now})
         pipe.zadd(self.keys.deliveries_by_time(), {member: now})
@@ -125,7 +132,9 @@ class Ledger:
         return bool(done)
 
     def sent(self, article_id: str, channel: str, post_id: str | None, post_url: str | None, note: str = "") -> bool:
-        return self._set(article_id, channel, "sent", post_id=post_id or "", post_url=post_url or "", error=note, code="")
+        return self._set(
+            article_id, channel, "sent", post_id=post_id or "", post_url=post_url or "", error=note, code=""
+        )
 
     def failed(self, article_id: str, channel: str, error: str, code: str | None = None) -> bool:
         return self._set(article_id, channel, "failed", error=error, code=code or "")

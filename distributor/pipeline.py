@@ -59,7 +59,14 @@ def now() -> datetime:
 
 def to_article(ctx: Context, draft: Draft, source: str) -> Article:
     site = ctx.settings.site
-    return normalize(draft, source=source, tz=ctx.tz, language=site.language, now=now())
+    article = normalize(draft, source=source, tz=ctx.tz, language=site.language, now=now())
+    if draft.published is None and draft.updated is None:
+        # An undated entry is dated when first seen; later polls keep that date (or every poll
+        # would look like an edit).
+        stored = ctx.store.get(article.id)
+        if stored is not None:
+            article = article.model_copy(update={"published": stored.published, "updated": stored.updated})
+    return article
 
 
 def poll_source(ctx: Context, name: str, dispatch: Dispatcher) -> PollReport:

@@ -203,12 +203,12 @@ class Environment(BaseSettings):
 # --- loading -------------------------------------------------------------------------------------
 
 
-def _interpolate(value: Any, where: str, problems: list[str]) -> Any:
+def _interpolate(value: Any, where: tuple[Any, ...], missing: list[tuple[tuple[Any, ...], str]]) -> Any:
     """Replace `${NAME}` with the environment's NAME (or the contents of the file NAME_FILE)."""
     if isinstance(value, dict):
-        return {k: _interpolate(v, f"{where}.{k}" if where else k, problems) for k, v in value.items()}
+        return {k: _interpolate(v, (*where, k), missing) for k, v in value.items()}
     if isinstance(value, list):
-        return [_interpolate(v, f"{where}[{i}]", problems) for i, v in enumerate(value)]
+        return [_interpolate(v, (*where, i), missing) for i, v in enumerate(value)]
     if not isinstance(value, str) or "${" not in value:
         return value
 
@@ -219,7 +219,7 @@ def _interpolate(value: Any, where: str, problems: list[str]) -> Any:
         file_name = os.environ.get(f"{name}_FILE")
         if file_name and Path(file_name).is_file():
             return Path(file_name).read_text(encoding="utf-8").strip()
-        problems.append(f"{where}: environment variable {name} is not set (referenced as ${{{name}}})")
+        missing.append((where, f"needs environment variable {name}, which is not set (written ${{{name}}})"))
         return ""
 
     return _ENV_REF.sub(lookup, value)
@@ -262,9 +262,7 @@ def _format(exc: ValidationError, raw: dict[str, Any], origin: str, prefix: tupl
     return problems
 
 
-def _typed_items(
-    raw: dict[str, Any], table: str, base: type[BaseModel], origin: str, problems: list[str]
-) -> list[Any]:
+def _typed_items(raw: dict[str, Any], table: str, base: type[BaseModel], origin: str, problems: list[str]) -> list[Any]:
     """Validate each [[sources]] / [[channels]] entry with the model its `type` registers."""
     from distributor.channels import CHANNELS, channel_class
     from distributor.sources import SOURCES, source_class
@@ -315,8 +313,9 @@ def load_settings(path: str | Path | None = None, env: Environment | None = None
 
 def settings_from_dict(raw: dict[str, Any], *, origin: str = "<config>", env: Environment | None = None) -> Settings:
     env = env or Environment()
-    problems: list[str] = []
-    raw = _interpolate(raw, "", problems)
+    missing: list[tuple[tuple[Any, ...], str]] = []
+    raw = _interpolate(raw, (), missing)
+    problems = [f"{origin}: {_describe(loc, raw)} {message}" for loc, message in missing]
     raw.setdefault("redis", {})
     raw.setdefault("paths", {})
     if env.redis_url is not None and isinstance(raw["redis"], dict):

@@ -70,7 +70,9 @@ class Shares:
     def _day(self, moment: datetime | None = None) -> str:
         return (moment or datetime.now(self.tz)).astimezone(self.tz).strftime("%Y-%m-%d")
 
-    def script_call(self, article_id: str, network: str, client: str, user_agent: str) -> tuple[list[str], list[str | int]]:
+    def script_call(
+        self, article_id: str, network: str, client: str, user_agent: str
+    ) -> tuple[list[str], list[str | int]]:
         """Keys and arguments of the counting script (shared by the sync and async callers)."""
         keys = [
             self.keys.share_seen(fingerprint(client, user_agent, article_id, network)),

@@ -74,12 +74,7 @@ def _x_weight(cluster: str) -> int:
     total = 0
     for char in cluster:
         point = ord(char)
-        light = (
-            point <= 4351
-            or 8192 <= point <= 8205
-            or 8208 <= point <= 8223
-            or 8242 <= point <= 8247
-        )
+        light = point <= 4351 or 8192 <= point <= 8205 or 8208 <= point <= 8223 or 8242 <= point <= 8247
         total += 1 if light else 2
     return total
 

@@ -30,7 +30,10 @@ def create_app() -> Celery:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         task_default_queue="distributor",
-        broker_transport_options={"visibility_timeout": 3600, "global_keyprefix": settings.redis.key_prefix + "celery:"},
+        broker_transport_options={
+            "visibility_timeout": 3600,
+            "global_keyprefix": settings.redis.key_prefix + "celery:",
+        },
         result_backend_transport_options={"global_keyprefix": settings.redis.key_prefix + "celery:"},
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,

@@ -91,7 +91,8 @@ class DirectorySource(Source):
                 raise ValueError(f"front matter key '{key}' must be text")
         if not values["title"]:
             raise ValueError("no 'title' in front matter")
-        url = values["url"] or f"{self.site.url.rstrip('/')}/{slugify(str(values['title']))}"
+        # Without a url, the file name is the identity: editing the title must not make a new article.
+        url = values["url"] or f"{self.site.url.rstrip('/')}/{slugify(path.stem) or 'bai-viet'}"
         categories = _as_list(data.get("categories") or data.get("category"))
         if not categories and self.settings.category:
             categories = [self.settings.category]

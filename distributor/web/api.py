@@ -18,7 +18,20 @@ from distributor.web.errors import error
 from distributor.web.state import state
 
 MAX_PUSH_BYTES = 5 * 1024 * 1024
-DRAFT_FIELDS = {"url", "title", "content", "summary", "image", "author", "categories", "tags", "language", "published", "updated", "canonical"}
+DRAFT_FIELDS = {
+    "url",
+    "title",
+    "content",
+    "summary",
+    "image",
+    "author",
+    "categories",
+    "tags",
+    "language",
+    "published",
+    "updated",
+    "canonical",
+}
 
 
 def _int(request: Request, name: str, default: int, high: int) -> int:
@@ -146,8 +159,6 @@ async def push_article(request: Request) -> Response:
         article = pipeline.to_article(ctx, draft, source)
     except (TypeError, ValueError) as exc:
         return error(422, f"invalid article: {exc}")
-    from worker.tasks import ingest
-
-    await run_in_threadpool(ingest.delay, payload, source, True)
+    await run_in_threadpool(request.app.state.enqueue, "worker.tasks.ingest", [payload, source, True])
     metrics.PUSHED.inc()
     return JSONResponse({"id": article.id, "url": article.url, "status": "accepted"}, status_code=202)

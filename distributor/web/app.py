@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
@@ -16,8 +17,17 @@ from distributor.web import api, dashboard, feeds, ops, shares
 from distributor.web.errors import http_exception, server_error
 from distributor.web.state import WebState
 
+Enqueue = Callable[[str, list[Any]], None]
 
-def create_app(ctx: Context) -> Starlette:
+
+def celery_enqueue(task: str, args: list[Any]) -> None:
+    """Queue a worker task by name (the web process never runs pipeline work itself)."""
+    from worker.celery_app import app
+
+    app.send_task(task, args=args)
+
+
+def create_app(ctx: Context, enqueue: Enqueue = celery_enqueue) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         web = WebState(
@@ -55,4 +65,5 @@ def create_app(ctx: Context) -> Starlette:
         exception_handlers={HTTPException: http_exception, Exception: server_error},
     )
     app.state.feed_cache = feeds.FeedCache()
+    app.state.enqueue = enqueue
     return app

@@ -18,9 +18,7 @@ from distributor.web.auth import operator_ok
 from distributor.web.errors import error
 from distributor.web.state import state
 
-_templates = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True
-)
+_templates = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True)
 
 
 def dashboard_context(ctx: Context) -> dict[str, Any]:

@@ -53,7 +53,9 @@ async def share(request: Request) -> Response:
     user_agent = request.headers.get("user-agent", "")
     if not (settings.shares.ignore_bots and is_bot(user_agent)):
         shares = web.ctx.shares
-        keys, args = shares.script_call(article_id, network, client_address(request, settings.server.trusted_proxies), user_agent)
+        keys, args = shares.script_call(
+            article_id, network, client_address(request, settings.server.trusted_proxies), user_agent
+        )
         counted = await web.redis.eval(COUNT_SCRIPT, len(keys), *keys, *args)
         if counted:
             metrics.SHARES.labels(network).inc()

@@ -1,0 +1,90 @@
+"""Normalisation: the Article every later stage relies on."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import UTC, datetime
+
+import pytest
+
+from distributor.dates import zone
+from distributor.normalize import Draft, normalize
+from distributor.urls import article_id, canonical_url
+
+NOW = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
+
+
+def make(draft: Draft):  # type: ignore[no-untyped-def]
+    return normalize(draft, source="test", tz=zone(None), language="vi", now=NOW)
+
+
+def test_seed_date_line_and_nfc() -> None:
+    title = unicodedata.normalize("NFD", "Ban Dân vận Trung ương triển khai nhiệm vụ")
+    article = make(Draft(url="https://portal.example.gov.vn/a", title=title, published="Thứ 3, Ngày 13/07/2021, 21:00"))
+    assert article.title == unicodedata.normalize("NFC", title)
+    assert article.published.isoformat() == "2021-07-13T21:00:00+07:00"
+    assert article.updated == article.published
+
+
+def test_id_is_stable_and_ignores_tracking_parameters() -> None:
+    a = make(Draft(url="https://Portal.example.gov.vn:443/tin/a?utm_source=fb#top", title="A"))
+    b = make(Draft(url="https://portal.example.gov.vn/tin/a", title="A"))
+    assert a.id == b.id == article_id("https://portal.example.gov.vn/tin/a")
+    assert a.url == canonical_url("https://portal.example.gov.vn/tin/a")
+
+
+def test_canonical_link_wins() -> None:
+    article = make(Draft(url="https://m.example.vn/a?x=1", canonical="https://example.vn/a", title="A"))
+    assert article.url == "https://example.vn/a"
+
+
+def test_relative_urls_become_absolute_and_scripts_go() -> None:
+    article = make(
+        Draft(
+            url="https://example.vn/tin/a.html",
+            title="A",
+            content='<p onclick="x()">Xem <a href="../b.html">b</a><img src="/i.jpg"></p><script>alert(1)</script>',
+            image="/anh/chinh.jpg",
+        )
+    )
+    assert "script" not in article.content and "onclick" not in article.content
+    assert 'href="https://example.vn/b.html"' in article.content
+    assert 'src="https://example.vn/i.jpg"' in article.content
+    assert article.image == "https://example.vn/anh/chinh.jpg"
+
+
+def test_summary_derived_from_content_at_word_boundary() -> None:
+    body = "<p>" + " ".join(["Hội nghị trực tuyến"] * 60) + "</p>"
+    article = make(Draft(url="https://example.vn/a", title="A", content=body))
+    assert 0 < len(article.summary) <= 300
+    assert article.summary.endswith("…")
+    assert article.summary.removesuffix("…").split()[-1] in {"Hội", "nghị", "trực", "tuyến"}
+
+
+def test_missing_date_uses_now_in_site_zone() -> None:
+    article = make(Draft(url="https://example.vn/a", title="A"))
+    assert article.published == NOW
+    assert article.published.utcoffset().total_seconds() == 7 * 3600  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("draft", "message"),
+    [
+        (Draft(url="", title="A"), "no absolute http(s) URL"),
+        (Draft(url="/relative", title="A"), "no absolute http(s) URL"),
+        (Draft(url="https://example.vn/a", title="  "), "has no title"),
+    ],
+)
+def test_bad_drafts_are_refused_with_reason(draft: Draft, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        make(draft)
+
+
+def test_content_hash_ignores_source_and_updated() -> None:
+    a = make(Draft(url="https://example.vn/a", title="A", published="2021-07-13", updated="2021-07-14"))
+    b = make(Draft(url="https://example.vn/a", title="A", published="2021-07-13"))
+    assert a.updated != b.updated
+    assert a.content_hash() == b.content_hash()
+    c = make(Draft(url="https://example.vn/a", title="A (sửa)", published="2021-07-13"))
+    assert c.content_hash() != a.content_hash()

@@ -1,0 +1,160 @@
+"""The pipeline against a real Redis: change detection, no backfill, exactly-once delivery."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from distributor import pipeline
+from distributor.context import Context
+from distributor.inline import InlineDispatcher
+
+
+def write(folder: Path, name: str, title: str, body: str = "Nội dung.", **front: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    extra = "".join(f"{k}: {json.dumps(v, ensure_ascii=False)}\n" for k, v in front.items())
+    path = folder / name
+    path.write_text(f"---\ntitle: {json.dumps(title, ensure_ascii=False)}\n{extra}---\n{body}\n", encoding="utf-8")
+    return path
+
+
+def outbox_lines(ctx: Context) -> list[dict[str, str]]:
+    path = ctx.data_dir / "outbox.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def setup(make_settings, tmp_path: Path, **source: object) -> tuple[Context, Path]:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    config = {"name": "files", "type": "directory", "path": str(folder), **source}
+    return Context.create(make_settings(sources=[config])), folder
+
+
+def test_first_poll_fills_feeds_without_posting_then_new_articles_post_once(make_settings, tmp_path: Path) -> None:
+    ctx, folder = setup(make_settings, tmp_path)
+    write(folder, "old.md", "Bài cũ", published="2021-07-13 08:00", category="Tin Tức Sự Kiện")
+    dispatch = InlineDispatcher(ctx)
+    first = pipeline.poll_source(ctx, "files", dispatch)
+    assert len(first.new) == 1
+    assert outbox_lines(ctx) == []  # no backfill blast
+    assert [a.title for a in ctx.store.feed_articles("all", 50)] == ["Bài cũ"]
+    assert [a.title for a in ctx.store.feed_articles("tin-tuc-su-kien", 50)] == ["Bài cũ"]
+
+    write(folder, "new.md", "Bài mới")
+    second = pipeline.poll_source(ctx, "files", dispatch)
+    assert len(second.new) == 1 and second.unchanged == 1
+    assert [line["title"] for line in outbox_lines(ctx)] == ["Bài mới"]
+
+    third = pipeline.poll_source(ctx, "files", dispatch)
+    assert third.new == [] and third.unchanged == 2
+    assert len(outbox_lines(ctx)) == 1
+
+
+def test_edit_updates_feed_without_reposting(make_settings, tmp_path: Path) -> None:
+    ctx, folder = setup(make_settings, tmp_path, announce_existing=True)
+    path = write(folder, "a.md", "Tiêu đề gốc")
+    dispatch = InlineDispatcher(ctx)
+    pipeline.poll_source(ctx, "files", dispatch)
+    assert len(outbox_lines(ctx)) == 1
+    write(folder, path.name, "Tiêu đề đã sửa")
+    report = pipeline.poll_source(ctx, "files", dispatch)
+    assert len(report.updated) == 1
+    assert [a.title for a in ctx.store.feed_articles("all", 50)] == ["Tiêu đề đã sửa"]
+    rss = ctx.store.load_render("all", "rss")[b"body"].decode()
+    assert "Tiêu đề đã sửa" in rss and "Tiêu đề gốc" not in rss
+    assert len(outbox_lines(ctx)) == 1
+
+
+def test_removed_file_unpublishes(make_settings, tmp_path: Path) -> None:
+    ctx, folder = setup(make_settings, tmp_path)
+    write(folder, "a.md", "Ở lại")
+    gone = write(folder, "b.md", "Bị gỡ")
+    dispatch = InlineDispatcher(ctx)
+    pipeline.poll_source(ctx, "files", dispatch)
+    gone.unlink()
+    report = pipeline.poll_source(ctx, "files", dispatch)
+    assert len(report.removed) == 1
+    assert [a.title for a in ctx.store.feed_articles("all", 50)] == ["Ở lại"]
+    assert "Bị gỡ" not in ctx.store.load_render("all", "rss")[b"body"].decode()
+    assert ctx.store.count() == 1
+
+
+def test_duplicate_entries_across_sources_are_one_article(make_settings, tmp_path: Path) -> None:
+    one, two = tmp_path / "one", tmp_path / "two"
+    for folder in (one, two):
+        write(folder, "x.md", "Cùng một bài", url="https://portal.example.gov.vn/cung-mot-bai?utm_source=a")
+    ctx = Context.create(
+        make_settings(
+            sources=[
+                {"name": "one", "type": "directory", "path": str(one), "announce_existing": True},
+                {"name": "two", "type": "directory", "path": str(two), "announce_existing": True},
+            ]
+        )
+    )
+    dispatch = InlineDispatcher(ctx)
+    pipeline.poll_source(ctx, "one", dispatch)
+    pipeline.poll_source(ctx, "two", dispatch)
+    assert ctx.store.count() == 1
+    assert len(outbox_lines(ctx)) == 1
+
+
+def test_max_age_keeps_old_articles_off_channels(make_settings, tmp_path: Path) -> None:
+    ctx, folder = setup(make_settings, tmp_path, announce_existing=True, max_age="2d")
+    write(folder, "old.md", "Quá cũ", published="2020-01-01 08:00")
+    write(folder, "fresh.md", "Còn mới")
+    pipeline.poll_source(ctx, "files", InlineDispatcher(ctx))
+    assert [line["title"] for line in outbox_lines(ctx)] == ["Còn mới"]
+    assert len(ctx.store.feed_articles("all", 50)) == 2
+
+
+def test_future_article_waits_for_its_time(make_settings, tmp_path: Path) -> None:
+    ctx, folder = setup(make_settings, tmp_path, announce_existing=True)
+    soon = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    write(folder, "later.md", "Đăng sau", published=soon)
+    dispatch = InlineDispatcher(ctx)
+    pipeline.poll_source(ctx, "files", dispatch)
+    assert ctx.store.feed_articles("all", 50) == [] and outbox_lines(ctx) == []
+    [(article_id, eta)] = dispatch.scheduled
+    assert abs((eta - datetime.fromisoformat(soon)).total_seconds()) < 1
+    pipeline.release(ctx, article_id, True, dispatch)  # too early: nothing happens
+    assert ctx.store.feed_articles("all", 50) == []
+
+
+def test_bad_file_is_reported_and_the_rest_goes_on(make_settings, tmp_path: Path) -> None:
+    ctx, folder = setup(make_settings, tmp_path, announce_existing=True)
+    write(folder, "good.md", "Tốt")
+    (folder / "bad.json").write_text("{oops")
+    report = pipeline.poll_source(ctx, "files", InlineDispatcher(ctx))
+    assert len(report.new) == 1
+    assert any("bad.json" in e for e in report.errors)
+
+
+def test_rebuild_only_touches_feeds_containing_the_article(make_settings, tmp_path: Path) -> None:
+    folder = tmp_path / "articles"
+    ctx = Context.create(
+        make_settings(
+            sources=[{"name": "files", "type": "directory", "path": str(folder)}],
+            feeds=[{"name": "all"}, {"name": "sports", "filters": {"categories": ["Thể thao"]}}],
+        )
+    )
+    write(folder, "a.md", "Tin chung", category="Xã hội")
+    dispatch = InlineDispatcher(ctx)
+    pipeline.register_configured_feeds(ctx)
+    pipeline.rebuild_feeds(ctx, ["all", "sports"])
+    before = ctx.store.load_render("sports", "rss")[b"etag"]
+    pipeline.poll_source(ctx, "files", dispatch)
+    assert ctx.store.load_render("sports", "rss")[b"etag"] == before
+    assert ctx.store.feed_articles("sports", 50) == []
+    assert len(ctx.store.feed_articles("all", 50)) == 1
+
+
+def test_public_files_are_written(make_settings, tmp_path: Path) -> None:
+    ctx, folder = setup(make_settings, tmp_path)
+    write(folder, "a.md", "Bài")
+    pipeline.poll_source(ctx, "files", InlineDispatcher(ctx))
+    public = ctx.settings.public_dir / "feeds"
+    assert {p.name for p in public.iterdir()} >= {"all.rss", "all.atom", "all.json"}
+    assert b"<rss" in (public / "all.rss").read_bytes()
+    assert time.time() - (public / "all.rss").stat().st_mtime < 60

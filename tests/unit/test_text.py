@@ -1,0 +1,80 @@
+"""Vietnamese-first text rules: NFC, platform counting, safe truncation, slugs and hashtags."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pytest
+
+from distributor import text
+
+TITLE = "Ban Dân vận Trung ương triển khai nhiệm vụ công tác dân vận 6 tháng cuối năm 2021"
+
+
+def test_clean_text_turns_nfd_into_nfc_and_collapses_whitespace() -> None:
+    nfd = unicodedata.normalize("NFD", "  Tin  Tức\n Sự Kiện ")
+    assert nfd != unicodedata.normalize("NFC", nfd)
+    cleaned = text.clean_text(nfd)
+    assert cleaned == "Tin Tức Sự Kiện"
+    assert unicodedata.is_normalized("NFC", cleaned)
+
+
+def test_xml_illegal_characters_are_removed() -> None:
+    assert text.clean_text("a\x00b\x08c\x1fd\ufffe") == "abcd"
+
+
+@pytest.mark.parametrize(
+    ("slug_input", "slug"),
+    [("Tin Tức Sự Kiện", "tin-tuc-su-kien"), ("Đà Nẵng – đổi mới", "da-nang-doi-moi"), ("  ", "")],
+)
+def test_slugify(slug_input: str, slug: str) -> None:
+    assert text.slugify(slug_input) == slug
+
+
+def test_hashtag_is_camel_case_without_diacritics() -> None:
+    assert text.hashtag("Tin Tức Sự Kiện") == "#TinTucSuKien"
+    assert text.hashtag("đường bộ") == "#DuongBo"
+    assert text.hashtag("!!!") == ""
+
+
+def test_x_length_counts_urls_as_23_and_vietnamese_letters_as_2() -> None:
+    assert text.x_length("abc") == 3
+    assert text.x_length("https://example.com/a/very/long/path/that/is/long") == 23
+    assert text.x_length("ậ") == 2  # U+1EAD is outside the light ranges
+    assert text.x_length("â") == 1  # U+00E2 is inside
+    assert text.x_length("👍") == 2
+
+
+def test_mastodon_length_counts_graphemes_and_urls_as_23() -> None:
+    family = "👨‍👩‍👧‍👦"
+    assert text.mastodon_length(family) == 1
+    assert text.mastodon_length("xem https://example.com/" + "a" * 100) == 4 + 23
+
+
+def test_truncate_cuts_at_word_boundary_with_ellipsis() -> None:
+    short = text.truncate(TITLE, 30)
+    assert short.endswith("…")
+    assert text.grapheme_length(short) <= 30
+    assert TITLE.startswith(short[:-1])
+    assert TITLE[len(short) - 1] == " "  # the cut fell on a space
+
+
+def test_truncate_never_splits_a_grapheme() -> None:
+    nfd = unicodedata.normalize("NFD", "Ệ" * 50)
+    cut = text.truncate(nfd, 10)
+    assert text.grapheme_length(cut) <= 10
+    body = cut.removesuffix("…")
+    assert all(unicodedata.normalize("NFC", g) == "Ệ" for g in text.graphemes(body))
+
+
+def test_truncate_a_single_huge_word() -> None:
+    cut = text.truncate("x" * 2000, 50)
+    assert text.grapheme_length(cut) == 50 and cut.endswith("…")
+
+
+def test_text_within_limit_is_untouched() -> None:
+    assert text.truncate(TITLE, 500) == TITLE
+
+
+def test_html_to_text_keeps_paragraphs() -> None:
+    assert text.html_to_text("<p>Một</p><p>Hai <b>ba</b></p>") == "Một\n\nHai ba"

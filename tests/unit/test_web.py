@@ -1,0 +1,169 @@
+"""The HTTP routes through the app: shares, API, push authentication, feeds, ops."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from starlette.testclient import TestClient
+
+from distributor import pipeline
+from distributor.context import Context
+from distributor.inline import InlineDispatcher
+from distributor.normalize import Draft
+from distributor.web.app import create_app
+from distributor.web.auth import signature
+
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0"
+
+
+QUEUED: list[tuple[str, list]] = []
+
+
+@pytest.fixture
+def web(make_settings) -> Iterator[tuple[Context, TestClient]]:  # type: ignore[no-untyped-def]
+    QUEUED.clear()
+    ctx = Context.create(
+        make_settings(
+            sources=[],
+            server={"api_tokens": ["tok-en-1234567890"], "push_secret": "shh-secret-key"},
+        )
+    )
+    app = create_app(ctx, enqueue=lambda task, args: QUEUED.append((task, args)))
+    with TestClient(app, follow_redirects=False) as client:
+        yield ctx, client
+
+
+def add(ctx: Context, slug: str = "bai-viet", title: str = "Bài viết thử") -> str:
+    draft = Draft(
+        url=f"https://portal.example.gov.vn/{slug}",
+        title=title,
+        published=datetime.now(UTC).isoformat(),
+        categories=["Tin Tức Sự Kiện"],
+    )
+    article = pipeline.to_article(ctx, draft, "test")
+    dispatch = InlineDispatcher(ctx)
+    pipeline.ingest(ctx, article, dispatch, announce=True)
+    pipeline.register_configured_feeds(ctx)
+    pipeline.rebuild_feeds(ctx, ctx.store.feed_meta())
+    return article.id
+
+
+def test_share_counts_once_then_redirects_to_the_network(web) -> None:  # type: ignore[no-untyped-def]
+    ctx, client = web
+    article_id = add(ctx)
+    response = client.get(f"/s/{article_id}/facebook", headers={"user-agent": BROWSER})
+    assert response.status_code == 302
+    assert response.headers["location"] == (
+        "https://www.facebook.com/sharer/sharer.php?u=https%3A%2F%2Fportal.example.gov.vn%2Fbai-viet"
+    )
+    client.get(f"/s/{article_id}/facebook", headers={"user-agent": BROWSER})  # a repeat click
+    client.get(f"/s/{article_id}/facebook", headers={"user-agent": "facebookexternalhit/1.1"})  # a bot
+    client.get(f"/s/{article_id}/zalo", headers={"user-agent": BROWSER})
+    shares = client.get(f"/api/articles/{article_id}/shares").json()
+    assert shares == {"article_id": article_id, "total": 2, "networks": {"facebook": 1, "zalo": 1}}
+    top = client.get("/api/shares/top?period=day").json()
+    assert top["articles"][0] == {
+        "id": article_id,
+        "shares": 2,
+        "title": "Bài viết thử",
+        "url": "https://portal.example.gov.vn/bai-viet",
+    }
+
+
+@pytest.mark.parametrize("path", ["/s/{id}/myspace", "/s/0000000000000000/facebook", "/s/{id}/javascript:alert(1)"])
+def test_share_never_redirects_elsewhere(web, path: str) -> None:  # type: ignore[no-untyped-def]
+    ctx, client = web
+    article_id = add(ctx)
+    response = client.get(path.format(id=article_id), headers={"user-agent": BROWSER})
+    assert response.status_code == 404
+    assert "location" not in response.headers
+    assert set(response.json()["error"]) == {"status", "message"}
+
+
+def test_articles_api_lists_newest_first_with_delivery_states(web) -> None:  # type: ignore[no-untyped-def]
+    ctx, client = web
+    first = add(ctx, "mot", "Một")
+    time.sleep(0.01)
+    second = add(ctx, "hai", "Hai")
+    body = client.get("/api/articles").json()
+    assert [a["id"] for a in body["articles"]] == [second, first]
+    assert body["articles"][0]["deliveries"]["outbox"]["state"] == "sent"
+    one = client.get(f"/api/articles/{first}").json()
+    assert one["title"] == "Một" and one["categories"] == ["Tin Tức Sự Kiện"]
+    assert client.get("/api/articles/ffffffffffffffff").status_code == 404
+
+
+def push(client: TestClient, payload: dict, headers: dict[str, str]):  # type: ignore[no-untyped-def]
+    return client.post("/api/articles", content=json.dumps(payload).encode(), headers=headers)
+
+
+ARTICLE = {"url": "https://portal.example.gov.vn/day", "title": "Bài đẩy", "content": "<p>x</p>"}
+
+
+def test_push_requires_authentication(web) -> None:  # type: ignore[no-untyped-def]
+    _, client = web
+    assert push(client, ARTICLE, {}).status_code == 401
+    assert push(client, ARTICLE, {"authorization": "Bearer wrong"}).status_code == 401
+    stale = str(int(time.time()) - 3600)
+    body = json.dumps(ARTICLE).encode()
+    old = {"x-distributor-timestamp": stale, "x-distributor-signature": signature("shh-secret-key", stale, body)}
+    response = push(client, ARTICLE, old)
+    assert response.status_code == 401 and "replay window" in response.json()["error"]["message"]
+
+
+def test_push_with_hmac_signature_and_replay_refusal(web) -> None:  # type: ignore[no-untyped-def]
+    _, client = web
+    now = str(int(time.time()))
+    body = json.dumps(ARTICLE).encode()
+    headers = {"x-distributor-timestamp": now, "x-distributor-signature": signature("shh-secret-key", now, body)}
+    response = push(client, ARTICLE, headers)
+    assert response.status_code == 202 and response.json()["status"] == "accepted"
+    assert QUEUED == [("worker.tasks.ingest", [ARTICLE, "push", True])]
+    assert push(client, ARTICLE, headers).status_code == 409  # the same signed request again
+    tampered = {**headers, "x-distributor-signature": signature("shh-secret-key", now, body + b" ")}
+    assert push(client, ARTICLE, tampered).status_code == 401
+
+
+def test_push_with_bearer_token_validates_the_article(web) -> None:  # type: ignore[no-untyped-def]
+    _, client = web
+    auth = {"authorization": "Bearer tok-en-1234567890"}
+    assert push(client, ARTICLE, auth).status_code == 202
+    bad = push(client, {"url": "https://x.vn/a", "title": ""}, auth)
+    assert bad.status_code == 422 and "no title" in bad.json()["error"]["message"]
+    assert push(client, {**ARTICLE, "colour": "red"}, auth).status_code == 422
+    assert len(QUEUED) == 1  # only the valid article was queued
+
+
+def test_feeds_are_served_with_validators(web) -> None:  # type: ignore[no-untyped-def]
+    ctx, client = web
+    add(ctx)
+    response = client.get("/feeds/all.rss")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/rss+xml; charset=utf-8"
+    assert b"B\xc3\xa0i vi\xe1\xba\xbft th\xe1\xbb\xad" in response.content
+    etag, modified = response.headers["etag"], response.headers["last-modified"]
+    assert client.get("/feeds/all.rss", headers={"if-none-match": etag}).status_code == 304
+    assert client.get("/feeds/all.atom", headers={"if-modified-since": modified}).status_code in (200, 304)
+    assert client.get("/feeds/tin-tuc-su-kien.json").headers["content-type"] == "application/feed+json; charset=utf-8"
+    assert client.head("/feeds/all.atom").status_code == 200
+    assert client.get("/feeds/nope.rss").status_code == 404
+    assert client.get("/feeds/all.xml").status_code == 404
+
+
+def test_dashboard_needs_the_operator_token_and_shows_no_secret(web) -> None:  # type: ignore[no-untyped-def]
+    ctx, client = web
+    add(ctx)
+    assert client.get("/dashboard").status_code == 401
+    page = client.get("/dashboard", headers={"authorization": "Bearer tok-en-1234567890"})
+    assert page.status_code == 200 and "Bài viết thử" in page.text
+    assert "tok-en-1234567890" not in page.text and "shh-secret-key" not in page.text
+
+
+def test_health_and_metrics(web) -> None:  # type: ignore[no-untyped-def]
+    _, client = web
+    assert client.get("/healthz").json() == {"status": "ok", "redis": "up"}
+    assert "distributor_shares_total" in client.get("/metrics").text
