@@ -7,13 +7,13 @@ card. `allowed_mentions` is empty: text from the portal never pings anyone.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import requests
 
 from distributor import text as textlib
 from distributor.channels.base import Channel
+from distributor.channels.markup import escape_fields, escape_markdown
 from distributor.channels.secret_urls import WebhookSettings, endpoint, request, shown, url_secrets
 from distributor.errors import ChannelError
 from distributor.http import json_or_none, retry_after
@@ -25,7 +25,6 @@ TITLE_LIMIT = 256
 DESCRIPTION_LIMIT = 4096
 FOOTER_LIMIT = 2048
 EMBED_TOTAL_LIMIT = 6000
-_MARKDOWN = re.compile(r"([\\*_~`|<>\[\]])")
 HINTS = {
     10015: "the webhook was deleted: create a new one and update url",
     50027: "the webhook token is wrong: copy the webhook URL again",
@@ -35,11 +34,6 @@ HINTS = {
 class DiscordSettings(WebhookSettings):
     username: str | None = None  # overrides the webhook's name for these posts
     avatar_url: str | None = None
-
-
-def escape_markdown(value: str) -> str:
-    """Discord markdown is on in content and embed descriptions: a title is shown as written."""
-    return _MARKDOWN.sub(r"\\\1", value)
 
 
 def discord_length(value: str) -> int:
@@ -61,10 +55,8 @@ class Discord(Channel):
         return discord_length(text)
 
     def context(self, article: Article) -> dict[str, Any]:
-        context = super().context(article)
-        for field in ("title", "summary", "category", "site", "author"):
-            context[field] = escape_markdown(context[field])
-        return context
+        # Markdown is on in content and embed descriptions: a title is shown as written.
+        return escape_fields(super().context(article), escape_markdown)
 
     def extra(self, article: Article, context: dict[str, Any]) -> dict[str, Any]:
         return {"summary": article.summary, "embed": self.embed(article, context["url"])}
@@ -127,19 +119,9 @@ class Discord(Channel):
             message += f" ({code})"
         if status == 429:
             wait = data.get("retry_after")
-            seconds = (
-                float(wait)
-                if isinstance(wait, int | float)
-                else retry_after(response.headers.get("Retry-After"))
-            )
-            scope = (
-                "global"
-                if data.get("global")
-                else response.headers.get("X-RateLimit-Scope", "route")
-            )
-            return ChannelError(
-                f"{message} [{scope}]", retry_after=seconds, code=code or status, status=status
-            )
+            seconds = float(wait) if isinstance(wait, int | float) else retry_after(response.headers.get("Retry-After"))
+            scope = "global" if data.get("global") else response.headers.get("X-RateLimit-Scope", "route")
+            return ChannelError(f"{message} [{scope}]", retry_after=seconds, code=code or status, status=status)
         if status >= 500:
             wait = retry_after(response.headers.get("Retry-After"))
             return ChannelError(message, retry_after=wait, code=code or status, status=status)

@@ -14,6 +14,7 @@ import requests
 
 from distributor import text as textlib
 from distributor.channels.base import Channel
+from distributor.channels.markup import escape_fields, escape_mrkdwn, link_target
 from distributor.channels.secret_urls import WebhookSettings, endpoint, request, shown, url_secrets
 from distributor.errors import ChannelError
 from distributor.http import retry_after
@@ -39,15 +40,6 @@ class SlackSettings(WebhookSettings):
     """Only the URL: an app's webhook cannot change its channel, name or icon."""
 
 
-def escape_mrkdwn(value: str) -> str:
-    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def link_target(url: str) -> str:
-    """A URL that cannot end Slack's `<url|label>` early."""
-    return url.replace("|", "%7C").replace("<", "%3C").replace(">", "%3E").replace(" ", "%20")
-
-
 def slack_length(value: str) -> int:
     """Slack's character limits, counted conservatively in UTF-16 code units."""
     return textlib.utf16_length(value)
@@ -67,11 +59,8 @@ class Slack(Channel):
         return slack_length(text)
 
     def context(self, article: Article) -> dict[str, Any]:
-        context = super().context(article)
-        for field in ("title", "summary", "category", "site", "author"):
-            context[field] = escape_mrkdwn(context[field])
-        context["url"] = link_target(context["url"])
-        return context
+        context = escape_fields(super().context(article), escape_mrkdwn)
+        return {**context, "url": link_target(context["url"], "|<>")}  # cannot end `<url|label>` early
 
     def extra(self, article: Article, context: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -87,9 +76,7 @@ class Slack(Channel):
             section["accessory"] = {"type": "image", "image_url": post.image, "alt_text": alt}
         blocks: list[dict[str, Any]] = [section]
         if post.extra.get("footer"):
-            blocks.append(
-                {"type": "context", "elements": [{"type": "mrkdwn", "text": post.extra["footer"]}]}
-            )
+            blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": post.extra["footer"]}]})
         # The section already is the card: a second one from unfurling would repeat it.
         return {"text": post.text, "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
 
@@ -104,9 +91,7 @@ class Slack(Channel):
     def _post(self, payload: dict[str, Any]) -> requests.Response:
         secret = self.config.url.get_secret_value()
         target = endpoint(secret, self.config.api_base)
-        return request(
-            "POST", target, secrets=url_secrets(secret) + url_secrets(target), json=payload
-        )
+        return request("POST", target, secrets=url_secrets(secret) + url_secrets(target), json=payload)
 
     def error(self, response: requests.Response) -> ChannelError:
         """Classify Slack's plain-text answer (`invalid_payload`, `no_service`, ...)."""
