@@ -42,7 +42,8 @@ def nfc(text: str) -> str:
 
 def graphemes(text: str) -> list[str]:
     """User-perceived characters (extended grapheme clusters)."""
-    return _GRAPHEME.findall(text)
+    found: list[str] = _GRAPHEME.findall(text)
+    return found
 
 
 def grapheme_length(text: str) -> int:

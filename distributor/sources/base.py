@@ -7,6 +7,7 @@ stores in Redis, so a poll of an unchanged source costs one conditional request.
 
 from __future__ import annotations
 
+import builtins
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,7 @@ class PollResult:
 
 class Source(ABC):
     type: ClassVar[str]
-    settings_model: ClassVar[type[SourceSettings]] = SourceSettings
+    settings_model: ClassVar[builtins.type[SourceSettings]] = SourceSettings  # `type` is shadowed above
 
     def __init__(self, settings: SourceSettings, site: SiteSettings, data_dir: Path = Path("data")) -> None:
         self.settings = settings

@@ -47,7 +47,7 @@ def article_json(ctx: Context, article: Article, full: bool = False) -> dict[str
         d.channel: {"state": d.state, "post_id": d.post_id or None, "url": d.post_url or None, "error": d.error or None}
         for d in ctx.ledger.for_article(article.id, channels)
     }
-    data = {
+    data: dict[str, Any] = {
         "id": article.id,
         "url": article.url,
         "title": article.title,

@@ -1,0 +1,76 @@
+"""Start the real processes (Celery worker with beat, the HTTP server) for integration tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.2, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@contextmanager
+def process(args: list[str], config: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    env = {**os.environ, "DISTRIBUTOR_CONFIG": str(config), "PYTHONUNBUFFERED": "1"}
+    env.pop("DISTRIBUTOR_REDIS_URL", None)
+    with log.open("wb") as out:
+        child = subprocess.Popen(args, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            yield child
+        finally:
+            child.send_signal(signal.SIGTERM)
+            try:
+                child.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+
+@contextmanager
+def worker(config: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    args = [sys.executable, "-m", "celery", "-A", "worker", "worker", "--pool", "threads", "--concurrency", "4"]
+    args += ["-Q", "distributor", "--beat", "--loglevel", "INFO"]
+    with process(args, config, log) as child:
+        yield child
+
+
+@contextmanager
+def server(config: Path, log: Path) -> Iterator[str]:
+    port = free_port()
+    args = [sys.executable, "-m", "distributor.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    with process(args, config, log):
+        base = f"http://127.0.0.1:{port}"
+
+        def up() -> bool:
+            try:
+                return requests.get(f"{base}/healthz", timeout=1).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait_for(up, what=f"the HTTP server (log: {log})")
+        yield base
