@@ -74,14 +74,10 @@ class Facebook(Channel):
                 {"url": post.image or "", "caption": post.text},
             )
         else:
-            body = self._call(
-                "POST", f"{self.config.page_id}/feed", {"message": post.text, "link": post.url}
-            )
+            body = self._call("POST", f"{self.config.page_id}/feed", {"message": post.text, "link": post.url})
         post_id = str(body.get("post_id") or body.get("id") or "")
         if not post_id:
-            raise ChannelError(
-                "facebook answered without a post id", permanent=True, maybe_sent=True
-            )
+            raise ChannelError("facebook answered without a post id", permanent=True, maybe_sent=True)
         return Receipt(post_id=post_id, url=f"https://www.facebook.com/{post_id}")
 
     def check(self) -> str:
@@ -95,9 +91,7 @@ class Facebook(Channel):
         params = {"access_token": token}
         if self.config.app_secret is not None:
             key = self.config.app_secret.get_secret_value().encode("utf-8")
-            params["appsecret_proof"] = hmac.new(
-                key, token.encode("utf-8"), hashlib.sha256
-            ).hexdigest()
+            params["appsecret_proof"] = hmac.new(key, token.encode("utf-8"), hashlib.sha256).hexdigest()
         return params
 
     def _call(self, method: str, path: str, fields: dict[str, str]) -> dict[str, Any]:
@@ -139,9 +133,7 @@ def graph_error(
     user_msg = error.get("error_user_msg")
     if user_msg and user_msg not in detail:
         detail += f" ({user_msg})"
-    message = redact(
-        f"facebook error {label}: {detail} [fbtrace_id {error.get('fbtrace_id', '-')}]"
-    )
+    message = redact(f"facebook error {label}: {detail} [fbtrace_id {error.get('fbtrace_id', '-')}]")
     common: dict[str, Any] = {"code": code, "status": status}
     if code == DUPLICATE_CODE:
         return ChannelError(message, permanent=True, duplicate=True, **common)

@@ -47,9 +47,7 @@ class X(Channel):
         return textlib.x_length(text)
 
     def send(self, post: Post, key: str) -> Receipt:
-        response = http.request(
-            "POST", f"{self.api_base}/2/tweets", json={"text": post.text}, auth=self._auth()
-        )
+        response = http.request("POST", f"{self.api_base}/2/tweets", json={"text": post.text}, auth=self._auth())
         tweet_id = _data(response).get("id") if response.status_code in (200, 201) else None
         if not tweet_id:
             if response.ok:
@@ -90,21 +88,15 @@ class X(Channel):
     def _error(self, response: requests.Response) -> ChannelError:
         body = http.json_or_none(response)
         status = response.status_code
-        text = self._redact(
-            _problem(body) or (response.text or "")[:300].strip() or response.reason or "error"
-        )
+        text = self._redact(_problem(body) or (response.text or "")[:300].strip() or response.reason or "error")
         code = _problem_type(body)
         common: dict[str, Any] = {"status": status, "code": code or status}
         if status == 429:
-            return ChannelError(
-                f"x rate limited: {text}", retry_after=reset_after(response.headers), **common
-            )
+            return ChannelError(f"x rate limited: {text}", retry_after=reset_after(response.headers), **common)
         if status == 401:
             return ChannelError(f"x rejected the credentials: {text}", permanent=True, **common)
         if status == 403 and "duplicate" in text.lower():
-            return ChannelError(
-                f"x says already posted: {text}", permanent=True, duplicate=True, **common
-            )
+            return ChannelError(f"x says already posted: {text}", permanent=True, duplicate=True, **common)
         if status == 403 and code == "oauth1-permissions":
             hint = "give the app Read and write permission, then regenerate the access token"
             return ChannelError(f"x refused: {text}: {hint}", permanent=True, **common)
@@ -116,9 +108,7 @@ class X(Channel):
 def reset_after(headers: Mapping[str, str]) -> float:
     """Seconds until the exhausted rate window resets (the latest one when several are spent)."""
     spent = [family for family in LIMIT_FAMILIES if headers.get(f"{family}-remaining") == "0"]
-    waits = [
-        http.retry_after(headers.get(f"{family}-reset")) for family in spent or ["x-rate-limit"]
-    ]
+    waits = [http.retry_after(headers.get(f"{family}-reset")) for family in spent or ["x-rate-limit"]]
     known = [wait for wait in waits if wait is not None]
     return max(known) if known else WINDOW
 

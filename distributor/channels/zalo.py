@@ -38,8 +38,7 @@ HINTS = {
     -224: "the OA's package does not include this feature",
 }
 REAUTHORISE = (
-    "refresh token already used/expired: re-authorise the OA and configure the new token pair "
-    "(docs/channels/zalo.md)"
+    "refresh token already used/expired: re-authorise the OA and configure the new token pair (docs/channels/zalo.md)"
 )
 
 
@@ -132,9 +131,7 @@ class Zalo(Channel):
     def _publish_article(self, post: Post, key: str) -> str:
         token = self.state.get(f"pending:{key}")
         if not token:
-            token = _required(
-                self._api("POST", "/v2.0/article/create", self._article(post)), "token"
-            )
+            token = _required(self._api("POST", "/v2.0/article/create", self._article(post)), "token")
             self.state.set(**{f"pending:{key}": token})
         article_id = self._verify(token)
         self.state.set(**{f"article:{key}": article_id})
@@ -190,9 +187,7 @@ class Zalo(Channel):
             if not message_id:
                 payload = {"recipient": {"user_id": user_id}, "message": {"text": post.text}}
                 try:
-                    message_id = _required(
-                        self._api("POST", "/v3.0/oa/message/cs", payload), "message_id"
-                    )
+                    message_id = _required(self._api("POST", "/v3.0/oa/message/cs", payload), "message_id")
                 except ChannelError as exc:
                     if not exc.permanent:
                         raise
@@ -219,9 +214,7 @@ class Zalo(Channel):
             return data if isinstance(data, dict) else {}
         raise self._error(response, path)
 
-    def _call(
-        self, method: str, path: str, token: str, payload: dict[str, Any] | None
-    ) -> requests.Response:
+    def _call(self, method: str, path: str, token: str, payload: dict[str, Any] | None) -> requests.Response:
         headers = {"access_token": token}
         return http.request(method, f"{self.api_base}{path}", headers=headers, json=payload)
 
@@ -258,11 +251,7 @@ class Zalo(Channel):
                 return access  # another worker refreshed while we waited
             response = self._oauth(refresh)
             body = http.json_or_none(response)
-            if (
-                not isinstance(body, dict)
-                or not body.get("access_token")
-                or not body.get("refresh_token")
-            ):
+            if not isinstance(body, dict) or not body.get("access_token") or not body.get("refresh_token"):
                 raise self._refresh_error(response, body)
             expires_in = float(body.get("expires_in") or 0)  # a string of seconds, e.g. "90000"
             self.state.set(
@@ -295,9 +284,7 @@ class Zalo(Channel):
     def _refresh_error(self, response: requests.Response, body: Any) -> ChannelError:
         code = _int(body.get("error")) if isinstance(body, dict) else 0
         if code == REFRESH_USED:
-            return ChannelError(
-                f"zalo {REAUTHORISE}", permanent=True, code=code, status=response.status_code
-            )
+            return ChannelError(f"zalo {REAUTHORISE}", permanent=True, code=code, status=response.status_code)
         if response.status_code >= 500:
             return ChannelError(
                 f"zalo token refresh: server error {response.status_code}",
@@ -305,13 +292,9 @@ class Zalo(Channel):
             )
         detail = ""
         if isinstance(body, dict):
-            detail = str(
-                body.get("error_description") or body.get("error_name") or body.get("message") or ""
-            )
+            detail = str(body.get("error_description") or body.get("error_name") or body.get("message") or "")
         detail = self._redact(detail or (response.text or "")[:300])
-        return ChannelError(
-            f"zalo token refresh failed ({code}): {detail}", permanent=True, code=code or None
-        )
+        return ChannelError(f"zalo token refresh failed ({code}): {detail}", permanent=True, code=code or None)
 
     def _redact(self, text: str) -> str:
         secrets = [self.config.access_token, self.config.refresh_token, self.config.secret_key]
@@ -326,9 +309,7 @@ class Zalo(Channel):
         if not isinstance(body, dict) or "error" not in body:
             return http.generic_error(response, self._redact((response.text or "")[:300]))
         code = _int(body.get("error"))
-        message = self._redact(
-            f"zalo error {code} on {path}: {body.get('message') or 'no message'}"
-        )
+        message = self._redact(f"zalo error {code} on {path}: {body.get('message') or 'no message'}")
         common: dict[str, Any] = {"code": code, "status": response.status_code}
         if code == TOKEN_INVALID:
             return ChannelError(

@@ -111,9 +111,7 @@ class FakeFacebook(ScriptedFake):
                 "An active access token must be used to query information about the current user.",
             )
         if token != self.token:
-            return _error(
-                400, 190, "Invalid OAuth access token - Cannot parse access token", subcode=None
-            )
+            return _error(400, 190, "Invalid OAuth access token - Cannot parse access token", subcode=None)
         if self.app_secret is not None:
             proof = hmac.new(self.app_secret.encode(), token.encode(), hashlib.sha256).hexdigest()
             if not hmac.compare_digest(fields.get("appsecret_proof", ""), proof):

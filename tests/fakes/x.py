@@ -50,10 +50,7 @@ DUPLICATE = {
 READ_ONLY = {
     "title": "Forbidden",
     "status": 403,
-    "detail": (
-        "Your client app is not configured with the appropriate oauth1 app permissions for this "
-        "endpoint."
-    ),
+    "detail": "Your client app is not configured with the appropriate oauth1 app permissions for this endpoint.",
     "type": "https://api.twitter.com/2/problems/oauth1-permissions",
 }
 TOO_MANY = {
@@ -86,9 +83,7 @@ class FakeX(ScriptedFake):
         self.day_reset = int(time.time()) + 86_400
         self._ids = itertools.count(1_445_880_548_472_328_192)
 
-    def fail_next(
-        self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
-    ) -> None:
+    def fail_next(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         self.then(Reply(status, body, {**self.limit_headers(), **(headers or {})}))
 
     def limit_headers(self) -> dict[str, str]:
@@ -116,10 +111,7 @@ class FakeX(ScriptedFake):
             return "unsupported signature method or version"
         if abs(time.time() - int(params["oauth_timestamp"])) > 300:
             return "stale timestamp"
-        if (
-            params["oauth_consumer_key"] != self.keys["consumer"]
-            or params["oauth_token"] != self.keys["token"]
-        ):
+        if params["oauth_consumer_key"] != self.keys["consumer"] or params["oauth_token"] != self.keys["token"]:
             return "unknown consumer key or token"
         signed = [(k, v) for k, v in params.items() if k != "oauth_signature"]
         signed += [(k, v) for k, values in request.query.items() for v in values]
@@ -154,9 +146,7 @@ class FakeX(ScriptedFake):
         body = request.json()
         text = body.get("text") if isinstance(body, dict) else None
         if not isinstance(text, str) or not text.strip():
-            return Reply(
-                400, {**TOO_LONG, "errors": [{"message": "text is required"}]}, self.limit_headers()
-            )
+            return Reply(400, {**TOO_LONG, "errors": [{"message": "text is required"}]}, self.limit_headers())
         if x_length(text) > 280:
             return Reply(400, TOO_LONG, self.limit_headers())
         if any(tweet["text"] == text for tweet in self.posts):

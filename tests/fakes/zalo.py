@@ -30,9 +30,7 @@ FOLLOWERS = ("8454321000000000001", "8454321000000000002")
 LIMITS = {"title": 150, "description": 300, "author": 50}
 
 
-def envelope(
-    error: int = 0, message: str = "Success", data: dict[str, Any] | None = None
-) -> dict[str, Any]:
+def envelope(error: int = 0, message: str = "Success", data: dict[str, Any] | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"error": error, "message": message}
     if data is not None:
         body["data"] = data
@@ -58,9 +56,7 @@ class FakeZalo(ScriptedFake):
         self.processing_polls = 1  # how many times article/verify answers -214 first
         self.followers = set(FOLLOWERS)
         self.token_error_status = 200  # Zalo sometimes answers -216 with HTTP 401
-        self.articles: dict[
-            str, dict[str, Any]
-        ] = {}  # create token -> article (+ id once verified)
+        self.articles: dict[str, dict[str, Any]] = {}  # create token -> article (+ id once verified)
         self.broadcasts: list[dict[str, Any]] = []
         self.messages: list[dict[str, Any]] = []
         self.failures: dict[str, list[Reply]] = defaultdict(list)
@@ -117,9 +113,7 @@ class FakeZalo(ScriptedFake):
         access, refresh = f"zat-{number}-refreshed", f"zrt-{number}-refreshed"
         self.access[access] = time.time() + LIFETIME
         self.refresh_tokens.add(refresh)
-        return Reply(
-            200, {"access_token": access, "refresh_token": refresh, "expires_in": str(LIFETIME)}
-        )
+        return Reply(200, {"access_token": access, "refresh_token": refresh, "expires_in": str(LIFETIME)})
 
     # --- OpenAPI ----------------------------------------------------------------------------------
 
@@ -147,9 +141,7 @@ class FakeZalo(ScriptedFake):
             return envelope(-201, "Parameters are invalid: type, title and body are required")
         for name, limit in LIMITS.items():
             if utf16_length(str(article.get(name) or "")) > limit:
-                return envelope(
-                    -201, f"Parameters are invalid: {name} is longer than {limit} characters"
-                )
+                return envelope(-201, f"Parameters are invalid: {name} is longer than {limit} characters")
         token = f"art-token-{next(self._numbers)}"
         self.articles[token] = {**article, "polls": self.processing_polls}
         return envelope(data={"token": token})
@@ -170,13 +162,10 @@ class FakeZalo(ScriptedFake):
             elements = body["message"]["attachment"]["payload"]["elements"]
             target = body["recipient"]["target"]
         except (KeyError, TypeError):
-            return envelope(
-                -201, "Parameters are invalid: recipient.target and message.attachment are required"
-            )
+            return envelope(-201, "Parameters are invalid: recipient.target and message.attachment are required")
         verified = {a.get("id") for a in self.articles.values()}
         if not elements or any(
-            e.get("media_type") != "article" or e.get("attachment_id") not in verified
-            for e in elements
+            e.get("media_type") != "article" or e.get("attachment_id") not in verified for e in elements
         ):
             return envelope(-201, "Parameters are invalid: attachment_id is not a verified article")
         message_id = f"bc{next(self._numbers):08d}"
@@ -196,6 +185,4 @@ class FakeZalo(ScriptedFake):
         return envelope(data={"message_id": message_id, "user_id": user_id})
 
     def _getoa(self, request: Request) -> dict[str, Any]:
-        return envelope(
-            data={"oa_id": "579745863508352884", "name": "Tây Ninh Online", "num_follower": 2}
-        )
+        return envelope(data={"oa_id": "579745863508352884", "name": "Tây Ninh Online", "num_follower": 2})

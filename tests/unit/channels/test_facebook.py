@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from distributor.channels.facebook import Facebook
 from distributor.errors import ChannelError, ConfigError
 from tests.fakes.facebook import PAGE_ID, PAGE_NAME, PAGE_TOKEN, FakeFacebook, usage_headers
 from tests.fakes.server import Reply
-from tests.unit.channels.secret_url_cases import assert_hidden, build
+from tests.unit.channels.secret_url_cases import assert_hidden, build, fake_fixtures
 from tests.unit.channels.vi_articles import article, hard_articles
 
 APP_SECRET = "fbappsecret-0123456789"
@@ -20,16 +18,7 @@ IMAGE = "https://tinhuy.example.gov.vn/PublishingImages/2021/07/hoi-nghi-dan-van
 HARD = hard_articles()
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeFacebook]:
-    with FakeFacebook() as started:
-        yield started
-
-
-@pytest.fixture
-def fake(server: FakeFacebook) -> FakeFacebook:
-    server.reset()
-    return server
+server, fake = fake_fixtures(FakeFacebook)
 
 
 def facebook(fake: FakeFacebook, **keys: object) -> Facebook:
@@ -112,9 +101,7 @@ def test_app_secret_adds_a_valid_appsecret_proof(fake: FakeFacebook) -> None:
     assert len(fake.posts) == 1
 
     with pytest.raises(ChannelError) as caught:
-        facebook(fake, app_secret="not-the-app-secret").send(
-            facebook(fake).render(article(title="Khác")), "k"
-        )
+        facebook(fake, app_secret="not-the-app-secret").send(facebook(fake).render(article(title="Khác")), "k")
     assert caught.value.permanent and caught.value.code == "100"
     assert "appsecret_proof" in caught.value.message
 

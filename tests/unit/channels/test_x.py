@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -23,7 +22,7 @@ from tests.fakes.x import (
     UNAUTHORIZED,
     FakeX,
 )
-from tests.unit.channels.secret_url_cases import assert_hidden, build
+from tests.unit.channels.secret_url_cases import assert_hidden, build, fake_fixtures
 from tests.unit.channels.vi_articles import article, hard_articles
 
 KEYS = {
@@ -34,16 +33,7 @@ KEYS = {
 }
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeX]:
-    with FakeX() as started:
-        yield started
-
-
-@pytest.fixture
-def fake(server: FakeX) -> FakeX:
-    server.reset()
-    return server
+server, fake = fake_fixtures(FakeX)
 
 
 def x(fake: FakeX, **keys: object) -> X:
@@ -54,9 +44,7 @@ def x(fake: FakeX, **keys: object) -> X:
 
 def failure(channel: X, post_title: str = "") -> ChannelError:
     with pytest.raises(ChannelError) as caught:
-        channel.send(
-            channel.render(article(title=post_title) if post_title else article()), "key-1"
-        )
+        channel.send(channel.render(article(title=post_title) if post_title else article()), "key-1")
     return caught.value
 
 
@@ -147,9 +135,7 @@ def test_rate_limit_waits_until_the_window_resets(fake: FakeX) -> None:
 def test_a_spent_daily_cap_waits_for_the_day_reset(fake: FakeX) -> None:
     reset = int(time.time()) + 3600
     headers = {"x-user-limit-24hour-remaining": "0", "x-user-limit-24hour-reset": str(reset)}
-    fake.fail_next(
-        429, {**TOO_MANY, "type": "https://api.twitter.com/2/problems/usage-capped"}, headers
-    )
+    fake.fail_next(429, {**TOO_MANY, "type": "https://api.twitter.com/2/problems/usage-capped"}, headers)
     error = failure(x(fake))
     assert not error.permanent and error.code == "usage-capped"
     assert error.retry_after is not None and 3595 <= error.retry_after <= 3600
@@ -185,9 +171,7 @@ def test_the_fake_window_runs_out(fake: FakeX) -> None:
     ],
     ids=["unauthorized", "read-only-app", "duplicate", "too-long", "500", "503"],
 )
-def test_error_classes(
-    fake: FakeX, status: int, body: dict[str, object], expected: str, text: str
-) -> None:
+def test_error_classes(fake: FakeX, status: int, body: dict[str, object], expected: str, text: str) -> None:
     fake.fail_next(status, body)
     error = failure(x(fake))
     assert error.status == status

@@ -27,7 +27,7 @@ from tests.fakes.zalo import (
     FakeZalo,
     envelope,
 )
-from tests.unit.channels.secret_url_cases import assert_hidden, build
+from tests.unit.channels.secret_url_cases import assert_hidden, build, fake_fixtures
 from tests.unit.channels.vi_articles import article, hard_articles
 
 KEYS = {
@@ -47,16 +47,7 @@ CREATE, VERIFY, BROADCAST, CS, GETOA = (
 OAUTH = "/v4/oa/access_token"
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeZalo]:
-    with FakeZalo() as started:
-        yield started
-
-
-@pytest.fixture
-def fake(server: FakeZalo) -> FakeZalo:
-    server.reset()
-    return server
+server, fake = fake_fixtures(FakeZalo)
 
 
 @pytest.fixture
@@ -167,17 +158,13 @@ def test_hard_articles_fit_every_article_limit(fake: FakeZalo, case: str) -> Non
     assert utf16_length(created["title"]) <= 150 and utf16_length(created["description"]) <= 300
     kept = created["title"].removesuffix("…")
     assert unicodedata.is_normalized("NFC", kept)
-    assert set(graphemes(kept)) <= set(
-        graphemes(unicodedata.normalize("NFC", source.title))
-    )  # none split
+    assert set(graphemes(kept)) <= set(graphemes(unicodedata.normalize("NFC", source.title)))  # none split
 
 
 def test_the_author_is_fitted_too(fake: FakeZalo) -> None:
     channel = zalo(fake)
     channel.send(
-        channel.render(
-            article(author="Ban Tuyên giáo Tỉnh ủy và Trung tâm Truyền thông tỉnh Tây Ninh")
-        ),
+        channel.render(article(author="Ban Tuyên giáo Tỉnh ủy và Trung tâm Truyền thông tỉnh Tây Ninh")),
         "k",
     )
     author = fake.calls(CREATE)[0].json()["author"]
@@ -220,9 +207,7 @@ def test_a_failed_broadcast_is_retried_with_the_same_article(fake: FakeZalo) -> 
         ),
     ],
 )
-def test_permanent_errors_carry_code_and_message(
-    fake: FakeZalo, path: str, code: int, message: str, hint: str
-) -> None:
+def test_permanent_errors_carry_code_and_message(fake: FakeZalo, path: str, code: int, message: str, hint: str) -> None:
     fake.fail_next(path, code, message)
     error = failure(zalo(fake))
     assert error.permanent and error.code == str(code) and error.status == 200
@@ -285,9 +270,7 @@ def test_check_reads_the_oa_and_posts_nothing(fake: FakeZalo) -> None:
 # --- the single-use token pair --------------------------------------------------------------------
 
 
-def test_expired_token_is_refreshed_once_and_the_new_pair_is_stored(
-    fake: FakeZalo, state: RedisChannelState
-) -> None:
+def test_expired_token_is_refreshed_once_and_the_new_pair_is_stored(fake: FakeZalo, state: RedisChannelState) -> None:
     fake.expire()
     receipt = zalo(fake, state).send(zalo(fake).render(article(image=IMAGE)), "key-1")
 
@@ -319,9 +302,7 @@ def test_the_stored_pair_beats_the_configured_one(fake: FakeZalo, state: RedisCh
     assert fake.requests[-1].header("access_token") == stored
 
 
-def test_reusing_the_old_refresh_token_fails_permanently(
-    fake: FakeZalo, state: RedisChannelState
-) -> None:
+def test_reusing_the_old_refresh_token_fails_permanently(fake: FakeZalo, state: RedisChannelState) -> None:
     fake.expire()
     zalo(fake, state).check()
     fake.expire()
@@ -332,9 +313,7 @@ def test_reusing_the_old_refresh_token_fails_permanently(
     assert "refresh token already used/expired: re-authorise the OA" in error.message
 
 
-def test_a_token_about_to_expire_is_refreshed_before_use(
-    fake: FakeZalo, state: RedisChannelState
-) -> None:
+def test_a_token_about_to_expire_is_refreshed_before_use(fake: FakeZalo, state: RedisChannelState) -> None:
     fake.expire()
     zalo(fake, state).check()
     state.set(expires_at=str(time.time() + 10))  # inside the safety margin
@@ -343,9 +322,7 @@ def test_a_token_about_to_expire_is_refreshed_before_use(
     assert [r.path for r in fake.requests] == [OAUTH, GETOA] and fake.refreshes == 2
 
 
-def test_a_newly_configured_pair_wins_over_the_stored_one(
-    fake: FakeZalo, state: RedisChannelState
-) -> None:
+def test_a_newly_configured_pair_wins_over_the_stored_one(fake: FakeZalo, state: RedisChannelState) -> None:
     fake.expire()
     zalo(fake, state).check()
     fake.access["zat-reauthorised"] = time.time() + LIFETIME  # the operator re-authorised the OA
@@ -390,9 +367,7 @@ def test_token_errors_with_http_401_refresh_too(fake: FakeZalo) -> None:
 
 
 def test_secrets_never_reach_the_error(fake: FakeZalo, state: RedisChannelState) -> None:
-    fake.fail_next(
-        CREATE, -201, f"bad request with {ACCESS_TOKEN} and {SECRET_KEY} and {REFRESH_TOKEN}"
-    )
+    fake.fail_next(CREATE, -201, f"bad request with {ACCESS_TOKEN} and {SECRET_KEY} and {REFRESH_TOKEN}")
     error = failure(zalo(fake, state))
     for secret in (ACCESS_TOKEN, SECRET_KEY, REFRESH_TOKEN):
         assert_hidden(error, secret)
