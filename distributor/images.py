@@ -22,6 +22,7 @@ import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 from PIL import Image as PILImage
@@ -29,6 +30,9 @@ from PIL import ImageOps, UnidentifiedImageError
 
 from distributor import http
 from distributor.errors import ChannelError, DistributorError
+
+if TYPE_CHECKING:
+    from distributor.channels.base import Channel
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +78,7 @@ def cache_path(data_dir: Path, url: str) -> Path:
     return data_dir / "images" / hashlib.sha256(url.encode("utf-8")).hexdigest()
 
 
-def fetch(
-    url: str, *, data_dir: Path, allow_private: bool = False, max_bytes: int = MAX_FETCH_BYTES
-) -> Image:
+def fetch(url: str, *, data_dir: Path, allow_private: bool = False, max_bytes: int = MAX_FETCH_BYTES) -> Image:
     """The image at `url`, from the disk cache or downloaded (and then cached).
 
     The host check runs even on a cache hit: bytes fetched for a channel that allows private
@@ -125,9 +127,7 @@ def _download(url: str, *, allow_private: bool, max_bytes: int) -> bytes:
     for _ in range(MAX_REDIRECTS + 1):
         check_url(current, allow_private=allow_private)
         try:
-            response = http.request(
-                "GET", current, stream=True, allow_redirects=False, timeout=FETCH_TIMEOUT
-            )
+            response = http.request("GET", current, stream=True, allow_redirects=False, timeout=FETCH_TIMEOUT)
         except ChannelError as exc:
             raise ImageError(f"image download failed: {exc.message}") from exc
         with response:
@@ -269,10 +269,8 @@ def _flatten(picture: PILImage.Image) -> PILImage.Image:
 
 def usable(
     url: str | None,
+    channel: Channel,
     *,
-    data_dir: Path,
-    allow_private: bool,
-    channel: str,
     max_bytes: int,
     max_pixels: int | None = None,
     max_side: int | None = None,
@@ -282,11 +280,10 @@ def usable(
     never blocks a post, the channel falls back to text and link."""
     if not url:
         return None
+    allow_private = channel.settings.allow_private_images
     try:
-        image = fetch(url, data_dir=data_dir, allow_private=allow_private)
-        return prepare(
-            image, max_bytes=max_bytes, max_pixels=max_pixels, max_side=max_side, formats=formats
-        )
+        image = fetch(url, data_dir=channel.data_dir, allow_private=allow_private)
+        return prepare(image, max_bytes=max_bytes, max_pixels=max_pixels, max_side=max_side, formats=formats)
     except ImageError as exc:
-        log.warning("%s: posting without the image %s: %s", channel, url[:200], exc)
+        log.warning("%s: posting without the image %s: %s", channel.name, url[:200], exc)
         return None

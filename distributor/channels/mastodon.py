@@ -79,9 +79,7 @@ class Mastodon(Channel):
         if media_id:
             body["media_ids"] = [media_id]
         headers = {**self._auth(), "Idempotency-Key": key}
-        response = http.request(
-            "POST", f"{self.api_base}/api/v1/statuses", json=body, headers=headers
-        )
+        response = http.request("POST", f"{self.api_base}/api/v1/statuses", json=body, headers=headers)
         if response.status_code != 200:
             raise _error(response)
         status = http.json_or_none(response)
@@ -105,22 +103,13 @@ class Mastodon(Channel):
 
     def _media(self, post: Post) -> str | None:
         """Upload the article image; None (logged) whenever it cannot be attached."""
-        image = images.usable(
-            post.image,
-            data_dir=self.data_dir,
-            allow_private=self.settings.allow_private_images,
-            channel=self.name,
-            max_bytes=MEDIA_BYTES,
-            max_pixels=MEDIA_PIXELS,
-        )
+        image = images.usable(post.image, self, max_bytes=MEDIA_BYTES, max_pixels=MEDIA_PIXELS)
         if image is None:
             return None
         try:
             return self._upload(image, post.title)
         except ChannelError as exc:
-            log.warning(
-                "%s: posting without the image: media upload failed: %s", self.name, exc.message
-            )
+            log.warning("%s: posting without the image: media upload failed: %s", self.name, exc.message)
             return None
 
     def _upload(self, image: images.Image, alt: str) -> str | None:
@@ -145,9 +134,7 @@ class Mastodon(Channel):
         """Poll `GET /api/v1/media/:id` (206 while processing, 200 with a url when done)."""
         for _ in range(self.media_poll_attempts):
             time.sleep(self.media_poll_delay)
-            response = http.request(
-                "GET", f"{self.api_base}/api/v1/media/{media_id}", headers=self._auth()
-            )
+            response = http.request("GET", f"{self.api_base}/api/v1/media/{media_id}", headers=self._auth())
             if response.status_code == 200 and (http.json_or_none(response) or {}).get("url"):
                 return media_id
             if response.status_code not in (200, 206):

@@ -46,7 +46,7 @@ def multipart_files(request: Request) -> dict[str, tuple[bytes, str, str | None]
     return parts
 
 
-class FakeMastodon:
+class FakeMastodon(FakeServer):
     def __init__(
         self,
         token: str = "mastodon-test-token-5f2e",
@@ -56,7 +56,7 @@ class FakeMastodon:
         self.token = token
         self.scopes = scopes
         self.max_characters = max_characters
-        self.server = FakeServer()
+        super().__init__()
         self.statuses: list[dict[str, Any]] = []
         self.media: dict[str, dict[str, Any]] = {}
         self.by_key: dict[str, dict[str, Any]] = {}
@@ -65,26 +65,15 @@ class FakeMastodon:
         self.rate_limit = 300
         self.remaining = 300
         self._ids = itertools.count(109_000_000_000_000_001)
-        self.server.add("POST", "/api/v1/statuses", self._status)
-        self.server.add("POST", "/api/v2/media", self._upload)
-        self.server.add("GET", r"/api/v1/media/(?P<id>\d+)", self._media_get)
-        self.server.add("GET", "/api/v1/accounts/verify_credentials", self._verify)
+        self.add("POST", "/api/v1/statuses", self._status)
+        self.add("POST", "/api/v2/media", self._upload)
+        self.add("GET", r"/api/v1/media/(?P<id>\d+)", self._media_get)
+        self.add("GET", "/api/v1/accounts/verify_credentials", self._verify)
 
     # --- lifecycle -------------------------------------------------------------------------------
 
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def __enter__(self) -> FakeMastodon:
-        self.server.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.stop()
-
     def reset(self) -> None:
-        self.server.requests.clear()
+        self.requests.clear()
         self.statuses.clear()
         self.media.clear()
         self.by_key.clear()
@@ -94,7 +83,7 @@ class FakeMastodon:
         self.remaining = self.rate_limit
 
     def requests_to(self, path: str) -> list[Request]:
-        return [r for r in self.server.requests if r.path == path]
+        return [r for r in self.requests if r.path == path]
 
     # --- shared checks ---------------------------------------------------------------------------
 
@@ -168,9 +157,7 @@ class FakeMastodon:
             if media_id not in self.media:
                 return "Validation failed: Media attachment not found"
             if self.media[media_id]["url"] is None:
-                return (
-                    "Cannot attach files that have not finished processing. Try again in a moment!"
-                )
+                return "Cannot attach files that have not finished processing. Try again in a moment!"
         return None
 
     def _upload(self, request: Request) -> Reply:
@@ -184,9 +171,7 @@ class FakeMastodon:
                 width, height = picture.size
                 kind = picture.format
         except Exception:
-            return self.reply(
-                422, {"error": "Validation failed: File content type is invalid, File is invalid"}
-            )
+            return self.reply(422, {"error": "Validation failed: File content type is invalid, File is invalid"})
         media_id = str(next(self._ids))
         processing = self.media_processing_polls is not None
         attachment = {
@@ -231,6 +216,4 @@ def _fields(request: Request) -> dict[str, Any]:
 
 
 def _public(attachment: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: v for k, v in attachment.items() if k in ("id", "type", "url", "description", "meta")
-    }
+    return {k: v for k, v in attachment.items() if k in ("id", "type", "url", "description", "meta")}

@@ -12,11 +12,10 @@ from PIL import Image as PILImage
 from distributor import images
 from distributor.images import ImageError
 from tests.fakes.server import FakeServer, Reply
+from tests.unit.channels.vi_articles import channel_from
 
 
-def picture(
-    fmt: str = "PNG", size: tuple[int, int] = (64, 48), mode: str = "RGB", noise: bool = False
-) -> bytes:
+def picture(fmt: str = "PNG", size: tuple[int, int] = (64, 48), mode: str = "RGB", noise: bool = False) -> bytes:
     canvas = PILImage.new(mode, size, (200, 30, 30, 128)[: len(mode)] if mode != "L" else 128)
     if noise:  # incompressible content, so size really depends on pixels and quality
         rng = random.Random(7)
@@ -65,9 +64,7 @@ def test_oversize_download_is_refused(server, tmp_path):
     url = serve(server, "/big.png", body)
     with pytest.raises(ImageError, match="cap"):
         images.fetch(url, data_dir=tmp_path, allow_private=True, max_bytes=len(body) - 1)
-    assert images.fetch(
-        url, data_dir=tmp_path, allow_private=True, max_bytes=len(body)
-    ).size == len(body)
+    assert images.fetch(url, data_dir=tmp_path, allow_private=True, max_bytes=len(body)).size == len(body)
 
 
 def test_decompression_bombs_are_refused_before_decoding(server, tmp_path, monkeypatch):
@@ -83,10 +80,7 @@ def test_http_errors_and_redirects(server, tmp_path):
     serve(server, "/real.png", picture())
     with pytest.raises(ImageError, match="HTTP 404"):
         images.fetch(server.url + "/gone.png", data_dir=tmp_path, allow_private=True)
-    assert (
-        images.fetch(server.url + "/moved.png", data_dir=tmp_path, allow_private=True).format
-        == "PNG"
-    )
+    assert images.fetch(server.url + "/moved.png", data_dir=tmp_path, allow_private=True).format == "PNG"
 
 
 def test_an_image_is_downloaded_once_and_cached_on_disk(server, tmp_path):
@@ -137,9 +131,7 @@ def test_public_addresses_and_other_schemes():
 
 def test_redirect_to_a_private_host_is_refused(server, tmp_path, monkeypatch):
     """Each hop is checked: a public page must not bounce the fetch onto the internal network."""
-    server.add(
-        "GET", "/hop.png", lambda request: Reply(302, b"", {"Location": "http://10.0.0.5/x.png"})
-    )
+    server.add("GET", "/hop.png", lambda request: Reply(302, b"", {"Location": "http://10.0.0.5/x.png"}))
     allowed = {server.url + "/hop.png"}
     real_check = images.check_url
 
@@ -174,7 +166,9 @@ def test_prepare_converts_unaccepted_formats_and_flattens_alpha_on_white():
     transparent = images.inspect(picture("PNG", (40, 40), mode="RGBA"))
     out = images.prepare(transparent, max_bytes=1_000_000, formats=("JPEG",))
     assert out.format == "JPEG"
-    r, g, b = PILImage.open(io.BytesIO(out.data)).getpixel((20, 20))
+    pixel = PILImage.open(io.BytesIO(out.data)).getpixel((20, 20))
+    assert isinstance(pixel, tuple)
+    r, g, b = pixel
     # 50% red over white, not over black
     assert r > 200 and 110 < g < 160 and 110 < b < 160
 
@@ -188,13 +182,12 @@ def test_prepare_gives_up_when_nothing_fits():
 
 
 def test_usable_returns_none_and_logs_the_reason(server, tmp_path, caplog):
+    channel = channel_from({"name": "m", "type": "outbox", "allow_private_images": True}, tmp_path)
     url = serve(server, "/x.png", b"GIF89a but broken")
     with caplog.at_level(logging.WARNING, logger="distributor.images"):
-        assert (
-            images.usable(url, data_dir=tmp_path, allow_private=True, channel="m", max_bytes=10**6)
-            is None
-        )
+        assert images.usable(url, channel, max_bytes=10**6) is None
     assert "m: posting without the image" in caplog.text and "not an image" in caplog.text
-    assert (
-        images.usable(None, data_dir=tmp_path, allow_private=True, channel="m", max_bytes=1) is None
-    )
+    assert images.usable(None, channel, max_bytes=1) is None
+    good = serve(server, "/good.png", picture())
+    converted = images.usable(good, channel, max_bytes=10**6, formats=("JPEG",))
+    assert converted is not None and converted.format == "JPEG"

@@ -47,9 +47,7 @@ def png(size=(120, 80)) -> bytes:
 
 
 def serve_image(fake, path="/og.png", body=None):
-    fake.server.add(
-        "GET", path, lambda request: Reply(200, body or png(), {"Content-Type": "image/png"})
-    )
+    fake.add("GET", path, lambda request: Reply(200, body or png(), {"Content-Type": "image/png"}))
     return fake.url + path
 
 
@@ -140,7 +138,7 @@ def test_asynchronous_media_is_polled_until_processed(fake, tmp_path):
     fake.media_processing_polls = 2
     channel = make(fake, tmp_path)
     channel.send(channel.render(article(image=serve_image(fake))), "k-async")
-    polls = [r for r in fake.server.requests if r.path.startswith("/api/v1/media/")]
+    polls = [r for r in fake.requests if r.path.startswith("/api/v1/media/")]
     assert [r.method for r in polls] == ["GET"] * 3  # 206, 206, then 200 with a url
     assert len(fake.statuses[0]["media_attachments"]) == 1
 
@@ -150,15 +148,13 @@ def test_media_still_processing_after_the_bound_posts_without_it(fake, tmp_path)
     channel = make(fake, tmp_path)
     channel.media_poll_attempts = 3
     channel.send(channel.render(article(image=serve_image(fake))), "k-slow")
-    assert len([r for r in fake.server.requests if r.path.startswith("/api/v1/media/")]) == 3
+    assert len([r for r in fake.requests if r.path.startswith("/api/v1/media/")]) == 3
     assert fake.statuses[0]["media_attachments"] == []
 
 
 def test_failing_image_falls_back_to_a_text_post(fake, tmp_path, caplog):
-    fake.server.add("GET", "/missing.png", lambda request: Reply(404, "gone"))
-    fake.fail_next["media"].append(
-        Reply(422, {"error": "Validation failed: File content type is invalid"})
-    )
+    fake.add("GET", "/missing.png", lambda request: Reply(404, "gone"))
+    fake.fail_next["media"].append(Reply(422, {"error": "Validation failed: File content type is invalid"}))
     channel = make(fake, tmp_path)
     with caplog.at_level(logging.WARNING):
         channel.send(channel.render(article(image=fake.url + "/missing.png")), "k-404")
@@ -206,7 +202,7 @@ def iso_in(seconds: float) -> str:
             "can't be blank",
         ),
         (
-            Reply(429, {"error": "Too many requests"}, {"X-RateLimit-Reset": iso_in(120)}),
+            Reply(429, {"error": "Too many requests"}, {"X-RateLimit-Reset": "{in 120 s}"}),
             False,
             120,
             "Too many",
@@ -220,6 +216,8 @@ def iso_in(seconds: float) -> str:
     ],
 )
 def test_error_classes(fake, tmp_path, reply, permanent, retry_after, fragment):
+    # The reset moment is computed now, not when the parameters were collected.
+    reply.headers = {k: iso_in(120) if v == "{in 120 s}" else v for k, v in reply.headers.items()}
     fake.fail_next["status"].append(reply)
     channel = make(fake, tmp_path)
     with pytest.raises(ChannelError) as caught:
@@ -266,7 +264,7 @@ def test_unreadable_success_is_flagged_maybe_sent(fake, tmp_path):
 
 def test_check_reads_the_account_and_posts_nothing(fake, tmp_path):
     assert "@news" in make(fake, tmp_path).check()
-    assert fake.statuses == [] and [r.method for r in fake.server.requests] == ["GET"]
+    assert fake.statuses == [] and [r.method for r in fake.requests] == ["GET"]
 
 
 # --- fitting -------------------------------------------------------------------------------------
