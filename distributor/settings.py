@@ -98,6 +98,7 @@ class ServerSettings(Strict):
 
 
 class WorkerSettings(Strict):
+    broker_url: str = ""  # empty: the Redis above; e.g. "amqp://guest:guest@rabbit:5672//"
     pool: Literal["threads", "prefork", "solo", "gevent"] = "threads"
     concurrency: int = Field(default=8, ge=1)
     max_attempts: int = Field(default=8, ge=1)

@@ -20,7 +20,7 @@ def create_app() -> Celery:
     settings = ctx.settings
     app = Celery("distributor", include=["worker.tasks"])
     app.conf.update(
-        broker_url=ctx.redis_url,
+        broker_url=settings.worker.broker_url or ctx.redis_url,
         result_backend=ctx.redis_url,
         task_serializer="json",
         accept_content=["json"],
