@@ -114,9 +114,7 @@ class Fetcher:
     def _error(self, message: str, url: str) -> SourceError:
         return SourceError(self.source, message, input=url)
 
-    def _get(
-        self, url: str, headers: dict[str, str], etag: str | None, last_modified: str | None
-    ) -> Fetched:
+    def _get(self, url: str, headers: dict[str, str], etag: str | None, last_modified: str | None) -> Fetched:
         chain = [url]
         current = url
         while True:
@@ -131,9 +129,7 @@ class Fetcher:
                 continue
             return self._answer(response, body, current, url, etag, last_modified)
 
-    def _next_hop(
-        self, response: requests.Response, current: str, chain: list[str], url: str
-    ) -> str:
+    def _next_hop(self, response: requests.Response, current: str, chain: list[str], url: str) -> str:
         location = response.headers.get("Location")
         if not location:
             status = response.status_code
@@ -144,9 +140,7 @@ class Fetcher:
             raise self._error(f"redirect loop: {loop}", url)
         chain.append(target)
         if len(chain) > MAX_REDIRECTS + 1:
-            raise self._error(
-                f"too many redirects (more than {MAX_REDIRECTS}), last to {target}", url
-            )
+            raise self._error(f"too many redirects (more than {MAX_REDIRECTS}), last to {target}", url)
         return target
 
     def _answer(
@@ -190,9 +184,7 @@ class Fetcher:
                 return self._attempt(url, headers)
             except _Retry as failure:
                 if failure.wait is not None and failure.wait > self.max_retry_after:
-                    raise self._error(
-                        f"{failure.message}; the server asks to wait {failure.wait:.0f}s", url
-                    ) from None
+                    raise self._error(f"{failure.message}; the server asks to wait {failure.wait:.0f}s", url) from None
                 if attempt == attempts - 1:
                     tries = f" (after {attempts} attempts)" if attempts > 1 else ""
                     raise self._error(failure.message + tries, url) from None
@@ -203,9 +195,7 @@ class Fetcher:
         """One request; transient failures raise _Retry, the rest SourceError."""
         self._wait_turn(url)
         try:
-            response = session().get(
-                url, headers=headers, timeout=self.timeout, stream=True, allow_redirects=False
-            )
+            response = session().get(url, headers=headers, timeout=self.timeout, stream=True, allow_redirects=False)
         except requests.exceptions.Timeout:
             raise _Retry(self._timeout_message()) from None
         except requests.exceptions.ConnectionError as exc:

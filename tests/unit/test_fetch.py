@@ -127,9 +127,7 @@ def test_redirect_loop_is_a_clear_error(server):
 
 
 def test_endless_redirect_chain_stops_at_the_cap(server):
-    server.add(
-        "GET", r"/hop/(\d+)", lambda r: Reply(302, b"", {"Location": f"/hop/{int(r.match[1]) + 1}"})
-    )
+    server.add("GET", r"/hop/(\d+)", lambda r: Reply(302, b"", {"Location": f"/hop/{int(r.match[1]) + 1}"}))
     error = fails(fetcher(), server.url + "/hop/0")
     assert "too many redirects (more than 10)" in str(error)
     assert len(server.requests) == 11
@@ -243,9 +241,7 @@ def test_a_retry_after_beyond_the_cap_gives_up_at_once(server):
     assert time.monotonic() - started < 1 and len(server.requests) == 1
 
 
-@pytest.mark.parametrize(
-    ("status", "words"), [(404, "HTTP 404 Not Found"), (403, "HTTP 403 Forbidden")]
-)
+@pytest.mark.parametrize(("status", "words"), [(404, "HTTP 404 Not Found"), (403, "HTTP 403 Forbidden")])
 def test_client_errors_are_not_retried(server, status, words):
     server.add("GET", "/gone", lambda r: Reply(status, b"no"))
     error = fails(fetcher(retries=3), server.url + "/gone")
@@ -336,9 +332,7 @@ def test_windows_1258_bytes_really_hold_combining_marks():
 
 def test_utf8_labelled_latin1_is_read_as_utf8(server):
     body = f"<p>{VIETNAMESE}</p>".encode()
-    server.add(
-        "GET", "/doc", lambda r: Reply(200, body, {"Content-Type": "text/html; charset=ISO-8859-1"})
-    )
+    server.add("GET", "/doc", lambda r: Reply(200, body, {"Content-Type": "text/html; charset=ISO-8859-1"}))
     fetched = fetcher().get(server.url + "/doc")
     assert fetched.encoding == "utf-8" and VIETNAMESE in fetched.text()
 

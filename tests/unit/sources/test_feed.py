@@ -267,9 +267,7 @@ def test_a_web_page_is_not_a_feed(server):
     ],
 )
 def test_broken_json_feeds(server, body, words):
-    server.add(
-        "GET", "/feed.json", lambda r: Reply(200, body, {"Content-Type": "application/json"})
-    )
+    server.add("GET", "/feed.json", lambda r: Reply(200, body, {"Content-Type": "application/json"}))
     assert words in str(fails(feed_source(server.url + "/feed.json")))
 
 
@@ -316,9 +314,7 @@ def test_settings_require_an_http_url_and_reject_unknown_keys():
     with pytest.raises(ValidationError, match="absolute http"):
         FeedSourceSettings.model_validate({"name": "f", "type": "feed", "url": "/rss"})
     with pytest.raises(ValidationError, match="selector"):
-        FeedSourceSettings.model_validate(
-            {"name": "f", "type": "feed", "url": "https://x.vn/rss", "selector": "a"}
-        )
+        FeedSourceSettings.model_validate({"name": "f", "type": "feed", "url": "https://x.vn/rss", "selector": "a"})
     settings = FeedSourceSettings.model_validate(
         {"name": "f", "type": "feed", "url": "https://x.vn/rss", "timeout": "30s"}
     )
