@@ -34,13 +34,12 @@ def build(kind: str, **keys: Any) -> Channel:
     return channel_from({"name": f"{kind}-test", "type": kind, **keys})
 
 
-def config_problems(kind: str, **keys: Any) -> str:
-    """The ConfigError text for a channel entry (empty when it is valid)."""
-    try:
+def assert_rejected(kind: str, keys: dict[str, Any], expected: str, secret: str) -> None:
+    """The entry is refused with a message containing `expected` and never quoting `secret`."""
+    with pytest.raises(ConfigError) as caught:
         build(kind, **keys)
-    except ConfigError as exc:
-        return str(exc)
-    return ""
+    assert expected in str(caught.value)
+    assert secret not in str(caught.value)
 
 
 def fake_fixtures(cls: type[Fake]) -> tuple[Callable[[], Iterator[Fake]], Callable[[Fake], Fake]]:

@@ -15,10 +15,10 @@ from tests.unit.channels.secret_url_cases import (
     ErrorCase,
     assert_classified,
     assert_logs_hide,
+    assert_rejected,
     assert_unreachable_hides,
     build,
     closed_port_url,
-    config_problems,
     fake_fixtures,
     text_post,
 )
@@ -58,9 +58,7 @@ def test_config_is_built_and_hides_the_url() -> None:
     ids=["no-url", "not-http", "env-unset", "channel-cannot-be-chosen"],
 )
 def test_config_is_rejected_naming_the_key(keys: dict[str, object], expected: str) -> None:
-    problems = config_problems("slack", **keys)
-    assert expected in problems
-    assert SECRET not in problems
+    assert_rejected("slack", keys, expected, SECRET)
 
 
 # --- rendering and sending -----------------------------------------------------------------------

@@ -15,10 +15,10 @@ from tests.unit.channels.secret_url_cases import (
     ErrorCase,
     assert_classified,
     assert_logs_hide,
+    assert_rejected,
     assert_unreachable_hides,
     build,
     closed_port_url,
-    config_problems,
     fake_fixtures,
     text_post,
 )
@@ -76,9 +76,7 @@ def test_config_is_built_with_a_forced_flavour() -> None:
     ids=["no-url", "unknown-kind", "bad-flavour", "env-unset"],
 )
 def test_config_is_rejected_naming_the_key(keys: dict[str, object], expected: str) -> None:
-    problems = config_problems("teams", **keys)
-    assert expected in problems
-    assert SIG not in problems
+    assert_rejected("teams", keys, expected, SIG)
 
 
 # --- rendering and sending -----------------------------------------------------------------------
