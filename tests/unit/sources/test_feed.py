@@ -11,22 +11,19 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from distributor.errors import SourceError
 from distributor.normalize import normalize
-from distributor.settings import SiteSettings
 from distributor.sources import source_class
 from distributor.sources.feed import FeedSource, FeedSourceSettings
 from tests.fakes.server import Reply, Request
+from tests.unit.sources.web_helpers import poll_fails, web_source
 
 FEEDS = Path(__file__).parents[2] / "data" / "feeds"
-SITE = SiteSettings(title="Cổng thông tin", url="https://portal.example.vn")
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 VIETNAMESE = "Thủ tướng chỉ đạo khắc phục hậu quả mưa lũ"
 
 
 def feed_source(url: str, **options: object) -> FeedSource:
-    values = {"name": "portal", "type": "feed", "url": url, "politeness": 0, "retries": 0}
-    return FeedSource(FeedSourceSettings.model_validate({**values, **options}), SITE)
+    return web_source(FeedSource, url, **options)
 
 
 def serve(server, fixture: str, content_type: str = "application/rss+xml") -> str:
@@ -37,14 +34,6 @@ def serve(server, fixture: str, content_type: str = "application/rss+xml") -> st
 
 def poll_fixture(server, fixture: str, content_type: str = "application/rss+xml"):
     return feed_source(serve(server, fixture, content_type)).poll({})
-
-
-def fails(source: FeedSource, *, state: dict[str, str] | None = None) -> SourceError:
-    with pytest.raises(SourceError) as caught:
-        source.poll(state or {})
-    assert caught.value.source == "portal"
-    assert str(caught.value).startswith(f"portal: {source.url}: ")
-    return caught.value
 
 
 def test_registered_under_its_type():
@@ -239,7 +228,7 @@ def test_vietnamese_feeds_decode_to_nfc(server, fixture, content_type):
 
 
 def test_malformed_xml_without_entries_is_a_source_error(server):
-    error = fails(feed_source(serve(server, "malformed.xml")))
+    error = poll_fails(feed_source(serve(server, "malformed.xml")))
     assert "not a readable feed" in str(error) and "line 2" in str(error)
 
 
@@ -254,7 +243,7 @@ def test_malformed_xml_with_entries_uses_them_and_says_so(server):
 def test_a_web_page_is_not_a_feed(server):
     page = b"<html><body><p>Hello</p></body></html>"
     server.add("GET", "/page", lambda r: Reply(200, page, {"Content-Type": "text/html"}))
-    error = fails(feed_source(server.url + "/page"))
+    error = poll_fails(feed_source(server.url + "/page"))
     assert "not an RSS, Atom or JSON feed" in str(error)
 
 
@@ -268,7 +257,7 @@ def test_a_web_page_is_not_a_feed(server):
 )
 def test_broken_json_feeds(server, body, words):
     server.add("GET", "/feed.json", lambda r: Reply(200, body, {"Content-Type": "application/json"}))
-    assert words in str(fails(feed_source(server.url + "/feed.json")))
+    assert words in str(poll_fails(feed_source(server.url + "/feed.json")))
 
 
 def test_entry_without_link_is_skipped_and_one_without_date_kept(server):
@@ -282,13 +271,13 @@ def test_entry_without_link_is_skipped_and_one_without_date_kept(server):
 
 def test_a_10_mb_feed_is_refused(server):
     server.add("GET", "/huge", lambda r: Reply(200, b"<rss>" + b" " * (10 * 1024 * 1024)))
-    assert "too large" in str(fails(feed_source(server.url + "/huge")))
+    assert "too large" in str(poll_fails(feed_source(server.url + "/huge")))
 
 
 def test_a_redirect_loop_is_refused(server):
     server.add("GET", "/a", lambda r: Reply(301, b"", {"Location": "/b"}))
     server.add("GET", "/b", lambda r: Reply(301, b"", {"Location": "/a"}))
-    assert "redirect loop" in str(fails(feed_source(server.url + "/a")))
+    assert "redirect loop" in str(poll_fails(feed_source(server.url + "/a")))
 
 
 def test_a_feed_slower_than_the_timeout_is_refused(server):
@@ -297,12 +286,12 @@ def test_a_feed_slower_than_the_timeout_is_refused(server):
         return Reply(200, rss({"a": "A"}))
 
     server.add("GET", "/slow", slow)
-    assert "timed out" in str(fails(feed_source(server.url + "/slow", timeout=0.2)))
+    assert "timed out" in str(poll_fails(feed_source(server.url + "/slow", timeout=0.2)))
 
 
 def test_http_errors_name_the_status(server):
     server.add("GET", "/gone", lambda r: Reply(410, b"gone"))
-    assert "HTTP 410 Gone" in str(fails(feed_source(server.url + "/gone")))
+    assert "HTTP 410 Gone" in str(poll_fails(feed_source(server.url + "/gone")))
 
 
 # --- settings --------------------------------------------------------------------------------

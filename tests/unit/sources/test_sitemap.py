@@ -13,21 +13,18 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from distributor.errors import SourceError
-from distributor.settings import SiteSettings
 from distributor.sources import sitemap as sitemap_module
 from distributor.sources import source_class
 from distributor.sources.sitemap import Entry, Memory, SitemapSource, SitemapSourceSettings
 from tests.fakes.server import Reply, Request
+from tests.unit.sources.web_helpers import poll_fails, web_source
 
 DATA = Path(__file__).parents[2] / "data" / "sitemaps"
-SITE = SiteSettings(title="Cổng thông tin", url="https://portal.example.vn")
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 def sitemap_source(url: str, **options: object) -> SitemapSource:
-    values = {"name": "portal", "type": "sitemap", "url": url, "politeness": 0, "retries": 0}
-    return SitemapSource(SitemapSourceSettings.model_validate({**values, **options}), SITE)
+    return web_source(SitemapSource, url, **options)
 
 
 def fixture(server, name: str) -> bytes:
@@ -51,14 +48,6 @@ def urlset(server, pages: dict[str, str], news: bool = False) -> bytes:
         'xmlns:news="http://www.google.com/schemas/sitemap-news/0.9"'
     )
     return f'<?xml version="1.0"?><urlset {namespaces}>{"".join(rows)}</urlset>'.encode()
-
-
-def fails(source: SitemapSource) -> SourceError:
-    with pytest.raises(SourceError) as caught:
-        source.poll({})
-    assert caught.value.source == "portal"
-    assert str(caught.value).startswith(f"portal: {source.url}: ")
-    return caught.value
 
 
 def test_registered_under_its_type():
@@ -286,7 +275,7 @@ def test_windows_1258_news_titles_decode_to_nfc(server):
 
 def test_malformed_sitemap_is_a_source_error(server):
     url = serve(server, "/sitemap.xml", b"<urlset><url><lo <<>> & garbage")
-    assert "not a readable sitemap" in str(fails(sitemap_source(url)))
+    assert "not a readable sitemap" in str(poll_fails(sitemap_source(url)))
 
 
 def test_malformed_sitemap_with_readable_urls_uses_them(server):
@@ -299,7 +288,7 @@ def test_malformed_sitemap_with_readable_urls_uses_them(server):
 
 def test_a_feed_is_not_a_sitemap(server):
     url = serve(server, "/rss", b'<rss version="2.0"><channel/></rss>')
-    assert "not a sitemap: the root element is <rss>" in str(fails(sitemap_source(url)))
+    assert "not a sitemap: the root element is <rss>" in str(poll_fails(sitemap_source(url)))
 
 
 def test_external_entities_are_not_resolved(server, tmp_path):
@@ -316,12 +305,12 @@ def test_external_entities_are_not_resolved(server, tmp_path):
 
 def test_a_10_mb_sitemap_is_refused(server):
     url = serve(server, "/huge.xml", b"<urlset>" + b" " * (10 * 1024 * 1024))
-    assert "too large" in str(fails(sitemap_source(url)))
+    assert "too large" in str(poll_fails(sitemap_source(url)))
 
 
 def test_a_gzip_bomb_is_refused(server):
     url = serve(server, "/bomb.xml.gz", gzip.compress(b" " * (6 * 1024 * 1024)), "application/gzip")
-    assert "unpacks to more than" in str(fails(sitemap_source(url)))
+    assert "unpacks to more than" in str(poll_fails(sitemap_source(url)))
 
 
 def test_a_slow_sitemap_times_out(server):
@@ -330,7 +319,7 @@ def test_a_slow_sitemap_times_out(server):
         return Reply(200, b"<urlset/>")
 
     server.add("GET", "/slow.xml", slow)
-    assert "timed out" in str(fails(sitemap_source(server.url + "/slow.xml", timeout=0.2)))
+    assert "timed out" in str(poll_fails(sitemap_source(server.url + "/slow.xml", timeout=0.2)))
 
 
 # --- settings --------------------------------------------------------------------------------
