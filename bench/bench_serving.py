@@ -92,7 +92,9 @@ def serve(data_dir: str, port: int) -> None:
         return PlainTextResponse("ok")
 
     app.router.routes.append(Route("/plain", plain))
-    uvicorn.run(app, host="127.0.0.1", port=port, loop="uvloop", http="httptools", log_level="warning", access_log=False)
+    uvicorn.run(
+        app, host="127.0.0.1", port=port, loop="uvloop", http="httptools", log_level="warning", access_log=False
+    )
 
 
 def wrk(url: str, seconds: int, connections: int, headers: dict[str, str]) -> float:
@@ -155,7 +157,9 @@ def main() -> None:
     feed = requests.get(f"{base}/feeds/all.rss", timeout=5)
     gz = requests.get(f"{base}/feeds/all.rss", headers={"Accept-Encoding": "gzip"}, stream=True, timeout=5)
     print(f"feed: 50 items, {len(feed.content) / 1024:.0f} KiB ({len(gz.raw.read()) / 1024:.0f} KiB gzipped)")
-    print(f"load: {'wrk' if shutil.which('wrk') else 'python client'}, {options.connections} connections, {options.seconds}s each")
+    print(
+        f"load: {'wrk' if shutil.which('wrk') else 'python client'}, {options.connections} connections, {options.seconds}s each"
+    )
     try:
         plain = measure(f"{base}/plain", options.seconds, options.connections, {})
         gzipped = measure(f"{base}/feeds/all.rss", options.seconds, options.connections, {"Accept-Encoding": "gzip"})

@@ -81,7 +81,8 @@ def poll_source(ctx: Context, name: str, dispatch: Dispatcher) -> PollReport:
         log.warning("source %s: %s", name, exc)
         report.errors.append(str(exc))
         return report
-    ctx.store.save_source_state(name, result.state)
+    if result.state != state:
+        ctx.store.save_source_state(name, result.state)
     report.errors += [str(e) for e in result.errors]
     for error in result.errors:
         log.warning("%s", error)
