@@ -29,10 +29,10 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from distributor import pipeline  # noqa: E402
-from distributor.context import Context  # noqa: E402
-from distributor.normalize import Draft  # noqa: E402
-from distributor.settings import settings_from_dict  # noqa: E402
+from distributor import pipeline
+from distributor.context import Context
+from distributor.normalize import Draft
+from distributor.settings import settings_from_dict
 
 PARAGRAPH = "<p>" + "Hội nghị sơ kết công tác dân vận 6 tháng đầu năm và triển khai nhiệm vụ. " * 12 + "</p>"
 
@@ -157,9 +157,8 @@ def main() -> None:
     feed = requests.get(f"{base}/feeds/all.rss", timeout=5)
     gz = requests.get(f"{base}/feeds/all.rss", headers={"Accept-Encoding": "gzip"}, stream=True, timeout=5)
     print(f"feed: 50 items, {len(feed.content) / 1024:.0f} KiB ({len(gz.raw.read()) / 1024:.0f} KiB gzipped)")
-    print(
-        f"load: {'wrk' if shutil.which('wrk') else 'python client'}, {options.connections} connections, {options.seconds}s each"
-    )
+    client = "wrk" if shutil.which("wrk") else "python client"
+    print(f"load: {client}, {options.connections} connections, {options.seconds}s each")
     try:
         plain = measure(f"{base}/plain", options.seconds, options.connections, {})
         gzipped = measure(f"{base}/feeds/all.rss", options.seconds, options.connections, {"Accept-Encoding": "gzip"})
