@@ -44,11 +44,7 @@ def invalid_form(errors: dict[str, Any]) -> Reply:
 
 
 def _too_long(limit: int) -> dict[str, Any]:
-    return {
-        "_errors": [
-            {"code": "BASE_TYPE_MAX_LENGTH", "message": f"Must be {limit} or fewer in length."}
-        ]
-    }
+    return {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH", "message": f"Must be {limit} or fewer in length."}]}
 
 
 def _embed_errors(embed: dict[str, Any]) -> dict[str, Any]:
@@ -73,7 +69,7 @@ def _embed_errors(embed: dict[str, Any]) -> dict[str, Any]:
 class DiscordFake(ScriptedFake):
     def __init__(self) -> None:
         super().__init__()
-        self.add("*", r"/api(?:/v\d+)?/webhooks/(?P<id>[^/]+)/(?P<token>[^/]+)", self._webhook)
+        self.serve("*", r"/api(?:/v\d+)?/webhooks/(?P<id>[^/]+)/(?P<token>[^/]+)", self._webhook)
 
     def reset(self) -> None:
         super().reset()
@@ -86,9 +82,6 @@ class DiscordFake(ScriptedFake):
         return f"/api/webhooks/{WEBHOOK_ID}/{TOKEN}"
 
     def _webhook(self, request: Request) -> Reply:
-        scripted = self.queued()
-        if scripted is not None:
-            return scripted
         assert request.match is not None
         token = self.hooks.get(request.match["id"])
         if token is None:
@@ -127,9 +120,7 @@ class DiscordFake(ScriptedFake):
         if utf16(content) > 2000:
             errors["content"] = _too_long(2000)
         if len(embeds) > 10:
-            errors["embeds"] = {
-                "_errors": [{"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 10 or fewer"}]
-            }
+            errors["embeds"] = {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 10 or fewer"}]}
         else:
             for index, embed in enumerate(embeds):
                 found = _embed_errors(embed)

@@ -11,7 +11,7 @@ import threading
 from collections import deque
 from typing import Any, Self
 
-from tests.fakes.server import FakeServer, Reply
+from tests.fakes.server import FakeServer, Handler, Reply, Request
 
 
 class ScriptedFake(FakeServer):
@@ -32,6 +32,14 @@ class ScriptedFake(FakeServer):
     def __enter__(self) -> Self:
         self.start()
         return self
+
+    def serve(self, method: str, pattern: str, handler: Handler) -> None:
+        """Route to `handler`, unless a reply queued with `then` is waiting."""
+
+        def scripted_first(request: Request) -> Reply:
+            return self.queued() or handler(request)
+
+        self.add(method, pattern, scripted_first)
 
     def then(self, *replies: Reply) -> None:
         """Answer the next requests with `replies`, in order, whatever they contain."""

@@ -50,7 +50,7 @@ def _block_problem(block: Any) -> str | None:
 class SlackFake(ScriptedFake):
     def __init__(self) -> None:
         super().__init__()
-        self.add("POST", r"/services/(?P<team>[^/]+)/(?P<bot>[^/]+)/(?P<secret>[^/]+)", self._hook)
+        self.serve("POST", r"/services/(?P<team>[^/]+)/(?P<bot>[^/]+)/(?P<secret>[^/]+)", self._hook)
 
     def reset(self) -> None:
         super().reset()
@@ -63,9 +63,6 @@ class SlackFake(ScriptedFake):
         return f"/services/{TEAM}/{BOT}/{SECRET}"
 
     def _hook(self, request: Request) -> Reply:
-        scripted = self.queued()
-        if scripted is not None:
-            return scripted
         assert request.match is not None
         secret = self.hooks.get((request.match["team"], request.match["bot"]))
         if secret is None:

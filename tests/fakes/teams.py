@@ -52,8 +52,8 @@ def _is_adaptive_message(body: Any) -> bool:
 class TeamsFake(ScriptedFake):
     def __init__(self) -> None:
         super().__init__()
-        self.add("POST", r"/workflows/(?P<id>[^/]+)/triggers/manual/paths/invoke", self._workflow)
-        self.add("POST", r"/webhookb2/[^/]+/IncomingWebhook/(?P<id>[^/]+)/[^/]+", self._connector)
+        self.serve("POST", r"/workflows/(?P<id>[^/]+)/triggers/manual/paths/invoke", self._workflow)
+        self.serve("POST", r"/webhookb2/[^/]+/IncomingWebhook/(?P<id>[^/]+)/[^/]+", self._connector)
 
     def reset(self) -> None:
         super().reset()
@@ -70,9 +70,6 @@ class TeamsFake(ScriptedFake):
         return f"{CONNECTOR_PREFIX}/IncomingWebhook/{CONNECTOR_ID}/aaaabbbbccccdddd"
 
     def _workflow(self, request: Request) -> Reply:
-        scripted = self.queued()
-        if scripted is not None:
-            return scripted
         assert request.match is not None
         sig = self.workflows.get(request.match["id"])
         if sig is None:
@@ -89,9 +86,6 @@ class TeamsFake(ScriptedFake):
         return Reply(202, b"")
 
     def _connector(self, request: Request) -> Reply:
-        scripted = self.queued()
-        if scripted is not None:
-            return scripted
         assert request.match is not None
         if request.match["id"] not in self.connectors:
             return Reply(404, "Webhook not found")

@@ -109,7 +109,7 @@ def parse_html(markup: str) -> tuple[str, list[str]]:
 class TelegramFake(ScriptedFake):
     def __init__(self) -> None:
         super().__init__()
-        self.add("*", r"/bot(?P<token>[^/]*)/(?P<method>[A-Za-z]+)", self._api)
+        self.serve("*", r"/bot(?P<token>[^/]*)/(?P<method>[A-Za-z]+)", self._api)
 
     def reset(self) -> None:
         super().reset()
@@ -130,9 +130,6 @@ class TelegramFake(ScriptedFake):
         self.next_id = 100
 
     def _api(self, request: Request) -> Reply:
-        scripted = self.queued()
-        if scripted is not None:
-            return scripted
         assert request.match is not None
         if request.match["token"] != self.token:
             return error(401, "Unauthorized")
@@ -226,9 +223,7 @@ class TelegramFake(ScriptedFake):
         if utf16(plain) > 1024:
             return error(400, "Bad Request: message caption is too long")
         photo_sizes = [{"file_id": f"photo-{self.next_id}", "width": 1280, "height": 720}]
-        return self._posted(
-            "sendPhoto", chat, fields, plain, links, {"caption": plain, "photo": photo_sizes}
-        )
+        return self._posted("sendPhoto", chat, fields, plain, links, {"caption": plain, "photo": photo_sizes})
 
     def _posted(
         self,
@@ -240,9 +235,7 @@ class TelegramFake(ScriptedFake):
         content: dict[str, Any],
     ) -> Reply:
         self.next_id += 1
-        self.accept(
-            {**fields, "method": method, "plain": plain, "links": links, "message_id": self.next_id}
-        )
+        self.accept({**fields, "method": method, "plain": plain, "links": links, "message_id": self.next_id})
         message = {
             "message_id": self.next_id,
             "sender_chat": chat,

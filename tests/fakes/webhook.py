@@ -33,7 +33,7 @@ def verify(secret: str, headers: dict[str, str], body: bytes, now: float | None 
 class WebhookFake(ScriptedFake):
     def __init__(self) -> None:
         super().__init__()
-        self.add("POST", r"/hooks/(?P<token>[^/]+)", self._receive)
+        self.serve("POST", r"/hooks/(?P<token>[^/]+)", self._receive)
 
     def reset(self) -> None:
         super().reset()
@@ -46,9 +46,6 @@ class WebhookFake(ScriptedFake):
         return f"/hooks/{PATH_TOKEN}"
 
     def _receive(self, request: Request) -> Reply:
-        scripted = self.queued()
-        if scripted is not None:
-            return scripted
         assert request.match is not None
         if request.match["token"] != self.token:
             return Reply(404, {"error": "no such hook"})
