@@ -71,9 +71,7 @@ class _RssItem(_Extension):
         if entry.author:
             xml_elem(f"{{{DC_NS}}}creator", element).text = entry.author
         if entry.image:
-            media = xml_elem(f"{{{MEDIA_NS}}}content", element, url=entry.image, medium="image")
-            if entry.image_type:
-                media.set("type", entry.image_type)
+            xml_elem(f"{{{MEDIA_NS}}}content", element, url=entry.image, type=entry.image_type, medium="image")
             xml_elem(f"{{{MEDIA_NS}}}thumbnail", element, url=entry.image)
         return element
 
@@ -85,9 +83,7 @@ class _AtomEntry(_Extension):
         entry = self.entry
         if entry is not None and entry.image:
             # feedgen writes Atom elements un-namespaced under a literal xmlns; match it.
-            link = xml_elem("link", element, href=entry.image, rel="enclosure")
-            if entry.image_type:
-                link.set("type", entry.image_type)
+            xml_elem("link", element, href=entry.image, rel="enclosure", type=entry.image_type)
         return element
 
 
@@ -106,7 +102,7 @@ def _generator(spec: FeedSpec, entries: Sequence[Entry]) -> Any:
     fg.author({"name": textlib.clean_text(spec.author) or title, "uri": spec.site_url})
     if spec.image:
         fg.image(url=spec.image, title=title, link=spec.site_url)
-    fg.updated(last_updated(spec, entries))
+    fg.updated(last_updated(entries))
     for entry in entries:
         _add(fg.add_entry(order="append"), entry)
     return fg

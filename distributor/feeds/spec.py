@@ -11,7 +11,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from urllib.parse import urlsplit
 
 from distributor import text as textlib
@@ -27,7 +27,7 @@ FORMATS: dict[str, tuple[str, str]] = {
 }
 
 # Used as `updated` of a feed with no articles: a fixed value keeps empty feeds byte-identical.
-EPOCH = datetime(1970, 1, 1)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Articles reach us sanitised by normalize(); these cheap byte scans (a few microseconds for a
 # long article) decide whether the costly sanitiser must run again. Separate simple scans are far
@@ -90,7 +90,7 @@ class Entry:
     content: str  # sanitised HTML
     content_utf8: bytes  # the same, encoded once (the JSON writer reuses it)
     image: str | None
-    image_type: str | None
+    image_type: str  # meaningful only with an image
     author: str | None
     labels: tuple[str, ...]  # categories then tags, deduplicated
     language: str
@@ -116,10 +116,12 @@ def clean_line(value: str | None) -> str:
     return textlib.clean_text(value)
 
 
-def image_type(url: str) -> str | None:
-    """MIME type from the file extension; None when it says nothing (readers then guess)."""
+def image_type(url: str) -> str:
+    """MIME type from the file extension. Without one (GetImage.ashx?id=7) say JPEG, the common
+    case: an untyped link reads as text/html to some readers, and images are sniffed anyway."""
     name = urlsplit(url).path.rsplit("/", 1)[-1]
-    return _IMAGE_TYPES.get(name.rsplit(".", 1)[-1].lower()) if "." in name else None
+    extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    return _IMAGE_TYPES.get(extension, "image/jpeg")
 
 
 def _when(value: datetime, tz: tzinfo) -> datetime:
@@ -173,7 +175,7 @@ def prepare_one(article: Article, tz: tzinfo) -> Entry:
         content=content,
         content_utf8=content_utf8,
         image=image,
-        image_type=image_type(image) if image else None,
+        image_type=image_type(image) if image else "",
         author=clean_line(article.author) or None,
         labels=_labels(article),
         language=clean_line(article.language),
@@ -196,8 +198,8 @@ def prepare(spec: FeedSpec, articles: Iterable[Article]) -> list[Entry]:
     return entries
 
 
-def last_updated(spec: FeedSpec, entries: Sequence[Entry]) -> datetime:
+def last_updated(entries: Sequence[Entry]) -> datetime:
     """The feed's own date: its newest change, never "now", so equal input gives equal bytes."""
     if entries:
         return max(entry.updated for entry in entries)
-    return _when(EPOCH, zone(spec.timezone))
+    return EPOCH
