@@ -32,7 +32,7 @@ from distributor.errors import SourceError
 from distributor.fetch import Fetched
 from distributor.normalize import Draft
 from distributor.sources.base import PollResult
-from distributor.sources.web import WebSource, WebSourceSettings, validators, xml_bytes
+from distributor.sources.web import Selectors, WebSource, WebSourceSettings, validators, xml_bytes
 from distributor.urls import is_http_url
 
 ACCEPT_XML = "application/xml, text/xml;q=0.9, */*;q=0.5"
@@ -47,7 +47,7 @@ class SitemapSourceSettings(WebSourceSettings):
     max_sitemaps: int = Field(default=20, ge=1, le=500)  # child sitemaps read per poll
     include: str | None = None  # regex: only URLs it matches are articles
     exclude: str | None = None  # regex: URLs it matches are not articles
-    selectors: dict[str, str] = {}  # as for html sources: CSS overriding extraction
+    selectors: Selectors = {}  # as for html sources: CSS overriding extraction
 
     @field_validator("include", "exclude")
     @classmethod
@@ -58,13 +58,6 @@ class SitemapSourceSettings(WebSourceSettings):
             except re.error as exc:
                 raise ValueError(f"not a valid regular expression: {exc}") from None
         return value
-
-    @field_validator("selectors")
-    @classmethod
-    def _selectors(cls, value: dict[str, str]) -> dict[str, str]:
-        from distributor.extract import check_selectors
-
-        return check_selectors(value)
 
 
 @dataclass

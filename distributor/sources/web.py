@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import re
 from functools import cached_property
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from distributor.fetch import Fetched, Fetcher
 from distributor.settings import Duration, SourceSettings
@@ -17,6 +17,16 @@ from distributor.text import strip_illegal_xml
 from distributor.urls import is_http_url
 
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
+
+
+def _check_selectors(value: dict[str, str]) -> dict[str, str]:
+    from distributor.extract import check_selectors  # imported late: it loads trafilatura
+
+    return check_selectors(value)
+
+
+# CSS selectors overriding article extraction (title, published, content, image, category...).
+Selectors = Annotated[dict[str, str], AfterValidator(_check_selectors)]
 
 
 class WebSourceSettings(SourceSettings):

@@ -22,9 +22,10 @@ def web_source(cls: type[S], url: str, **options: object) -> S:
 
 
 def poll_fails(source: WebSource, state: dict[str, str] | None = None) -> SourceError:
-    """The SourceError a poll raises, checked to name the source and its URL."""
+    """The SourceError a poll raises, checked to name the source and the URL it read (the
+    source's URL, or one below it such as an API endpoint)."""
     with pytest.raises(SourceError) as caught:
         source.poll(state or {})
     assert caught.value.source == NAME
-    assert str(caught.value).startswith(f"{NAME}: {source.url}: ")
+    assert str(caught.value).startswith(f"{NAME}: {source.url}")
     return caught.value
