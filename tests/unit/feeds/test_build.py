@@ -64,22 +64,29 @@ def test_rss_channel() -> None:
     assert feed.feed.updated == "Tue, 13 Jul 2021 21:05:00 +0700"
 
 
-def test_rss_items() -> None:
-    feed = parsed("rss")
-    assert len(feed.entries) == 3
+@pytest.mark.parametrize(
+    ("fmt", "published"),
+    [("rss", "Tue, 13 Jul 2021 21:00:00 +0700"), ("atom", "2021-07-13T21:00:00+07:00")],
+)
+def test_entries_as_readers_see_them(fmt: str, published: str) -> None:
+    feed = parsed(fmt)
+    assert [e.id for e in feed.entries] == [a.url for a in ARTICLES]
     entry = feed.entries[0]
-    assert entry.id == FIRST_URL
+    assert entry.id == entry.link == FIRST_URL
     assert entry.title == ARTICLES[0].title
-    assert entry.link == FIRST_URL
-    assert entry.published == "Tue, 13 Jul 2021 21:00:00 +0700"
+    assert entry.published == published
     assert calendar.timegm(entry.published_parsed) == int(NEWEST.timestamp())
     assert entry.summary == ARTICLES[0].summary
+    assert entry.content[0].type == "text/html"
     assert entry.content[0].value == ARTICLES[0].content
     assert [tag.term for tag in entry.tags] == ["Tin Tức Sự Kiện", "Y tế"]
     assert entry.author == "Nguyễn Văn A"
+
+
+def test_rss_lead_image() -> None:
+    entry = parsed("rss").entries[0]
     assert entry.media_content == [{"url": ARTICLES[0].image, "type": "image/jpeg", "medium": "image"}]
     assert entry.media_thumbnail == [{"url": ARTICLES[0].image}]
-    assert [e.id for e in feed.entries] == [a.url for a in ARTICLES]
 
 
 def test_rss_guid_author_and_enclosure_markup() -> None:
@@ -104,20 +111,9 @@ def test_atom_feed() -> None:
     assert feed.feed.logo == LOGO
 
 
-def test_atom_entries() -> None:
-    feed = parsed("atom")
-    assert len(feed.entries) == 3
-    entry = feed.entries[0]
-    assert entry.id == FIRST_URL
-    assert entry.title == ARTICLES[0].title
-    assert entry.link == FIRST_URL
-    assert entry.published == "2021-07-13T21:00:00+07:00"
+def test_atom_entry_dates_and_lead_image() -> None:
+    entry = parsed("atom").entries[0]
     assert entry.updated == "2021-07-13T21:05:00+07:00"
-    assert entry.summary == ARTICLES[0].summary
-    assert entry.content[0].type == "text/html"
-    assert entry.content[0].value == ARTICLES[0].content
-    assert [tag.term for tag in entry.tags] == ["Tin Tức Sự Kiện", "Y tế"]
-    assert entry.author == "Nguyễn Văn A"
     assert entry.enclosures == [{"href": ARTICLES[0].image, "type": "image/jpeg"}]
 
 
