@@ -158,3 +158,32 @@ def test_public_files_are_written(make_settings, tmp_path: Path) -> None:
     assert {p.name for p in public.iterdir()} >= {"all.rss", "all.atom", "all.json"}
     assert b"<rss" in (public / "all.rss").read_bytes()
     assert time.time() - (public / "all.rss").stat().st_mtime < 60
+
+
+def test_changed_feed_pings_its_websub_hub_and_advertises_it(make_settings, tmp_path: Path) -> None:
+    from urllib.parse import parse_qs
+
+    from tests.fakes.server import FakeServer, Reply
+
+    with FakeServer() as hub:
+        hub.add("POST", "/", lambda request: Reply(204))
+        folder = tmp_path / "articles"
+        ctx = Context.create(
+            make_settings(
+                sources=[{"name": "files", "type": "directory", "path": str(folder)}],
+                feeds=[{"name": "all", "hubs": [hub.url + "/"]}],
+            )
+        )
+        write(folder, "a.md", "Bài")
+        pipeline.poll_source(ctx, "files", InlineDispatcher(ctx))
+        [ping] = hub.requests
+        form = parse_qs(ping.body.decode())
+        assert form["hub.mode"] == ["publish"]
+        assert sorted(form["hub.url"]) == sorted(
+            f"http://127.0.0.1:8000/feeds/all.{ext}" for ext in ("rss", "atom", "json")
+        )
+        rss = ctx.store.load_render("all", "rss")[b"body"].decode()
+        assert f'href="{hub.url}/" rel="hub"' in rss or f'rel="hub" href="{hub.url}/"' in rss
+
+        pipeline.poll_source(ctx, "files", InlineDispatcher(ctx))  # nothing changed: no ping
+        assert len(hub.requests) == 1
