@@ -239,7 +239,7 @@ def preview(
         post = adapter.render(found)
         fits = "[green]fits[/green]" if post.length <= post.limit else "[red]too long[/red]"
         console.rule(f"{name} ({adapter.kind}): {post.length}/{post.limit} {fits}")
-        console.print(post.text, markup=False, highlight=False)
+        console.print(post.text, markup=False, highlight=False, soft_wrap=True)  # verbatim
 
 
 @deliveries_app.callback()

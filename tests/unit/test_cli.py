@@ -1,0 +1,112 @@
+"""The operator commands, run through the CLI against a real Redis."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from distributor.cli import app
+from distributor.context import reset_context
+
+SEED = next((Path(__file__).resolve().parents[2] / "config" / "examples" / "articles").glob("*.md"))
+TITLE = "Ban Dân vận Trung ương triển khai nhiệm vụ công tác dân vận 6 tháng cuối năm 2021"
+
+
+@pytest.fixture
+def config(tmp_path: Path, redis_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    # The CLI exports these for its child processes; keep that from leaking into other tests.
+    monkeypatch.setenv("DISTRIBUTOR_CONFIG", "unused")
+    monkeypatch.setenv("DISTRIBUTOR_REDIS_URL", redis_url)
+    (tmp_path / "articles").mkdir()
+    path = tmp_path / "distributor.toml"
+    path.write_text(
+        f"""
+[site]
+title = "Cổng thử"
+url = "https://portal.example.gov.vn"
+[redis]
+url = "{redis_url}"
+key_prefix = "{prefix}"
+[paths]
+data_dir = "{tmp_path / "data"}"
+[[sources]]
+name = "files"
+type = "directory"
+path = "{tmp_path / "articles"}"
+[[feeds]]
+name = "all"
+per_category = true
+[[channels]]
+name = "outbox"
+type = "outbox"
+[[channels]]
+name = "x"
+type = "x"
+api_key = "k"
+api_secret = "s"
+access_token = "t"
+access_token_secret = "ts"
+enabled = false
+""",
+        encoding="utf-8",
+    )
+    yield path
+    reset_context()
+
+
+def run(*args: str) -> str:
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_publish_preview_deliveries_and_feeds(config: Path, tmp_path: Path) -> None:
+    output = run("publish", str(SEED), "--config", str(config))
+    assert "new" in output and "outbox: sent" in output
+    [line] = (tmp_path / "data" / "outbox.jsonl").read_text().splitlines()
+    article_id = json.loads(line)["article_id"]
+
+    again = run("publish", str(SEED), "--config", str(config))
+    assert "unchanged" in again
+    assert len((tmp_path / "data" / "outbox.jsonl").read_text().splitlines()) == 1
+
+    preview = run("preview", article_id, "--config", str(config))
+    assert "outbox (outbox)" in preview and "x (x)" in preview and "/280 fits" in preview
+    assert TITLE in preview
+
+    listing = run("deliveries", "--config", str(config))
+    assert article_id in listing and "sent" in listing
+    result = CliRunner().invoke(app, ["deliveries", "cancel", article_id, "outbox", "--config", str(config)])
+    assert result.exit_code == 1 and "nothing to cancel" in result.output
+
+    out = tmp_path / "public"
+    run("feeds", "build", "--out", str(out), "--config", str(config))
+    assert {p.name for p in out.iterdir()} >= {"all.rss", "all.atom", "all.json", "tin-tuc-su-kien.rss"}
+    assert TITLE in (out / "all.rss").read_text(encoding="utf-8")
+
+    links = run("feeds", "links", "--config", str(config))
+    assert '<link rel="alternate" type="application/rss+xml"' in links
+    assert 'href="http://127.0.0.1:8000/feeds/tin-tuc-su-kien.atom"' in links
+
+    top = run("shares", "top", "--period", "all", "--config", str(config))
+    assert "shares" in top
+
+
+def test_sources_test_writes_nothing(config: Path, tmp_path: Path) -> None:
+    (tmp_path / "articles" / "a.md").write_text("---\ntitle: Thử nguồn\n---\nx\n", encoding="utf-8")
+    output = run("sources", "test", "files", "--config", str(config))
+    assert "add" in output and "Thử nguồn" in output
+    listing = run("deliveries", "--config", str(config))
+    assert "Thử" not in listing
+    assert not (tmp_path / "data" / "outbox.jsonl").exists()
+
+
+def test_channels_test_and_errors(config: Path) -> None:
+    assert "ok outbox: writes to" in run("channels", "test", "outbox", "--config", str(config))
+    missing = CliRunner().invoke(app, ["channels", "test", "nope", "--config", str(config)])
+    assert missing.exit_code == 1 and "no channel named 'nope'" in missing.output
+    bad = CliRunner().invoke(app, ["publish", "/no/such/file.md", "--config", str(config)])
+    assert bad.exit_code == 1 and "/no/such/file.md" in bad.output
