@@ -9,6 +9,7 @@ the chained `requests` exception, and urllib3's log records are redacted.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -23,7 +24,8 @@ from distributor.settings import ChannelSettings
 
 MASK = "***"
 _MIN_SECRET = 6  # shorter fragments ("/", "/hook") are not worth masking and would garble logs
-_known: set[str] = set()
+_known: set[str] = set()  # every secret seen, for the log filter
+_known_lock = threading.Lock()
 
 
 class WebhookSettings(ChannelSettings):
@@ -76,7 +78,8 @@ def secrets_masked(*secrets: str) -> Iterator[None]:
     """Mask `secrets` in any ChannelError raised inside, and drop its chained exceptions (a
     `requests` exception's text holds the whole URL)."""
     values = [s for s in secrets if len(s) >= _MIN_SECRET]
-    _known.update(values)
+    with _known_lock:
+        _known.update(values)
     try:
         yield
     except ChannelError as exc:
@@ -99,9 +102,11 @@ class _RedactSecrets(logging.Filter):
     """Masks every secret this module has seen in urllib3's DEBUG lines ("POST /bot<token>/...")."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if _known:
+        with _known_lock:
+            secrets = set(_known)
+        if secrets:
             message = record.getMessage()
-            cleaned = redact(message, set(_known))
+            cleaned = redact(message, secrets)
             if cleaned != message:
                 record.msg, record.args = cleaned, ()
         return True
