@@ -109,9 +109,7 @@ class Telegram(Channel):
         return Receipt(post_id=str(message_id), url=self._permalink(result, message_id))
 
     def _message(self, post: Post) -> dict[str, Any]:
-        preview: dict[str, Any] = (
-            {"is_disabled": True} if self.config.disable_preview else {"url": post.url}
-        )
+        preview: dict[str, Any] = {"is_disabled": True} if self.config.disable_preview else {"url": post.url}
         return {
             "chat_id": self.config.chat_id,
             "text": post.text,
@@ -165,19 +163,11 @@ class Telegram(Channel):
             return ChannelError(message, permanent=True, code=code, status=status)
         if status == 429:
             wait = parameters.get("retry_after")
-            seconds = (
-                float(wait)
-                if isinstance(wait, int | float)
-                else retry_after(response.headers.get("Retry-After"))
-            )
-            return ChannelError(
-                f"Telegram: {description}", retry_after=seconds, code=code, status=status
-            )
+            seconds = float(wait) if isinstance(wait, int | float) else retry_after(response.headers.get("Retry-After"))
+            return ChannelError(f"Telegram: {description}", retry_after=seconds, code=code, status=status)
         if status >= 500:
             wait = retry_after(response.headers.get("Retry-After"))
-            return ChannelError(
-                f"Telegram: {description}", retry_after=wait, code=code, status=status
-            )
+            return ChannelError(f"Telegram: {description}", retry_after=wait, code=code, status=status)
         return ChannelError(f"Telegram: {description}", permanent=True, code=code, status=status)
 
     # --- credentials -----------------------------------------------------------------------------
@@ -186,15 +176,11 @@ class Telegram(Channel):
         """getMe, getChat and getChatMember: proves the token, the chat and the bot's rights."""
         me = self.call("getMe", {})
         chat = self.call("getChat", {"chat_id": self.config.chat_id})
-        member = self.call(
-            "getChatMember", {"chat_id": self.config.chat_id, "user_id": me.get("id")}
-        )
+        member = self.call("getChatMember", {"chat_id": self.config.chat_id, "user_id": me.get("id")})
         bot = f"@{me.get('username')}"
         title = chat.get("title") or chat.get("username") or self.config.chat_id
         status = member.get("status")
-        can_post = status == "creator" or (
-            status == "administrator" and member.get("can_post_messages", True)
-        )
+        can_post = status == "creator" or (status == "administrator" and member.get("can_post_messages", True))
         if chat.get("type") == "channel" and not can_post:
             raise ChannelError(
                 f"Telegram: bot {bot} is not an administrator allowed to post in {title!r}; "
