@@ -20,6 +20,7 @@ def config(tmp_path: Path, redis_url: str, prefix: str, monkeypatch: pytest.Monk
     # The CLI exports these for its child processes; keep that from leaking into other tests.
     monkeypatch.setenv("DISTRIBUTOR_CONFIG", "unused")
     monkeypatch.setenv("DISTRIBUTOR_REDIS_URL", redis_url)
+    monkeypatch.setenv("COLUMNS", "250")  # rich tables: room for whole ids
     (tmp_path / "articles").mkdir()
     path = tmp_path / "distributor.toml"
     path.write_text(
