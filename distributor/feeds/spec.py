@@ -185,13 +185,14 @@ def prepare_one(article: Article, tz: tzinfo) -> Entry:
 
 
 def prepare(spec: FeedSpec, articles: Iterable[Article]) -> list[Entry]:
-    """Clean every article once, in the given order; a repeated article keeps its first place."""
+    """Clean every article once, in the given order; a repeated article keeps its first place and
+    one without an absolute http(s) URL (nothing to link or identify it by) is left out."""
     tz = zone(spec.timezone)
     seen: set[str] = set()
     entries = []
     for article in articles:
         entry = prepare_one(article, tz)
-        if entry.id in seen:
+        if entry.id in seen or not is_http_url(entry.url):
             continue
         seen.add(entry.id)
         entries.append(entry)

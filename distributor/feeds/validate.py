@@ -161,25 +161,29 @@ def validate_rss(body: bytes, self_url: str | None = None) -> Problems:
     guids: list[tuple[str, str]] = []
     for index, item in enumerate(channel.iterfind("item"), start=1):
         where = f"item {index}"
-        guids.extend(_check_rss_item(item, where, problems))
+        guid = _check_rss_item(item, where, problems)
+        if guid is not None:
+            guids.append((where, guid))
     _unique(guids, "guid", problems)
     return problems
 
 
-def _check_rss_item(item: Any, where: str, problems: Problems) -> Iterator[tuple[str, str]]:
+def _check_rss_item(item: Any, where: str, problems: Problems) -> str | None:
+    """Add the item's problems; return its guid."""
     if not (_text(item, "title") or _text(item, "description")):
         problems.append(f"{where}: needs a <title> or a <description>")
     if item.find("link") is not None:
         _add(problems, url_problem(_text(item, "link"), f"{where} <link>"))
     guid = item.find("guid")
-    if guid is None or not _text(item, "guid"):
+    value = _text(item, "guid")
+    if guid is None or not value:
         problems.append(f"{where}: no <guid>")
+    elif guid.get("isPermaLink", "true") == "true":
+        _add(problems, url_problem(value, f"{where} <guid isPermaLink=true>"))
+    if item.find("pubDate") is None:
+        problems.append(f"{where}: no <pubDate>")
     else:
-        value = _text(item, "guid") or ""
-        if guid.get("isPermaLink", "true") == "true":
-            _add(problems, url_problem(value, f"{where} <guid isPermaLink=true>"))
-        yield where, value
-    _add(problems, rfc822_problem(_text(item, "pubDate"), f"{where} <pubDate>"))
+        _add(problems, rfc822_problem(_text(item, "pubDate"), f"{where} <pubDate>"))
     author = _text(item, "author")
     if author is not None and "@" not in author:
         problems.append(f"{where}: <author> must start with an email address: {author!r}")
@@ -193,6 +197,7 @@ def _check_rss_item(item: Any, where: str, problems: Problems) -> Iterator[tuple
     for media in item.iter(f"{{{MEDIA}}}content", f"{{{MEDIA}}}thumbnail"):
         name = etree.QName(media).localname
         _add(problems, url_problem(media.get("url"), f"{where} <media:{name} url>"))
+    return value or None
 
 
 # Atom 1.0 --------------------------------------------------------------------------------------
@@ -292,17 +297,19 @@ def validate_json_feed(body: bytes, self_url: str | None = None) -> Problems:
         if not isinstance(item, dict):
             problems.append(f"{where}: not an object")
             continue
-        ids.extend(_check_json_item(item, where, problems))
+        value = _check_json_item(item, where, problems)
+        if value is not None:
+            ids.append((where, value))
     _unique(ids, "id", problems)
     return problems
 
 
-def _check_json_item(item: dict[str, Any], where: str, problems: Problems) -> Iterator[tuple[str, str]]:
+def _check_json_item(item: dict[str, Any], where: str, problems: Problems) -> str | None:
+    """Add the item's problems; return its id."""
     value = item.get("id")
     if not isinstance(value, str) or not value.strip():
         problems.append(f"{where}: id must be a non-empty string")
-    else:
-        yield where, value
+        value = None
     if not any(isinstance(item.get(key), str) for key in ("content_html", "content_text")):
         problems.append(f"{where}: needs content_html or content_text")
     for key in ("url", "external_url", "image", "banner_image"):
@@ -315,6 +322,7 @@ def _check_json_item(item: dict[str, Any], where: str, problems: Problems) -> It
     if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
         problems.append(f"{where}: tags must be a list of strings")
     _check_authors(item, where, problems)
+    return value
 
 
 def _check_authors(holder: dict[str, Any], where: str, problems: Problems) -> None:

@@ -145,9 +145,10 @@ def test_a_thousand_articles_limited_to_fifty() -> None:
     assert [i["id"] for i in json.loads(feeds["json"])["items"]] == expected
 
 
-def test_a_repeated_article_appears_once() -> None:
+def test_a_repeated_article_appears_once_and_one_without_a_url_not_at_all() -> None:
     first, second = articles(2)
-    feeds = render_all(SPEC, [first, second, first])
+    lost = make_article(2, url="/tin/bai-khong-co-may-chu.aspx")
+    feeds = render_all(SPEC, [first, second, lost, first])
     assert_valid(feeds)
     assert [e.id for e in feedparser.parse(feeds["rss"]).entries] == [first.url, second.url]
 

@@ -43,6 +43,7 @@ def test_our_feeds_pass() -> None:
         ("bai-1.aspx</guid>", "bai-0.aspx</guid>", "item 2: duplicate guid"),
         ('<guid isPermaLink="false">', "<guid>", ""),  # a URL guid may be a permalink
         ('<guid isPermaLink="false">https://', '<guid isPermaLink="true">tag:', "<guid isPermaLink=true>"),
+        ("<pubDate>Tue, 13 Jul 2021 21:00:00 +0700</pubDate>", "", "item 1: no <pubDate>"),
         ("<ttl>15</ttl>", "<ttl>soon</ttl>", "channel <ttl>"),
         ("<item>", '<item><enclosure url="https://a.vn/a.jpg" length="0" type="image/jpeg"/>', "positive length"),
         ("<item>", "<item><author>Nguyễn Văn A</author>", "must start with an email"),
