@@ -277,7 +277,12 @@ def test_no_other_exception_escapes():
 
 def test_requests_to_one_host_are_spaced_across_threads(server):
     starts: list[float] = []
-    server.add("GET", "/p", lambda r: (starts.append(time.monotonic()), Reply(200, b"ok"))[1])
+
+    def page(request: Request) -> Reply:
+        starts.append(time.monotonic())
+        return Reply(200, b"ok")
+
+    server.add("GET", "/p", page)
     polite = fetcher(politeness=0.25)
     threads = [threading.Thread(target=polite.get, args=(server.url + "/p",)) for _ in range(3)]
     for thread in threads:

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from distributor.sources import sitemap as sitemap_module
 from distributor.sources import source_class
 from distributor.sources.sitemap import Entry, Memory, SitemapSource, SitemapSourceSettings
-from tests.fakes.server import Reply, Request
+from tests.fakes.server import FakeServer, Reply, Request
 from tests.unit.sources.web_helpers import poll_fails, web_source
 
 DATA = Path(__file__).parents[2] / "data" / "sitemaps"
@@ -31,7 +31,7 @@ def fixture(server, name: str) -> bytes:
     return (DATA / name).read_text(encoding="utf-8").replace("{base}", server.url).encode()
 
 
-def serve(server, path: str, body: bytes, content_type: str = "application/xml") -> str:
+def serve(server: FakeServer, path: str, body: bytes, content_type: str = "application/xml") -> str:
     server.add("GET", path, lambda r: Reply(200, body, {"Content-Type": content_type}))
     return server.url + path
 
@@ -233,6 +233,7 @@ def test_index_children_are_read_and_unchanged_ones_skipped(server):
 
 def test_index_nesting_and_size_are_bounded(server):
     def index(request: Request) -> Reply:
+        assert request.match is not None
         depth = int(request.match[1])
         children = "".join(f"<sitemap><loc>{server.url}/index-{depth + 1}-{i}.xml</loc></sitemap>" for i in range(3))
         return Reply(200, f"<sitemapindex>{children}</sitemapindex>".encode())
