@@ -11,6 +11,7 @@ import logging
 import os
 import random
 import tempfile
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -236,6 +237,9 @@ def spec_for(ctx: Context, name: str, meta: dict[str, object]) -> FeedSpec:
     )
 
 
+_render_lock = threading.Lock()  # feedgen switches the process-wide locale while it formats dates
+
+
 def rebuild_feeds(ctx: Context, names: Iterable[str], dispatch: Dispatcher | None = None) -> list[str]:
     """Re-render the named feeds in every format; return those whose bytes changed."""
     metas = ctx.store.feed_meta()
@@ -244,24 +248,35 @@ def rebuild_feeds(ctx: Context, names: Iterable[str], dispatch: Dispatcher | Non
         meta = metas.get(name)
         if meta is None:
             continue
-        spec = spec_for(ctx, name, meta)
-        articles = ctx.store.feed_articles(name, int(str(meta.get("limit") or 50)))
-        modified = max((a.updated for a in articles), default=datetime(2000, 1, 1, tzinfo=UTC))
-        feed_changed = False
-        for fmt, body in render_all(spec, articles).items():
-            etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
-            current = ctx.store.load_render(name, fmt)
-            if current.get(b"etag", b"").decode() == etag:
-                continue
-            ctx.store.save_render(name, fmt, body, etag, modified)
-            write_public(ctx.settings.public_dir / "feeds" / f"{name}.{FORMATS[fmt][1]}", body)
-            feed_changed = True
-        if feed_changed:
-            changed.append(name)
-            ctx.redis.publish(ctx.keys.feed_updates(), name)
-            if spec.hubs and dispatch is not None:
-                dispatch.ping(list(spec.hubs), [feed_url(spec, fmt) for fmt in FORMATS])
+        # One rebuild of a feed at a time across all workers: a slow rebuild that read older
+        # articles must not overwrite a newer rendering.
+        with ctx.redis.lock(ctx.keys.lock(f"feed:{name}"), timeout=120, blocking_timeout=120):
+            if _rebuild_one(ctx, name, meta):
+                changed.append(name)
+                spec = spec_for(ctx, name, meta)
+                if spec.hubs and dispatch is not None:
+                    dispatch.ping(list(spec.hubs), [feed_url(spec, fmt) for fmt in FORMATS])
     return changed
+
+
+def _rebuild_one(ctx: Context, name: str, meta: dict[str, object]) -> bool:
+    spec = spec_for(ctx, name, meta)
+    articles = ctx.store.feed_articles(name, int(str(meta.get("limit") or 50)))
+    modified = max((a.updated for a in articles), default=datetime(2000, 1, 1, tzinfo=UTC))
+    with _render_lock:
+        rendered = render_all(spec, articles)
+    feed_changed = False
+    for fmt, body in rendered.items():
+        etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
+        current = ctx.store.load_render(name, fmt)
+        if current.get(b"etag", b"").decode() == etag:
+            continue
+        ctx.store.save_render(name, fmt, body, etag, modified)
+        write_public(ctx.settings.public_dir / "feeds" / f"{name}.{FORMATS[fmt][1]}", body)
+        feed_changed = True
+    if feed_changed:
+        ctx.redis.publish(ctx.keys.feed_updates(), name)
+    return feed_changed
 
 
 def write_public(path: Path, body: bytes) -> None:
