@@ -49,6 +49,7 @@ _HEADINGS = {"h1", "h2", "h3", "h4"}
 _TITLE_HINT = re.compile(r"title|tieu-?de|headline|heading", re.IGNORECASE)
 _BREADCRUMB_HINT = re.compile(r"breadcrumb|duong-?dan", re.IGNORECASE)
 _HOME = re.compile(r"^(trang chủ|trang nhất|trang chính|home)$", re.IGNORECASE)
+_WHOLE_PAGE = re.compile(r"\s*<html>\s*<body>\s*<p>([^<]*)</p>\s*</body>\s*</html>\s*")
 _NEVER_BODY = ("nav", "footer", "aside", "select", "button", "noscript", "template")
 _CHROME_TAGS = {"nav", "footer", "aside", "script", "style", "noscript", "select", "button"}
 _CHROME_HINT = re.compile(
@@ -571,6 +572,9 @@ def _main_text(root: lxml_html.HtmlElement, url: str) -> str:
         include_comments=False,
         include_formatting=True,
     )
+    dump = _WHOLE_PAGE.fullmatch(extracted or "")
+    if dump and dump.group(1).count("\n") >= 3:
+        return ""  # trafilatura's last resort, every text of the page in one block: no article
     return extracted or ""
 
 

@@ -328,6 +328,12 @@ def test_a_page_without_an_article_is_a_clear_error(html):
         extract_article(html, "https://example.vn/x", tz=HCM)
 
 
+def test_a_listing_page_is_not_an_article():
+    listing = "https://www.tayninh.gov.vn/Pages/tin-tuc-su-kien.aspx"
+    with pytest.raises(ValueError, match=re.escape(f"no article found at {listing}: ")):
+        extract_article(page("listing.html"), listing, tz=HCM)
+
+
 def test_malformed_html_with_control_characters_still_extracts():
     html = (
         '<?xml version="1.0" encoding="utf-8"?><html><head><title>Tin\x00 tức</title><body>'
