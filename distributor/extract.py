@@ -524,7 +524,10 @@ def _is_chrome(element: lxml_html.HtmlElement) -> bool:
         return False  # SharePoint wraps the whole page in one form
     if "display:none" in (element.get("style") or "").replace(" ", "").lower():
         return True
-    return bool(_CHROME_HINT.search(_hint(element)))
+    if not _CHROME_HINT.search(_hint(element)):
+        return False
+    # A class is only a hint: a column named "sidebar-1" may hold the article itself.
+    return not element.xpath("boolean(.//h1 | .//article | .//p[3])")
 
 
 def _looks_like_heading(element: lxml_html.HtmlElement) -> bool:

@@ -147,6 +147,30 @@ def test_section_heading_is_the_category_when_there_is_no_breadcrumb():
     assert draft.title == TITLE
 
 
+def test_a_news_site_without_metadata_whose_main_column_is_called_sidebar():
+    body = "".join(
+        f"<p class='Normal'>Đoạn {n}: theo Bộ Y tế, số ca mắc mới trong ngày giảm so với hôm qua.</p>" for n in range(8)
+    )
+    html = f"""<html><head><title>Số ca mắc mới giảm - Báo điện tử</title></head><body>
+        <header class="header"><ul><li><a href="/thoi-su">Thời sự</a></li></ul></header>
+        <section class="container"><div class="sidebar-1">
+        <div class="header-content"><ul class="breadcrumb"><li><a href="/">Trang chủ</a></li>
+        <li><a href="/suc-khoe">Sức khỏe</a></li></ul><span class="date">Thứ ba, 13/7/2021, 21:00 (GMT+7)</span></div>
+        <h1 class="title-detail">Số ca mắc mới giảm</h1>
+        <article class="fck_detail">{body}<p style="text-align:right;"><strong>Lê Nga</strong></p></article>
+        <div class="box-tinlienquan"><h3>Tin liên quan</h3><ul><li><a href="/a">Tin A (12/07/2021)</a></li></ul></div>
+        </div><div class="sidebar-2"><h3 class="title">Xem nhiều</h3><ul><li><a href="/x">Bài X</a></li></ul></div>
+        </section><footer><p>© Copyright 1997 Báo điện tử</p></footer></body></html>"""
+    draft = extract_article(html, "https://bao.example.vn/so-ca-mac-moi-giam.html", tz=HCM)
+    assert draft.title == "Số ca mắc mới giảm"
+    assert draft.published == datetime(2021, 7, 13, 21, 0, tzinfo=HCM)
+    assert draft.categories == ["Sức khỏe"]
+    text = html_to_text(draft.content)
+    assert "Đoạn 0:" in text and "Đoạn 7:" in text and "Lê Nga" in text
+    for chrome in ("Tin liên quan", "Tin A", "Xem nhiều", "Copyright", "Thời sự"):
+        assert chrome not in text
+
+
 # --- the three Vietnamese date forms -----------------------------------------------------------
 
 
