@@ -253,7 +253,11 @@ def deliveries(
     if ctx_.invoked_subcommand is not None:
         return
     ctx = _context(config)
-    table = Table("article", "channel", "state", "attempts", "post", "message", "updated")
+    table = Table()
+    table.add_column("article", no_wrap=True, min_width=16)  # ids are copied into retry/cancel
+    table.add_column("channel", no_wrap=True)
+    for heading in ("state", "attempts", "post", "message", "updated"):
+        table.add_column(heading)
     for d in ctx.ledger.recent(limit, state):
         when = datetime.fromtimestamp(d.updated).strftime("%Y-%m-%d %H:%M:%S") if d.updated else ""
         table.add_row(d.article_id, d.channel, d.state, str(d.attempts), d.post_url or d.post_id, d.error, when)
