@@ -18,6 +18,36 @@ import requests
 REPO = Path(__file__).resolve().parents[2]
 
 
+def config_file(tmp_path: Path, redis_url: str, prefix: str, rest: str) -> Path:
+    """A config on the test Redis and a temp data dir, watching `tmp_path/articles` every second;
+    `rest` adds the feeds and channels (TOML)."""
+    (tmp_path / "articles").mkdir(exist_ok=True)
+    path = tmp_path / "distributor.toml"
+    path.write_text(
+        f"""
+[site]
+title = "Cổng thông tin thử nghiệm"
+url = "https://portal.example.gov.vn"
+public_url = "http://127.0.0.1:8000"
+
+[redis]
+url = "{redis_url}"
+key_prefix = "{prefix}"
+
+[paths]
+data_dir = "{tmp_path / "data"}"
+
+[[sources]]
+name = "articles"
+type = "directory"
+path = "{tmp_path / "articles"}"
+interval = "1s"
+{rest}""",
+        encoding="utf-8",
+    )
+    return path
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -17,7 +17,7 @@ import requests
 from distributor.keys import Keys
 from distributor.settings import load_settings
 from distributor.store import Store
-from tests.integration.helpers import REPO, server, wait_for, worker
+from tests.integration.helpers import REPO, config_file, server, wait_for, worker
 
 SEED = next((REPO / "config" / "examples" / "articles").glob("*.md"))
 TITLE = "Ban Dân vận Trung ương triển khai nhiệm vụ công tác dân vận 6 tháng cuối năm 2021"
@@ -26,27 +26,7 @@ BROWSER = {"User-Agent": "Mozilla/5.0 (Linux; Android 14) Mobile Safari/537.36"}
 
 @pytest.fixture
 def config(tmp_path: Path, redis_url: str, prefix: str) -> Path:
-    path = tmp_path / "distributor.toml"
-    path.write_text(
-        f"""
-[site]
-title = "Cổng thông tin thử nghiệm"
-url = "https://portal.example.gov.vn"
-public_url = "http://127.0.0.1:8000"
-
-[redis]
-url = "{redis_url}"
-key_prefix = "{prefix}"
-
-[paths]
-data_dir = "{tmp_path / "data"}"
-
-[[sources]]
-name = "articles"
-type = "directory"
-path = "{tmp_path / "articles"}"
-interval = "1s"
-
+    channels = """
 [[feeds]]
 name = "all"
 per_category = true
@@ -54,11 +34,8 @@ per_category = true
 [[channels]]
 name = "outbox"
 type = "outbox"
-""",
-        encoding="utf-8",
-    )
-    (tmp_path / "articles").mkdir()
-    return path
+"""
+    return config_file(tmp_path, redis_url, prefix, channels)
 
 
 def outbox(tmp_path: Path) -> list[dict[str, str]]:

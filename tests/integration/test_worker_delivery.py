@@ -14,27 +14,11 @@ from distributor.keys import Keys
 from distributor.ledger import Ledger
 from distributor.store import Store
 from tests.fakes.telegram import TOKEN, TelegramFake, error, rate_limited
-from tests.integration.helpers import wait_for, worker
+from tests.integration.helpers import config_file, wait_for, worker
 
 
 def write_config(tmp_path: Path, redis_url: str, prefix: str, api_base: str) -> Path:
-    (tmp_path / "articles").mkdir()
-    path = tmp_path / "distributor.toml"
-    path.write_text(
-        f"""
-[site]
-title = "Cổng thông tin thử nghiệm"
-url = "https://portal.example.gov.vn"
-[redis]
-url = "{redis_url}"
-key_prefix = "{prefix}"
-[paths]
-data_dir = "{tmp_path / "data"}"
-[[sources]]
-name = "articles"
-type = "directory"
-path = "{tmp_path / "articles"}"
-interval = "1s"
+    channels = f"""
 [[feeds]]
 name = "all"
 [[channels]]
@@ -46,10 +30,8 @@ chat_id = "@tintuc_tayninh"
 [[channels]]
 name = "outbox"
 type = "outbox"
-""",
-        encoding="utf-8",
-    )
-    return path
+"""
+    return config_file(tmp_path, redis_url, prefix, channels)
 
 
 def test_retry_after_429_then_exactly_one_post_and_permanent_errors_recorded(

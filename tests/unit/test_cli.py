@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from distributor.cli import app
 from distributor.context import reset_context
+from tests.integration.helpers import config_file
 
 SEED = next((Path(__file__).resolve().parents[2] / "config" / "examples" / "articles").glob("*.md"))
 TITLE = "Ban Dân vận Trung ương triển khai nhiệm vụ công tác dân vận 6 tháng cuối năm 2021"
@@ -21,22 +22,11 @@ def config(tmp_path: Path, redis_url: str, prefix: str, monkeypatch: pytest.Monk
     monkeypatch.setenv("DISTRIBUTOR_CONFIG", "unused")
     monkeypatch.setenv("DISTRIBUTOR_REDIS_URL", redis_url)
     monkeypatch.setenv("COLUMNS", "250")  # rich tables: room for whole ids
-    (tmp_path / "articles").mkdir()
-    path = tmp_path / "distributor.toml"
-    path.write_text(
-        f"""
-[site]
-title = "Cổng thử"
-url = "https://portal.example.gov.vn"
-[redis]
-url = "{redis_url}"
-key_prefix = "{prefix}"
-[paths]
-data_dir = "{tmp_path / "data"}"
-[[sources]]
-name = "files"
-type = "directory"
-path = "{tmp_path / "articles"}"
+    path = config_file(
+        tmp_path,
+        redis_url,
+        prefix,
+        """
 [[feeds]]
 name = "all"
 per_category = true
@@ -52,7 +42,6 @@ access_token = "t"
 access_token_secret = "ts"
 enabled = false
 """,
-        encoding="utf-8",
     )
     yield path
     reset_context()
@@ -98,7 +87,7 @@ def test_publish_preview_deliveries_and_feeds(config: Path, tmp_path: Path) -> N
 
 def test_sources_test_writes_nothing(config: Path, tmp_path: Path) -> None:
     (tmp_path / "articles" / "a.md").write_text("---\ntitle: Thử nguồn\n---\nx\n", encoding="utf-8")
-    output = run("sources", "test", "files", "--config", str(config))
+    output = run("sources", "test", "articles", "--config", str(config))
     assert "add" in output and "Thử nguồn" in output
     listing = run("deliveries", "--config", str(config))
     assert "Thử" not in listing
