@@ -29,7 +29,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from distributor import pipeline
+from distributor import pipeline, rebuild
 from distributor.context import Context
 from distributor.normalize import Draft
 from distributor.settings import settings_from_dict
@@ -73,8 +73,8 @@ def prepare(data_dir: Path) -> Context:
         )
         ctx.store.upsert(article := pipeline.to_article(ctx, draft, "bench"))
         pipeline.publish(ctx, article)
-    pipeline.register_configured_feeds(ctx)
-    pipeline.rebuild_feeds(ctx, ["all"])
+    rebuild.register_configured_feeds(ctx)
+    rebuild.rebuild_feeds(ctx, ["all"])
     return ctx
 
 

@@ -180,19 +180,19 @@ def feeds_build(
     out: Annotated[Path, typer.Option(help="Folder to write the feed files to.")], config: ConfigOption = None
 ) -> None:
     """Render every feed in every format into a folder."""
-    from distributor import pipeline
+    from distributor import rebuild
     from distributor.feeds.build import FORMATS
 
     ctx = _context(config)
-    pipeline.register_configured_feeds(ctx)
+    rebuild.register_configured_feeds(ctx)
     names = sorted(ctx.store.feed_meta())
-    pipeline.rebuild_feeds(ctx, names)
+    rebuild.rebuild_feeds(ctx, names)
     out.mkdir(parents=True, exist_ok=True)
     for name in names:
         for fmt, (_, ext) in FORMATS.items():
             body = ctx.store.load_render(name, fmt).get(b"body")
             if body is not None:
-                pipeline.write_public(out / f"{name}.{ext}", body)
+                rebuild.write_public(out / f"{name}.{ext}", body)
                 console.print(f"wrote {out / f'{name}.{ext}'}")
 
 
@@ -201,13 +201,13 @@ def feeds_links(config: ConfigOption = None) -> None:
     """Print the <link rel="alternate"> tags to put in the portal's pages."""
     from html import escape
 
-    from distributor import pipeline
+    from distributor import rebuild
     from distributor.feeds.build import FORMATS, feed_url
 
     ctx = _context(config)
-    pipeline.register_configured_feeds(ctx)
+    rebuild.register_configured_feeds(ctx)
     for name, meta in sorted(ctx.store.feed_meta().items()):
-        spec = pipeline.spec_for(ctx, name, meta)
+        spec = rebuild.spec_for(ctx, name, meta)
         for fmt, (media_type, _) in FORMATS.items():
             kind = media_type.split(";")[0]
             href = escape(feed_url(spec, fmt))

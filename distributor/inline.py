@@ -10,7 +10,7 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime
 
-from distributor import pipeline
+from distributor import delivery, rebuild
 from distributor.context import Context
 from distributor.feeds import websub
 
@@ -21,15 +21,15 @@ class InlineDispatcher:
     def __init__(self, ctx: Context, *, deliver: bool = True) -> None:
         self.ctx = ctx
         self.do_deliver = deliver
-        self.results: list[tuple[str, str, pipeline.DeliveryResult]] = []
+        self.results: list[tuple[str, str, delivery.DeliveryResult]] = []
         self.scheduled: list[tuple[str, datetime]] = []
 
     def rebuild(self, feeds: Iterable[str]) -> None:
-        pipeline.rebuild_feeds(self.ctx, list(feeds), self)
+        rebuild.rebuild_feeds(self.ctx, list(feeds), self)
 
     def deliver(self, article_id: str, channel: str, countdown: float = 0) -> None:
         if self.do_deliver and countdown <= 0:
-            self.results.append((article_id, channel, pipeline.deliver(self.ctx, article_id, channel)))
+            self.results.append((article_id, channel, delivery.deliver(self.ctx, article_id, channel)))
 
     def release(self, article_id: str, announce: bool, eta: datetime) -> None:
         self.scheduled.append((article_id, eta))

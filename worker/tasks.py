@@ -13,7 +13,7 @@ from typing import Any
 from celery import shared_task
 from celery.utils.log import get_task_logger
 
-from distributor import pipeline
+from distributor import delivery, pipeline, rebuild
 from distributor.context import get_context
 from distributor.feeds import websub
 from distributor.normalize import Draft
@@ -61,19 +61,19 @@ def release_article(article_id: str, announce: bool) -> None:
 
 @shared_task(name="worker.tasks.rebuild_feeds", ignore_result=True)
 def rebuild_feeds(names: list[str]) -> list[str]:
-    return pipeline.rebuild_feeds(get_context(), names, dispatcher)
+    return rebuild.rebuild_feeds(get_context(), names, dispatcher)
 
 
 @shared_task(name="worker.tasks.rebuild_all", ignore_result=True)
 def rebuild_all() -> list[str]:
     ctx = get_context()
-    pipeline.register_configured_feeds(ctx)
-    return pipeline.rebuild_feeds(ctx, ctx.store.feed_meta(), dispatcher)
+    rebuild.register_configured_feeds(ctx)
+    return rebuild.rebuild_feeds(ctx, ctx.store.feed_meta(), dispatcher)
 
 
 @shared_task(name="worker.tasks.deliver", ignore_result=True)
 def deliver(article_id: str, channel: str) -> str:
-    result = pipeline.deliver(get_context(), article_id, channel)
+    result = delivery.deliver(get_context(), article_id, channel)
     if result.state == "retry":
         dispatcher.deliver(article_id, channel, countdown=result.retry_in)
     return result.state
@@ -81,7 +81,7 @@ def deliver(article_id: str, channel: str) -> str:
 
 @shared_task(name="worker.tasks.sweep_deliveries", ignore_result=True)
 def sweep_deliveries() -> int:
-    return pipeline.sweep(get_context(), dispatcher)
+    return delivery.sweep(get_context(), dispatcher)
 
 
 @shared_task(name="worker.tasks.ping_hubs", ignore_result=True)

@@ -127,13 +127,13 @@ async def feed(request: Request) -> Response:
 async def opml(request: Request) -> Response:
     from starlette.concurrency import run_in_threadpool
 
-    from distributor import pipeline
+    from distributor import rebuild
 
     web = state(request)
 
     def build() -> bytes:
         metas = web.ctx.store.feed_meta()
-        specs = [pipeline.spec_for(web.ctx, name, meta) for name, meta in sorted(metas.items())]
+        specs = [rebuild.spec_for(web.ctx, name, meta) for name, meta in sorted(metas.items())]
         return render_opml(web.ctx.settings.site.title, specs)
 
     return Response(await run_in_threadpool(build), media_type="text/x-opml; charset=utf-8")

@@ -8,7 +8,7 @@ from typing import ClassVar
 
 import pytest
 
-from distributor import pipeline
+from distributor import delivery, pipeline
 from distributor.channels import CHANNELS
 from distributor.channels.base import Channel
 from distributor.context import Context
@@ -77,8 +77,8 @@ def article(ctx: Context) -> Article:
 def test_sent_once_even_when_dispatched_twice(make_settings) -> None:  # type: ignore[no-untyped-def]
     ctx = make_ctx(make_settings)
     a = article(ctx)
-    assert pipeline.deliver(ctx, a.id, "social").state == "sent"
-    assert pipeline.deliver(ctx, a.id, "social").state == "skipped"
+    assert delivery.deliver(ctx, a.id, "social").state == "sent"
+    assert delivery.deliver(ctx, a.id, "social").state == "skipped"
     assert Scripted.sent == [f"{a.id}:social"]
     record = ctx.ledger.get(a.id, "social")
     assert record and record.state == "sent" and record.post_id == "p1" and record.post_url.endswith("/p1")
@@ -89,11 +89,11 @@ def test_transient_error_retries_with_platform_delay_then_sends(make_settings) -
     ctx = make_ctx(make_settings)
     a = article(ctx)
     Scripted.answers = [ChannelError("Too Many Requests: retry after 7", retry_after=7, status=429, code=429)]
-    result = pipeline.deliver(ctx, a.id, "social")
+    result = delivery.deliver(ctx, a.id, "social")
     assert (result.state, result.retry_in) == ("retry", 7)
     record = ctx.ledger.get(a.id, "social")
     assert record and record.state == "pending" and "Too Many Requests" in record.error and record.code == "429"
-    assert pipeline.deliver(ctx, a.id, "social").state == "sent"
+    assert delivery.deliver(ctx, a.id, "social").state == "sent"
     assert len(Scripted.sent) == 1
 
 
@@ -101,12 +101,12 @@ def test_permanent_error_is_recorded_with_platform_message(make_settings) -> Non
     ctx = make_ctx(make_settings)
     a = article(ctx)
     Scripted.answers = [ChannelError("Unauthorized", permanent=True, code=401)]
-    assert pipeline.deliver(ctx, a.id, "social").state == "failed"
+    assert delivery.deliver(ctx, a.id, "social").state == "failed"
     record = ctx.ledger.get(a.id, "social")
     assert record and record.state == "failed" and record.error == "Unauthorized (code 401)"
-    assert pipeline.deliver(ctx, a.id, "social").state == "skipped"  # never retried by itself
+    assert delivery.deliver(ctx, a.id, "social").state == "skipped"  # never retried by itself
     assert ctx.ledger.requeue(a.id, "social")  # the operator may
-    assert pipeline.deliver(ctx, a.id, "social").state == "sent"
+    assert delivery.deliver(ctx, a.id, "social").state == "sent"
 
 
 def test_gives_up_after_max_attempts(make_settings) -> None:  # type: ignore[no-untyped-def]
@@ -115,8 +115,8 @@ def test_gives_up_after_max_attempts(make_settings) -> None:  # type: ignore[no-
     )
     a = article(ctx)
     Scripted.answers = [ChannelError("HTTP 503", status=503), ChannelError("HTTP 503", status=503)]
-    assert pipeline.deliver(ctx, a.id, "social").state == "retry"
-    assert pipeline.deliver(ctx, a.id, "social").state == "failed"
+    assert delivery.deliver(ctx, a.id, "social").state == "retry"
+    assert delivery.deliver(ctx, a.id, "social").state == "failed"
     record = ctx.ledger.get(a.id, "social")
     assert record and "gave up after 2 attempts" in record.error
 
@@ -125,7 +125,7 @@ def test_duplicate_reply_counts_as_posted(make_settings) -> None:  # type: ignor
     ctx = make_ctx(make_settings)
     a = article(ctx)
     Scripted.answers = [ChannelError("Duplicate status message", duplicate=True, code=506)]
-    assert pipeline.deliver(ctx, a.id, "social").state == "sent"
+    assert delivery.deliver(ctx, a.id, "social").state == "sent"
     record = ctx.ledger.get(a.id, "social")
     assert record and "duplicate" in record.error
 
@@ -134,8 +134,8 @@ def test_maybe_sent_without_idempotency_is_flagged_not_reposted(make_settings) -
     ctx = make_ctx(make_settings)
     a = article(ctx)
     Scripted.answers = [ChannelError("read timeout: api.example", maybe_sent=True)]
-    assert pipeline.deliver(ctx, a.id, "social").state == "unknown"
-    assert pipeline.deliver(ctx, a.id, "social").state == "skipped"
+    assert delivery.deliver(ctx, a.id, "social").state == "unknown"
+    assert delivery.deliver(ctx, a.id, "social").state == "skipped"
     assert Scripted.sent == []
     assert [d.state for d in ctx.ledger.recent(10)] == ["unknown"]
 
@@ -144,8 +144,8 @@ def test_maybe_sent_with_idempotency_key_is_retried(make_settings) -> None:  # t
     ctx = make_ctx(make_settings, kind="idempotent")
     a = article(ctx)
     Scripted.answers = [ChannelError("read timeout", maybe_sent=True)]
-    assert pipeline.deliver(ctx, a.id, "social").state == "retry"
-    assert pipeline.deliver(ctx, a.id, "social").state == "sent"
+    assert delivery.deliver(ctx, a.id, "social").state == "retry"
+    assert delivery.deliver(ctx, a.id, "social").state == "sent"
 
 
 def crash_mid_send(ctx: Context, article_id: str) -> None:
@@ -158,7 +158,7 @@ def test_crash_mid_send_on_plain_platform_is_flagged(make_settings) -> None:  # 
     ctx = make_ctx(make_settings)
     a = article(ctx)
     crash_mid_send(ctx, a.id)
-    assert pipeline.deliver(ctx, a.id, "social").state == "unknown"
+    assert delivery.deliver(ctx, a.id, "social").state == "unknown"
     assert Scripted.sent == []
 
 
@@ -166,7 +166,7 @@ def test_crash_mid_send_with_idempotency_key_resends_same_key(make_settings) -> 
     ctx = make_ctx(make_settings, kind="idempotent")
     a = article(ctx)
     crash_mid_send(ctx, a.id)
-    assert pipeline.deliver(ctx, a.id, "social").state == "sent"
+    assert delivery.deliver(ctx, a.id, "social").state == "sent"
     assert Scripted.sent == [f"{a.id}:social"]
 
 
@@ -176,7 +176,7 @@ def test_crash_mid_send_read_back_decides(make_settings, found: bool, state: str
     a = article(ctx)
     Scripted.readback = found
     crash_mid_send(ctx, a.id)
-    assert pipeline.deliver(ctx, a.id, "social").state == state
+    assert delivery.deliver(ctx, a.id, "social").state == state
     assert len(Scripted.sent) == posts
 
 
@@ -184,7 +184,7 @@ def test_in_flight_delivery_is_not_taken_twice(make_settings) -> None:  # type: 
     ctx = make_ctx(make_settings)
     a = article(ctx)
     assert ctx.ledger.claim(a.id, "social", lease=60) == "go"
-    assert pipeline.deliver(ctx, a.id, "social").detail == "busy"
+    assert delivery.deliver(ctx, a.id, "social").detail == "busy"
 
 
 def test_rate_limit_is_shared_through_redis(make_settings) -> None:  # type: ignore[no-untyped-def]
@@ -194,9 +194,9 @@ def test_rate_limit_is_shared_through_redis(make_settings) -> None:  # type: ign
     second = pipeline.to_article(ctx, draft, "test")
     ctx.store.upsert(second)
     ctx.ledger.create(second.id, "social")
-    assert pipeline.deliver(ctx, first.id, "social").state == "sent"
+    assert delivery.deliver(ctx, first.id, "social").state == "sent"
     other_worker = Context.create(ctx.settings)  # a second process sees the same pace
-    result = pipeline.deliver(other_worker, second.id, "social")
+    result = delivery.deliver(other_worker, second.id, "social")
     assert result.state == "retry" and 50 < result.retry_in <= 60
 
 
@@ -212,7 +212,7 @@ def test_sweep_redispatches_lost_tasks(make_settings) -> None:  # type: ignore[n
             self.calls.append((article_id, channel))
 
     recorder = Recorder()
-    assert pipeline.sweep(ctx, recorder) == 1  # type: ignore[arg-type]
+    assert delivery.sweep(ctx, recorder) == 1  # type: ignore[arg-type]
     assert recorder.calls == [(a.id, "social")]
 
 
@@ -222,5 +222,5 @@ def test_unpublished_article_cancels_pending_delivery(make_settings) -> None:  #
     pipeline.unpublish(ctx, a.id)
     record = ctx.ledger.get(a.id, "social")
     assert record and record.state == "cancelled"
-    assert pipeline.deliver(ctx, a.id, "social").state == "skipped"
+    assert delivery.deliver(ctx, a.id, "social").state == "skipped"
     assert Scripted.sent == []

@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from distributor import pipeline
+from distributor import pipeline, rebuild
 from distributor.context import Context
 from distributor.inline import InlineDispatcher
 
@@ -141,8 +141,8 @@ def test_rebuild_only_touches_feeds_containing_the_article(make_settings, tmp_pa
     )
     write(folder, "a.md", "Tin chung", category="Xã hội")
     dispatch = InlineDispatcher(ctx)
-    pipeline.register_configured_feeds(ctx)
-    pipeline.rebuild_feeds(ctx, ["all", "sports"])
+    rebuild.register_configured_feeds(ctx)
+    rebuild.rebuild_feeds(ctx, ["all", "sports"])
     before = ctx.store.load_render("sports", "rss")[b"etag"]
     pipeline.poll_source(ctx, "files", dispatch)
     assert ctx.store.load_render("sports", "rss")[b"etag"] == before

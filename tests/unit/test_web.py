@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from starlette.testclient import TestClient
 
-from distributor import pipeline
+from distributor import pipeline, rebuild
 from distributor.context import Context
 from distributor.inline import InlineDispatcher
 from distributor.normalize import Draft
@@ -47,8 +47,8 @@ def add(ctx: Context, slug: str = "bai-viet", title: str = "Bài viết thử") 
     article = pipeline.to_article(ctx, draft, "test")
     dispatch = InlineDispatcher(ctx)
     pipeline.ingest(ctx, article, dispatch, announce=True)
-    pipeline.register_configured_feeds(ctx)
-    pipeline.rebuild_feeds(ctx, ctx.store.feed_meta())
+    rebuild.register_configured_feeds(ctx)
+    rebuild.rebuild_feeds(ctx, ctx.store.feed_meta())
     return article.id
 
 

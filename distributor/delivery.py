@@ -1,0 +1,103 @@
+"""Delivering one article to one channel at most once, with the ledger deciding every outcome:
+retries for transient errors, a record of permanent ones, and the crash rules."""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from distributor.context import Context
+from distributor.errors import ChannelError
+from distributor.ratelimit import RateLimiter
+
+if TYPE_CHECKING:
+    from distributor.pipeline import Dispatcher
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DeliveryResult:
+    state: str  # sent | failed | unknown | cancelled | retry | skipped
+    retry_in: float = 0.0
+    detail: str = ""
+
+
+def backoff(attempt: int) -> float:
+    """Exponential backoff with jitter: 10 s, 20 s, 40 s ... capped at one hour."""
+    base: float = min(3600.0, 10.0 * 2 ** max(0, attempt - 1))
+    return base * random.uniform(0.8, 1.2)
+
+
+def deliver(ctx: Context, article_id: str, channel_name: str) -> DeliveryResult:
+    """Post one article to one channel, at most once, recording the outcome in the ledger."""
+    ledger = ctx.ledger
+    try:
+        channel = ctx.channel(channel_name)
+    except KeyError:
+        ledger.cancel(article_id, channel_name, f"channel {channel_name!r} is no longer configured")
+        return DeliveryResult("cancelled", detail="channel not configured")
+    claim = ledger.claim(article_id, channel_name, ctx.settings.worker.lease)
+    if claim in ("busy", "done", "missing"):
+        return DeliveryResult("skipped", detail=claim)
+    key = f"{article_id}:{channel_name}"
+    article = ctx.store.get(article_id)
+    if article is None:
+        ledger.failed(article_id, channel_name, "article no longer exists (unpublished)")
+        return DeliveryResult("failed", detail="article gone")
+    post = channel.render(article)
+    if claim == "crashed" and not channel.idempotent:
+        existing = channel.find_existing(post, key) if channel.supports_readback else None
+        if existing is not None:
+            ledger.sent(article_id, channel_name, existing.post_id, existing.url, note="confirmed by read-back")
+            return DeliveryResult("sent", detail="read-back")
+        if not channel.supports_readback:
+            message = "a worker stopped mid-send; the post may exist: check the platform, then retry or cancel"
+            ledger.unknown(article_id, channel_name, message)
+            return DeliveryResult("unknown", detail=message)
+    if channel.settings.rate_per_minute:
+        wait = RateLimiter(ctx.redis).wait_time(ctx.keys.rate(channel_name), channel.settings.rate_per_minute)
+        if wait > 0:
+            ledger.retry_later(article_id, channel_name, wait, "waiting for the channel's rate limit")
+            return DeliveryResult("retry", retry_in=wait, detail="rate limit")
+    try:
+        receipt = channel.send(post, key)
+    except ChannelError as exc:
+        return _failed(ctx, article_id, channel_name, channel.idempotent or channel.supports_readback, exc)
+    ledger.sent(article_id, channel_name, receipt.post_id, receipt.url)
+    log.info("delivered %s to %s: %s", article_id, channel_name, receipt.post_id)
+    return DeliveryResult("sent", detail=receipt.post_id or "")
+
+
+def _failed(ctx: Context, article_id: str, channel: str, safe_to_repeat: bool, exc: ChannelError) -> DeliveryResult:
+    ledger = ctx.ledger
+    message = exc.message if exc.code is None else f"{exc.message} (code {exc.code})"
+    if exc.duplicate:
+        ledger.sent(article_id, channel, None, None, note=f"platform reports a duplicate: {message}")
+        return DeliveryResult("sent", detail="duplicate")
+    if exc.permanent:
+        ledger.failed(article_id, channel, message, exc.code)
+        log.warning("delivery %s to %s failed permanently: %s", article_id, channel, message)
+        return DeliveryResult("failed", detail=message)
+    if exc.maybe_sent and not safe_to_repeat:
+        ledger.unknown(article_id, channel, f"{message}; the post may exist: check, then retry or cancel")
+        return DeliveryResult("unknown", detail=message)
+    record = ledger.get(article_id, channel)
+    attempts = record.attempts if record else 1
+    if attempts >= ctx.settings.worker.max_attempts:
+        ledger.failed(article_id, channel, f"gave up after {attempts} attempts: {message}", exc.code)
+        return DeliveryResult("failed", detail=message)
+    delay = exc.retry_after if exc.retry_after is not None else backoff(attempts)
+    ledger.retry_later(article_id, channel, delay, message, exc.code)
+    log.info("delivery %s to %s will retry in %.0fs: %s", article_id, channel, delay, message)
+    return DeliveryResult("retry", retry_in=delay, detail=message)
+
+
+def sweep(ctx: Context, dispatch: Dispatcher) -> int:
+    """Re-dispatch deliveries whose task was lost; the ledger's claim makes duplicates harmless."""
+    overdue = ctx.ledger.overdue()
+    for article_id, channel in overdue:
+        dispatch.deliver(article_id, channel)
+    return len(overdue)
