@@ -47,7 +47,12 @@ def deliver(ctx: Context, article_id: str, channel_name: str) -> DeliveryResult:
     if article is None:
         ledger.failed(article_id, channel_name, "article no longer exists (unpublished)")
         return DeliveryResult("failed", detail="article gone")
-    post = channel.render(article)
+    try:
+        post = channel.render(article)
+    except Exception as exc:  # an operator's template that does not render: nothing was sent
+        message = f"cannot render the post: {type(exc).__name__}: {exc}"
+        ledger.failed(article_id, channel_name, message)
+        return DeliveryResult("failed", detail=message)
     if claim == "crashed" and not channel.idempotent:
         existing = channel.find_existing(post, key) if channel.supports_readback else None
         if existing is not None:
@@ -59,13 +64,18 @@ def deliver(ctx: Context, article_id: str, channel_name: str) -> DeliveryResult:
             return DeliveryResult("unknown", detail=message)
     if channel.settings.rate_per_minute:
         wait = RateLimiter(ctx.redis).wait_time(ctx.keys.rate(channel_name), channel.settings.rate_per_minute)
-        if wait > 0:
-            ledger.retry_later(article_id, channel_name, wait, "waiting for the channel's rate limit")
+        if wait > 0:  # waiting for our own pace is not a failed attempt
+            ledger.retry_later(article_id, channel_name, wait, "waiting for the channel's rate limit", refund=True)
             return DeliveryResult("retry", retry_in=wait, detail="rate limit")
+    safe_to_repeat = channel.idempotent or channel.supports_readback
     try:
         receipt = channel.send(post, key)
     except ChannelError as exc:
-        return _failed(ctx, article_id, channel_name, channel.idempotent or channel.supports_readback, exc)
+        return _failed(ctx, article_id, channel_name, safe_to_repeat, exc)
+    except Exception as exc:  # a bug or an unforeseen answer: the post may or may not exist
+        log.exception("delivery %s to %s: unexpected error", article_id, channel_name)
+        error = ChannelError(f"unexpected error: {type(exc).__name__}", maybe_sent=True)
+        return _failed(ctx, article_id, channel_name, safe_to_repeat, error)
     ledger.sent(article_id, channel_name, receipt.post_id, receipt.url)
     log.info("delivered %s to %s: %s", article_id, channel_name, receipt.post_id)
     return DeliveryResult("sent", detail=receipt.post_id or "")

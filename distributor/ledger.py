@@ -142,8 +142,15 @@ class Ledger:
     def unknown(self, article_id: str, channel: str, error: str) -> bool:
         return self._set(article_id, channel, "unknown", error=error)
 
-    def retry_later(self, article_id: str, channel: str, delay: float, error: str, code: str | None = None) -> bool:
-        return self._set(article_id, channel, "pending", due=time.time() + delay, error=error, code=code or "")
+    def retry_later(
+        self, article_id: str, channel: str, delay: float, error: str, code: str | None = None, refund: bool = False
+    ) -> bool:
+        """Back to pending, due after `delay`; `refund` gives back the attempt the claim counted."""
+        fields: dict[str, str | float] = {"due": time.time() + delay, "error": error, "code": code or ""}
+        if refund:
+            current = self.get(article_id, channel)
+            fields["attempts"] = max(0, (current.attempts if current else 1) - 1)
+        return self._set(article_id, channel, "pending", **fields)
 
     def cancel(self, article_id: str, channel: str, reason: str) -> bool:
         """Cancel a pending/unknown/failed delivery (operator action or article unpublished)."""

@@ -224,3 +224,37 @@ def test_unpublished_article_cancels_pending_delivery(make_settings) -> None:  #
     assert record and record.state == "cancelled"
     assert delivery.deliver(ctx, a.id, "social").state == "skipped"
     assert Scripted.sent == []
+
+
+def test_rate_limit_waits_do_not_count_as_attempts(make_settings) -> None:  # type: ignore[no-untyped-def]
+    ctx = make_ctx(make_settings, rate_per_minute=1)
+    article(ctx)
+    ctx.redis.set(ctx.keys.rate("social"), str(time.time() + 30))  # the pace is taken
+    second = pipeline.to_article(ctx, Draft(url="https://portal.example.gov.vn/c", title="Tin 3"), "test")
+    ctx.store.upsert(second)
+    ctx.ledger.create(second.id, "social")
+    for _ in range(3):
+        assert delivery.deliver(ctx, second.id, "social").state == "retry"
+    record = ctx.ledger.get(second.id, "social")
+    assert record is not None and record.attempts == 0
+
+
+def test_broken_template_fails_with_a_message_and_sends_nothing(make_settings) -> None:  # type: ignore[no-untyped-def]
+    ctx = make_ctx(make_settings, template="{{ title | no_such_filter }}")
+    a = article(ctx)
+    result = delivery.deliver(ctx, a.id, "social")
+    assert result.state == "failed" and "cannot render the post" in result.detail
+    assert Scripted.sent == []
+
+
+def test_unexpected_error_in_send_is_not_blindly_retried(make_settings, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    ctx = make_ctx(make_settings)
+    a = article(ctx)
+
+    def explode(self: Scripted, post: Post, key: str) -> Receipt:
+        raise KeyError("id")
+
+    monkeypatch.setattr(Scripted, "send", explode)
+    assert delivery.deliver(ctx, a.id, "social").state == "unknown"
+    record = ctx.ledger.get(a.id, "social")
+    assert record is not None and "unexpected error: KeyError" in record.error
