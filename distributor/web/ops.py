@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from distributor.metrics import STATE
 from distributor.web.state import state
 
 
@@ -19,4 +21,10 @@ async def healthz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    ctx = state(request).ctx
+
+    def read() -> tuple[int, dict[str, int], int]:
+        return ctx.store.count(), ctx.ledger.counts(), len(ctx.store.feed_meta())
+
+    STATE.read = read
+    return Response(await run_in_threadpool(generate_latest), media_type=CONTENT_TYPE_LATEST)

@@ -202,4 +202,10 @@ def test_dashboard_needs_the_operator_token_and_shows_no_secret(web) -> None:  #
 def test_health_and_metrics(web) -> None:  # type: ignore[no-untyped-def]
     _, client = web
     assert client.get("/healthz").json() == {"status": "ok", "redis": "up"}
-    assert "distributor_shares_total" in client.get("/metrics").text
+    ctx, client = web
+    add(ctx)
+    text = client.get("/metrics").text
+    assert "distributor_shares_total" in text
+    assert "distributor_articles 1.0" in text
+    assert 'distributor_deliveries{state="sent"} 1.0' in text
+    assert "distributor_feeds 2.0" in text  # all + tin-tuc-su-kien
