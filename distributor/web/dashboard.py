@@ -32,7 +32,10 @@ def dashboard_context(ctx: Context) -> dict[str, Any]:
         }
         for article in articles
     ]
-    attention = [d for d in ctx.ledger.recent(200) if d.state in ("failed", "unknown")][:50]
+    # Failed and unknown deliveries need the operator; pending ones with an error are retrying.
+    attention = [
+        d for d in ctx.ledger.recent(200) if d.state in ("failed", "unknown") or (d.state == "pending" and d.error)
+    ][:50]
     top = ctx.shares.top("week", 10)
     titles = {a.id: a.title for a in articles}
     missing = {d.article_id for d in attention} | {aid for aid, _ in top}

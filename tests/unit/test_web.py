@@ -199,6 +199,20 @@ def test_dashboard_needs_the_operator_token_and_shows_no_secret(web) -> None:  #
     assert "tok-en-1234567890" not in page.text and "shh-secret-key" not in page.text
 
 
+def test_dashboard_lists_failures_and_retries_with_the_platform_message(web) -> None:  # type: ignore[no-untyped-def]
+    ctx, client = web
+    one, two = add(ctx, "mot", "Một"), add(ctx, "hai", "Hai")
+    for article_id in (one, two):
+        ctx.ledger.create(article_id, "telegram")
+        assert ctx.ledger.claim(article_id, "telegram", lease=60) == "go"
+    ctx.ledger.failed(one, "telegram", "Unauthorized", "401")
+    ctx.ledger.retry_later(two, "telegram", 30, "Too Many Requests: retry after 30", "429")
+    page = client.get("/dashboard", headers={"authorization": "Bearer tok-en-1234567890"}).text
+    attention = page.split("Needs attention")[1].split("Latest articles")[0]
+    assert "Unauthorized" in attention and "(code 401)" in attention and ">failed<" in attention
+    assert "Too Many Requests: retry after 30" in attention and ">retrying<" in attention
+
+
 def test_health_and_metrics(web) -> None:  # type: ignore[no-untyped-def]
     _, client = web
     assert client.get("/healthz").json() == {"status": "ok", "redis": "up"}
