@@ -17,6 +17,8 @@ class ChannelState(Protocol):
 
     def set(self, **values: str) -> None: ...
 
+    def forget(self, *fields: str) -> None: ...
+
     def lock(self, purpose: str, timeout: float = 30.0) -> AbstractContextManager[None]: ...
 
 
@@ -33,6 +35,11 @@ class RedisChannelState:
     def set(self, **values: str) -> None:
         """Write several fields atomically (a token pair must never be half-saved)."""
         self.client.hset(self.keys.channel_state(self.channel), mapping=values)
+
+    def forget(self, *fields: str) -> None:
+        """Drop fields no longer needed (per-delivery progress once the delivery is done)."""
+        if fields:
+            self.client.hdel(self.keys.channel_state(self.channel), *fields)
 
     @contextmanager
     def lock(self, purpose: str, timeout: float = 30.0) -> Iterator[None]:
@@ -51,6 +58,10 @@ class MemoryChannelState:
 
     def set(self, **values: str) -> None:
         self.values.update(values)
+
+    def forget(self, *fields: str) -> None:
+        for field in fields:
+            self.values.pop(field, None)
 
     @contextmanager
     def lock(self, purpose: str, timeout: float = 30.0) -> Iterator[None]:

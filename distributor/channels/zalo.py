@@ -123,6 +123,7 @@ class Zalo(Channel):
             "/v2.0/oa/message",
             {"recipient": {"target": self.config.target}, "message": message},
         )
+        self.state.forget(f"pending:{key}", f"article:{key}")  # done: the ledger keeps the outcome
         return Receipt(
             post_id=_required(data, "message_id"),
             url=f"{self.api_base}/v2.0/article/getdetail?id={article_id}",
@@ -198,6 +199,7 @@ class Zalo(Channel):
             sent.append(message_id)
         if not sent:
             raise refused[0]
+        self.state.forget(*(f"cs:{key}:{user_id}" for user_id in self.config.user_ids))
         return Receipt(post_id=",".join(sent))
 
     # --- the wire and the token pair --------------------------------------------------------------

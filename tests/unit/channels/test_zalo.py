@@ -191,6 +191,7 @@ def test_a_failed_broadcast_is_retried_with_the_same_article(fake: FakeZalo) -> 
     assert not error.permanent and error.retry_after == 60.0
     channel.send(channel.render(article(image=IMAGE)), "key-1")
     assert len(fake.calls(CREATE)) == 1 and len(fake.calls(BROADCAST)) == 2
+    assert not [f for f in channel.state.values if f.endswith("key-1")]  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(
@@ -260,6 +261,7 @@ def test_cs_retry_does_not_message_the_same_follower_twice(fake: FakeZalo) -> No
         FOLLOWERS[1],
     ]
     assert receipt.post_id == f"cs-first,{fake.messages[-1]['message_id']}"
+    assert not [f for f in channel.state.values if ":key-1:" in f]  # type: ignore[attr-defined]
 
 
 def test_check_reads_the_oa_and_posts_nothing(fake: FakeZalo) -> None:
