@@ -99,7 +99,7 @@ class Apprise(Channel):
             message = f"apprise: {len(failures)} of {len(urls)} targets failed: " + "; ".join(failures)
             raise ChannelError(message)
         if remembered:
-            self.state.set(**{field: ""})
+            self.state.forget(field)
         return Receipt(post_id=f"{len(urls)} apprise target(s)")
 
     def _notify(self, url: str, post: Post) -> str | None:
