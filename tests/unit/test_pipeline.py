@@ -187,3 +187,27 @@ def test_changed_feed_pings_its_websub_hub_and_advertises_it(make_settings, tmp_
 
         pipeline.poll_source(ctx, "files", InlineDispatcher(ctx))  # nothing changed: no ping
         assert len(hub.requests) == 1
+
+
+def test_a_1000_article_archive_renders_only_the_newest_50(make_settings, tmp_path: Path) -> None:
+    import feedparser
+
+    from distributor.normalize import Draft
+
+    ctx = Context.create(make_settings(sources=[], feeds=[{"name": "all", "limit": 50}]))
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    for n in range(1000):
+        draft = Draft(
+            url=f"https://portal.example.gov.vn/tin/{n}",
+            title=f"Tin số {n}",
+            published=(start + timedelta(hours=n)).isoformat(),
+        )
+        article = pipeline.to_article(ctx, draft, "archive")
+        ctx.store.upsert(article)
+        pipeline.publish(ctx, article)
+    rebuild.register_configured_feeds(ctx)
+    rebuild.rebuild_feeds(ctx, ["all"])
+    parsed = feedparser.parse(ctx.store.load_render("all", "rss")[b"body"])
+    assert parsed.bozo == 0
+    assert [e.title for e in parsed.entries] == [f"Tin số {n}" for n in range(999, 949, -1)]
+    assert ctx.redis.zcard(ctx.keys.feed_index("all")) == 1000  # the archive stays indexed
