@@ -20,9 +20,8 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
-from distributor.dates import zone
 from distributor.errors import SourceError
-from distributor.extract import check_css, check_selectors, extract_article, extract_links, listing_entries
+from distributor.extract import check_css, check_selectors, extract_links, listing_entries
 from distributor.fetch import Fetched
 from distributor.normalize import Draft
 from distributor.sources.base import PollResult
@@ -144,12 +143,7 @@ class HtmlSource(WebSource):
         if fetched.not_modified:
             return None, "", fetched
         try:
-            draft = extract_article(
-                fetched.text(),
-                fetched.url,
-                selectors=self.settings.selectors or None,
-                tz=zone(self.site.timezone),
-            )
+            draft = self.extract_page(fetched, self.settings.selectors)
         except Exception as exc:  # one hostile page must not stop the others
             message = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
             raise self.error(message, url) from exc

@@ -271,16 +271,9 @@ class SitemapSource(WebSource):
                 message = "no news:title in the sitemap and fetch_pages is off; skipped"
                 raise self.error(message, entry.url)
             return self._from_sitemap(entry)
-        from distributor.extract import extract_article
-
         page = self.fetcher.get(entry.url, accept=ACCEPT_HTML)
         try:
-            draft = extract_article(
-                page.text(),
-                page.url,
-                selectors=self.settings.selectors or None,
-                tz=zone(self.site.timezone),
-            )
+            draft = self.extract_page(page, self.settings.selectors)
         except ValueError as exc:
             if entry.title:  # the page defeats extraction; the news sitemap still tells enough
                 return self._from_sitemap(entry)

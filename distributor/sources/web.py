@@ -1,5 +1,6 @@
 """What every source that reads the web shares: settings for the fetcher, conditional polling,
-and turning a fetched XML document into clean UTF-8 bytes for a parser.
+extracting the article on a fetched page, and turning a fetched XML document into clean UTF-8
+bytes for a parser.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, field_validator
 
+from distributor.dates import zone
 from distributor.fetch import Fetched, Fetcher
+from distributor.normalize import Draft
 from distributor.settings import Duration, SourceSettings
 from distributor.sources.base import Source
 from distributor.text import strip_illegal_xml
@@ -73,6 +76,15 @@ class WebSource(Source):
             last_modified=state.get("last_modified"),
             accept=accept,
         )
+
+    def extract_page(self, page: Fetched, selectors: dict[str, str]) -> Draft:
+        """The article on a fetched page, read with `selectors` in the site's timezone.
+
+        ValueError when the page holds no article: each source decides what that means for it.
+        """
+        from distributor.extract import extract_article  # imported late: it loads trafilatura
+
+        return extract_article(page.text(), page.url, selectors=selectors or None, tz=zone(self.site.timezone))
 
     def categories(self, found: list[str]) -> list[str]:
         """The item's own categories, else the source's configured `category`."""
