@@ -108,11 +108,13 @@ def poll_source(ctx: Context, name: str, dispatch: Dispatcher) -> PollReport:
         else:
             report.unchanged += 1
     report.found = len(seen)
-    if result.complete:
+    # A complete listing: what it no longer lists was removed. Not when some items could not be
+    # read: a file caught mid-save must not unpublish its article.
+    if result.complete and not result.errors:
         for article_id in ctx.store.source_items(name) - seen:
             changed_feeds |= unpublish(ctx, article_id)
             report.removed.append(article_id)
-    ctx.store.set_source_items(name, seen, replace=result.complete)
+        ctx.store.set_source_items(name, seen)
     ctx.store.mark_polled(name)
     if changed_feeds:
         dispatch.rebuild(sorted(changed_feeds))

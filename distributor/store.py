@@ -90,11 +90,11 @@ class Store:
     def source_items(self, source: str) -> set[str]:
         return set(self.redis.smembers(self.keys.source_items(source)))
 
-    def set_source_items(self, source: str, ids: set[str], *, replace: bool) -> None:
+    def set_source_items(self, source: str, ids: set[str]) -> None:
+        """What a complete source lists now (only complete sources keep this, for removals)."""
         key = self.keys.source_items(source)
-        pipe = self.redis.pipeline()
-        if replace:
-            pipe.delete(key)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(key)
         if ids:
             pipe.sadd(key, *ids)
         pipe.execute()

@@ -211,3 +211,16 @@ def test_a_1000_article_archive_renders_only_the_newest_50(make_settings, tmp_pa
     assert parsed.bozo == 0
     assert [e.title for e in parsed.entries] == [f"Tin số {n}" for n in range(999, 949, -1)]
     assert ctx.redis.zcard(ctx.keys.feed_index("all")) == 1000  # the archive stays indexed
+
+
+def test_a_file_caught_mid_save_does_not_unpublish_its_article(make_settings, tmp_path: Path) -> None:
+    ctx, folder = setup(make_settings, tmp_path)
+    path = write(folder, "a.md", "Ổn định")
+    dispatch = InlineDispatcher(ctx)
+    pipeline.poll_source(ctx, "files", dispatch)
+    path.write_text("---\ntitle: [half written", encoding="utf-8")
+    report = pipeline.poll_source(ctx, "files", dispatch)
+    assert report.removed == [] and report.errors
+    assert [a.title for a in ctx.store.feed_articles("all", 50)] == ["Ổn định"]
+    write(folder, "a.md", "Ổn định")
+    assert pipeline.poll_source(ctx, "files", dispatch).unchanged == 1
