@@ -107,7 +107,7 @@ def _failed(ctx: Context, article_id: str, channel: str, safe_to_repeat: bool, e
 
 def sweep(ctx: Context, dispatch: Dispatcher) -> int:
     """Re-dispatch deliveries whose task was lost; the ledger's claim makes duplicates harmless."""
-    overdue = ctx.ledger.overdue()
+    overdue = ctx.ledger.overdue(grace=ctx.settings.worker.sweep_interval)
     for article_id, channel in overdue:
         dispatch.deliver(article_id, channel)
     return len(overdue)

@@ -103,6 +103,7 @@ class WorkerSettings(Strict):
     concurrency: int = Field(default=8, ge=1)
     max_attempts: int = Field(default=8, ge=1)
     lease: Duration = 300
+    sweep_interval: Duration = 30  # how often lost deliveries are looked for (and how late they must be)
 
 
 class ShareSettings(Strict):

@@ -41,7 +41,8 @@ def create_app() -> Celery:
         beat_scheduler="redbeat.RedBeatScheduler",
         redbeat_redis_url=ctx.redis_url,
         redbeat_key_prefix=ctx.keys.beat_prefix(),
-        redbeat_lock_timeout=300,
+        redbeat_redis_options={},  # the broker's transport options are not the scheduler's
+        redbeat_lock_timeout=60,  # a killed beat is replaced within a minute
         beat_max_loop_interval=5,
         beat_schedule=beat_schedule(settings),
     )

@@ -6,12 +6,10 @@ from typing import Any
 
 from distributor.settings import Settings
 
-SWEEP_INTERVAL = 30.0
-
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     schedule: dict[str, dict[str, Any]] = {
-        "sweep-deliveries": {"task": "worker.tasks.sweep_deliveries", "schedule": SWEEP_INTERVAL},
+        "sweep-deliveries": {"task": "worker.tasks.sweep_deliveries", "schedule": settings.worker.sweep_interval},
     }
     for source in settings.sources:
         if source.enabled and source.type != "push":
