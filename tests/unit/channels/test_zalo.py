@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 import unicodedata
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -51,13 +50,10 @@ server, fake = fake_fixtures(FakeZalo)
 
 
 @pytest.fixture
-def state() -> Iterator[RedisChannelState]:
-    """The real Redis-backed state under a key prefix no other test uses."""
-    client = redis.Redis(host="127.0.0.1", port=6379, db=15)
-    prefix = f"test-zalo-{uuid.uuid4().hex}:"
+def state(redis_url: str, prefix: str) -> Iterator[RedisChannelState]:
+    """The real Redis-backed state (the test Redis) under this test's own key prefix."""
+    client = redis.Redis.from_url(redis_url)
     yield RedisChannelState(client, Keys(prefix), "zalo-test")
-    for key in client.scan_iter(f"{prefix}*"):
-        client.delete(key)
     client.close()
 
 
