@@ -14,6 +14,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from distributor.errors import ConfigError, SourceError
 from distributor.settings import Settings, load_settings
@@ -30,7 +31,7 @@ app.add_typer(shares_app, name="shares")
 app.add_typer(sources_app, name="sources")
 app.add_typer(channels_app, name="channels")
 
-console = Console()
+console = Console(markup=False, highlight=False)  # titles like "[Video] ..." are text, not markup
 err = Console(stderr=True)
 ConfigOption = Annotated[
     Path | None,
@@ -40,6 +41,19 @@ HostOption = Annotated[Optional[str], typer.Option(help="Listen address (default
 PortOption = Annotated[Optional[int], typer.Option(help="Listen port (default from [server]).")]  # noqa: UP045
 
 
+def error(message: str) -> None:
+    """Print an error: user text is never read as markup (a `[[channels]]` must stay) nor wrapped."""
+    err.print(Text("error: ", style="red") + Text(message), soft_wrap=True, highlight=False)
+
+
+def ok(message: str) -> None:
+    console.print(Text("ok ", style="green") + Text(message), soft_wrap=True)
+
+
+def warning(message: str) -> None:
+    err.print(Text("warning: ", style="yellow") + Text(message), soft_wrap=True, highlight=False)
+
+
 def _settings(config: Path | None) -> Settings:
     if config is not None:
         os.environ["DISTRIBUTOR_CONFIG"] = str(config)  # children (worker, beat) read the same file
@@ -47,7 +61,7 @@ def _settings(config: Path | None) -> Settings:
         return load_settings(config)
     except ConfigError as exc:
         for problem in exc.problems:
-            err.print(f"[red]error:[/red] {problem}", markup=True, highlight=False)
+            error(problem)
         raise typer.Exit(2) from None
 
 
@@ -68,10 +82,8 @@ def _logging() -> None:
 def check(config: ConfigOption = None) -> None:
     """Validate the configuration; print every problem with its location."""
     settings = _settings(config)
-    console.print(
-        f"[green]ok[/green] {settings.config_path}: {len(settings.sources)} sources, "
-        f"{len(settings.feeds)} feeds, {len(settings.channels)} channels"
-    )
+    counts = f"{len(settings.sources)} sources, {len(settings.feeds)} feeds, {len(settings.channels)} channels"
+    ok(f"{settings.config_path}: {counts}")
 
 
 def _worker_argv(settings: Settings, beat: bool) -> list[str]:
@@ -164,7 +176,7 @@ def publish(path_or_url: str, config: ConfigOption = None, announce: bool = True
         draft = read_one(ctx, path_or_url)
         article = pipeline.to_article(ctx, draft, "cli")
     except (SourceError, ValueError, OSError) as exc:
-        err.print(f"[red]error:[/red] {path_or_url}: {exc}", highlight=False)
+        error(f"{path_or_url}: {exc}")
         raise typer.Exit(1) from None
     dispatch = InlineDispatcher(ctx)
     change, feeds = pipeline.ingest(ctx, article, dispatch, announce=announce)
@@ -227,18 +239,18 @@ def preview(
     try:
         found = find_article(ctx, article)
     except (SourceError, ValueError, OSError) as exc:
-        err.print(f"[red]error:[/red] {article}: {exc}", highlight=False)
+        error(f"{article}: {exc}")
         raise typer.Exit(1) from None
     names = [channel] if channel else [c.name for c in ctx.settings.channels]
     for name in names:
         try:
             adapter = ctx.channel(name)
         except KeyError:
-            err.print(f"[red]error:[/red] no channel named {name!r}")
+            error(f"no channel named {name!r}")
             raise typer.Exit(1) from None
         post = adapter.render(found)
-        fits = "[green]fits[/green]" if post.length <= post.limit else "[red]too long[/red]"
-        console.rule(f"{name} ({adapter.kind}): {post.length}/{post.limit} {fits}")
+        fits = Text("fits", style="green") if post.length <= post.limit else Text("too long", style="red")
+        console.rule(Text(f"{name} ({adapter.kind}): {post.length}/{post.limit} ") + fits)
         console.print(post.text, markup=False, highlight=False, soft_wrap=True)  # verbatim
 
 
@@ -269,7 +281,7 @@ def deliveries_retry(article_id: str, channel: str, config: ConfigOption = None)
     """Put a failed, unknown or cancelled delivery back in the queue."""
     ctx = _context(config)
     if not ctx.ledger.requeue(article_id, channel):
-        err.print(f"[red]error:[/red] no failed/unknown/cancelled delivery {article_id} -> {channel}")
+        error(f"no failed/unknown/cancelled delivery {article_id} -> {channel}")
         raise typer.Exit(1)
     from worker.tasks import deliver
 
@@ -282,7 +294,7 @@ def deliveries_cancel(article_id: str, channel: str, config: ConfigOption = None
     """Cancel a pending, failed or unknown delivery (it will never be posted)."""
     ctx = _context(config)
     if not ctx.ledger.cancel(article_id, channel, "cancelled by the operator"):
-        err.print(f"[red]error:[/red] nothing to cancel for {article_id} -> {channel}")
+        error(f"nothing to cancel for {article_id} -> {channel}")
         raise typer.Exit(1)
     console.print(f"cancelled {article_id} -> {channel}")
 
@@ -294,7 +306,7 @@ def shares_top(period: str = "week", limit: int = 10, config: ConfigOption = Non
     try:
         rows = ctx.shares.top(period, limit)
     except ValueError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        error(str(exc))
         raise typer.Exit(2) from None
     articles = {a.id: a for a in ctx.store.get_many([r[0] for r in rows])}
     table = Table("shares", "article", "title")
@@ -312,12 +324,12 @@ def sources_test(name: str, config: ConfigOption = None) -> None:
     try:
         source = ctx.source(name)
     except KeyError:
-        err.print(f"[red]error:[/red] no source named {name!r}")
+        error(f"no source named {name!r}")
         raise typer.Exit(1) from None
     try:
         result = source.poll({})
     except SourceError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        error(str(exc))
         raise typer.Exit(1) from None
     table = Table("would", "published", "title", "url")
     for draft in result.drafts:
@@ -332,8 +344,8 @@ def sources_test(name: str, config: ConfigOption = None) -> None:
         )
         table.add_row(action, article.published.isoformat(), article.title, article.url)
     console.print(table)
-    for error in result.errors:
-        err.print(f"[yellow]warning:[/yellow] {error}", highlight=False)
+    for problem in result.errors:
+        warning(str(problem))
 
 
 @channels_app.command("test")
@@ -345,12 +357,12 @@ def channels_test(name: str, config: ConfigOption = None) -> None:
     try:
         adapter = ctx.channel(name)
     except KeyError:
-        err.print(f"[red]error:[/red] no channel named {name!r}")
+        error(f"no channel named {name!r}")
         raise typer.Exit(1) from None
     try:
-        console.print(f"[green]ok[/green] {name}: {adapter.check()}")
+        ok(f"{name}: {adapter.check()}")
     except ChannelError as exc:
-        err.print(f"[red]error:[/red] {name}: {exc.message}", highlight=False)
+        error(f"{name}: {exc.message}")
         raise typer.Exit(1) from None
 
 

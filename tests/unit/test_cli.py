@@ -100,3 +100,9 @@ def test_channels_test_and_errors(config: Path) -> None:
     assert missing.exit_code == 1 and "no channel named 'nope'" in missing.output
     bad = CliRunner().invoke(app, ["publish", "/no/such/file.md", "--config", str(config)])
     assert bad.exit_code == 1 and "/no/such/file.md" in bad.output
+
+
+def test_titles_with_brackets_print_as_written(config: Path, tmp_path: Path) -> None:
+    path = tmp_path / "articles" / "video.md"
+    path.write_text('---\ntitle: "[Video] Lễ khai mạc [trực tiếp]"\n---\nx\n', encoding="utf-8")
+    assert "[Video] Lễ khai mạc [trực tiếp]" in run("publish", str(path), "--config", str(config))

@@ -147,3 +147,12 @@ def test_check_command_accepts_default_config() -> None:
     result = CliRunner().invoke(app, ["check", "--config", str(config)])
     assert result.exit_code == 0, result.output
     assert "1 sources, 1 feeds, 1 channels" in result.output
+
+
+def test_check_output_keeps_table_names_and_whole_paths(tmp_path: Path) -> None:
+    deep = tmp_path / ("a-rather-long-folder-name-" * 4) / "portal-configuration.toml"
+    deep.parent.mkdir(parents=True)
+    deep.write_text('[site]\ntitle = "T"\nurl = "https://x.vn"\n[[channels]]\nname = "o"\ntype = "outbox"\npth = 1\n')
+    result = CliRunner().invoke(app, ["check", "--config", str(deep)])
+    assert result.exit_code == 2
+    assert f"error: {deep}: [[channels]] #1 (name 'o') key 'pth' is not a known key" in result.output
