@@ -16,7 +16,7 @@ from celery.utils.log import get_task_logger
 from distributor import delivery, pipeline, rebuild
 from distributor.context import get_context
 from distributor.feeds import websub
-from distributor.normalize import Draft
+from distributor.sources.push import PushedArticle
 
 log = get_task_logger(__name__)
 
@@ -47,7 +47,7 @@ def poll_source(name: str) -> dict[str, Any]:
 @shared_task(name="worker.tasks.ingest", ignore_result=True)
 def ingest(draft: dict[str, Any], source: str = "push", announce: bool = True) -> str:
     ctx = get_context()
-    article = pipeline.to_article(ctx, Draft(**draft), source)
+    article = pipeline.to_article(ctx, PushedArticle.model_validate(draft).draft(), source)
     change, feeds = pipeline.ingest(ctx, article, dispatcher, announce=announce)
     if feeds:
         dispatcher.rebuild(sorted(feeds))

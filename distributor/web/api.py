@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -12,26 +13,12 @@ from starlette.responses import JSONResponse, Response
 from distributor import metrics, pipeline
 from distributor.context import Context
 from distributor.models import Article
-from distributor.normalize import Draft
+from distributor.sources.push import PushedArticle, problems
 from distributor.web.auth import bearer_ok, signed_ok
 from distributor.web.errors import error
 from distributor.web.state import state
 
 MAX_PUSH_BYTES = 5 * 1024 * 1024
-DRAFT_FIELDS = {
-    "url",
-    "title",
-    "content",
-    "summary",
-    "image",
-    "author",
-    "categories",
-    "tags",
-    "language",
-    "published",
-    "updated",
-    "canonical",
-}
 
 
 def _int(request: Request, name: str, default: int, high: int) -> int:
@@ -151,14 +138,13 @@ async def push_article(request: Request) -> Response:
         return error(400, "body is not valid JSON")
     if not isinstance(payload, dict):
         return error(400, "body must be a JSON object describing one article")
-    unknown = set(payload) - DRAFT_FIELDS
-    if unknown:
-        return error(422, f"unknown fields: {', '.join(sorted(unknown))}")
     try:
-        draft = Draft(**payload)
-        article = pipeline.to_article(ctx, draft, source)
-    except (TypeError, ValueError) as exc:
+        pushed = PushedArticle.model_validate(payload)
+        article = await run_in_threadpool(pipeline.to_article, ctx, pushed.draft(), source)
+    except ValidationError as exc:
+        return error(422, f"invalid article: {problems(exc)}")
+    except ValueError as exc:
         return error(422, f"invalid article: {exc}")
-    await run_in_threadpool(request.app.state.enqueue, "worker.tasks.ingest", [payload, source, True])
+    await run_in_threadpool(request.app.state.enqueue, "worker.tasks.ingest", [pushed.model_dump(), source, True])
     metrics.PUSHED.inc()
     return JSONResponse({"id": article.id, "url": article.url, "status": "accepted"}, status_code=202)

@@ -122,7 +122,9 @@ def test_push_with_hmac_signature_and_replay_refusal(web) -> None:  # type: igno
     headers = {"x-distributor-timestamp": now, "x-distributor-signature": signature("shh-secret-key", now, body)}
     response = push(client, ARTICLE, headers)
     assert response.status_code == 202 and response.json()["status"] == "accepted"
-    assert QUEUED == [("worker.tasks.ingest", [ARTICLE, "push", True])]
+    [(task, (payload, source, announce))] = QUEUED
+    assert (task, source, announce) == ("worker.tasks.ingest", "push", True)
+    assert {k: payload[k] for k in ARTICLE} == ARTICLE
     assert push(client, ARTICLE, headers).status_code == 409  # the same signed request again
     tampered = {**headers, "x-distributor-signature": signature("shh-secret-key", now, body + b" ")}
     assert push(client, ARTICLE, tampered).status_code == 401
@@ -133,8 +135,15 @@ def test_push_with_bearer_token_validates_the_article(web) -> None:  # type: ign
     auth = {"authorization": "Bearer tok-en-1234567890"}
     assert push(client, ARTICLE, auth).status_code == 202
     bad = push(client, {"url": "https://x.vn/a", "title": ""}, auth)
-    assert bad.status_code == 422 and "no title" in bad.json()["error"]["message"]
-    assert push(client, {**ARTICLE, "colour": "red"}, auth).status_code == 422
+    assert bad.status_code == 422 and "title: String should have at least 1 character" in bad.text
+    blank = push(client, {"url": "https://x.vn/a", "title": "   "}, auth)  # empty once cleaned
+    assert blank.status_code == 422 and "has no title" in blank.json()["error"]["message"]
+    relative = push(client, {"url": "/tin/a", "title": "A"}, auth)
+    assert relative.status_code == 422 and "no absolute http(s) URL" in relative.json()["error"]["message"]
+    unknown = push(client, {**ARTICLE, "colour": "red"}, auth)
+    assert unknown.status_code == 422 and "colour: Extra inputs are not permitted" in unknown.json()["error"]["message"]
+    wrong = push(client, {**ARTICLE, "categories": "Tin Tức"}, auth)
+    assert wrong.status_code == 422 and "categories: Input should be a valid list" in wrong.json()["error"]["message"]
     assert len(QUEUED) == 1  # only the valid article was queued
 
 
