@@ -20,6 +20,7 @@ from pydantic import Field, SecretStr
 from distributor import http
 from distributor import text as textlib
 from distributor.channels.base import Channel
+from distributor.channels.secret_urls import redact, secrets_masked
 from distributor.errors import ChannelError
 from distributor.models import Article, Post, Receipt
 from distributor.settings import ChannelSettings
@@ -97,20 +98,23 @@ class Facebook(Channel):
     def _call(self, method: str, path: str, fields: dict[str, str]) -> dict[str, Any]:
         url = f"{self.api_base}/{self.config.graph_version}/{path}"
         fields = {**fields, **self._auth()}
-        if method == "GET":
-            response = http.request(method, url, params=fields)
-        else:  # in the form body, so the token stays out of URLs and access logs
-            response = http.request(method, url, data=fields)
+        # A GET carries the token in its query string, which requests' errors and urllib3's DEBUG
+        # lines quote: mask it there (a POST keeps it in the form body, out of URLs altogether).
+        with secrets_masked(*self._secrets()):
+            if method == "GET":
+                response = http.request(method, url, params=fields)
+            else:
+                response = http.request(method, url, data=fields)
         body = http.json_or_none(response)
         if response.ok and isinstance(body, dict) and "error" not in body:
             return body
         raise self._error(response, body)
 
+    def _secrets(self) -> list[str]:
+        return [s.get_secret_value() for s in (self.config.access_token, self.config.app_secret) if s is not None]
+
     def _redact(self, text: str) -> str:
-        for secret in (self.config.access_token, self.config.app_secret):
-            if secret is not None and secret.get_secret_value():
-                text = text.replace(secret.get_secret_value(), "***")
-        return text
+        return redact(text, self._secrets())
 
     def _error(self, response: requests.Response, body: Any) -> ChannelError:
         error = body.get("error") if isinstance(body, dict) else None

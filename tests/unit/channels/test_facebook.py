@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from distributor.channels.facebook import Facebook
 from distributor.errors import ChannelError, ConfigError
 from tests.fakes.facebook import PAGE_ID, PAGE_NAME, PAGE_TOKEN, FakeFacebook, usage_headers
 from tests.fakes.server import Reply
-from tests.unit.channels.secret_url_cases import assert_hidden, build, fake_fixtures
+from tests.unit.channels.secret_url_cases import assert_hidden, build, closed_port_url, fake_fixtures
 from tests.unit.channels.vi_articles import article, hard_articles
 
 APP_SECRET = "fbappsecret-0123456789"
@@ -207,3 +209,18 @@ def test_secrets_never_reach_the_error(fake: FakeFacebook) -> None:
     for secret in (PAGE_TOKEN, APP_SECRET):
         assert_hidden(caught.value, secret)
     assert "Invalid OAuth access token ***" in caught.value.message
+
+
+def test_check_keeps_the_token_out_of_errors_and_logs(fake: FakeFacebook, caplog: pytest.LogCaptureFixture) -> None:
+    # The read-only check is a GET, so the token travels in the query string: requests' error text
+    # and urllib3's DEBUG request line both quote that URL.
+    with caplog.at_level(logging.DEBUG):
+        facebook(fake).check()
+    assert "GET /v21.0/" in caplog.text
+    assert PAGE_TOKEN not in caplog.text
+
+    channel = build("facebook", page_id=PAGE_ID, access_token=PAGE_TOKEN, api_base=closed_port_url())
+    with pytest.raises(ChannelError) as caught:
+        channel.check()
+    assert not caught.value.permanent
+    assert_hidden(caught.value, PAGE_TOKEN)
