@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from email.utils import parsedate_to_datetime
 from zoneinfo import ZoneInfo
 
@@ -21,9 +21,10 @@ _WORDS = re.compile(
     r"(?:\D{0,12}?(?P<H>\d{1,2})[:hg](?P<M>\d{2}))?",
     re.IGNORECASE,
 )
-# A time printed before the date: "21:00 13/07/2021"
+# A time printed before the date: "21:00 13/07/2021". One `\s*` before the optional separator
+# and one after it would backtrack quadratically over a long run of spaces.
 _TIME_FIRST = re.compile(
-    r"(?P<H>\d{1,2})[:h](?P<M>\d{2})\s*(?:,|-)?\s*(?:ngày\s*)?"
+    r"(?P<H>\d{1,2})[:h](?P<M>\d{2})(?:\s*[,-])?\s*(?:ngày\s*)?"
     r"(?P<d>\d{1,2})[/\-.](?P<m>\d{1,2})[/\-.](?P<y>\d{4})",
     re.IGNORECASE,
 )
@@ -58,6 +59,26 @@ def _from_match(match: re.Match[str], tz: tzinfo) -> datetime | None:
 
 def parse_date(text: str | None, tz: tzinfo) -> datetime | None:
     """Parse ISO 8601, RFC 822 or a Vietnamese date line; None when nothing date-like is found."""
+    try:
+        return in_zone(_parse(text, tz), tz)
+    except OverflowError:  # shifting year 1 or 9999 to another zone leaves the calendar
+        return None
+
+
+def in_zone(value: datetime | None, tz: tzinfo) -> datetime | None:
+    """`aware(value, tz)`, or None when that moment cannot be shifted to UTC (year 1 or 9999 at
+    the edge): no article is dated so, and comparing or storing it would raise OverflowError."""
+    if value is None:
+        return None
+    try:
+        moment = aware(value, tz)
+        moment.astimezone(UTC)
+    except OverflowError:
+        return None
+    return moment
+
+
+def _parse(text: str | None, tz: tzinfo) -> datetime | None:
     if not text:
         return None
     text = text.strip()

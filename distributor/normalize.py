@@ -14,7 +14,7 @@ import nh3
 from lxml import html as lxml_html
 
 from distributor import text as textlib
-from distributor.dates import aware, parse_date
+from distributor.dates import in_zone, parse_date
 from distributor.models import Article
 from distributor.urls import absolute, article_id, canonical_url, is_http_url
 
@@ -78,7 +78,7 @@ def _clean_labels(labels: Iterable[str]) -> tuple[str, ...]:
 
 def _when(value: datetime | str | None, tz: tzinfo) -> datetime | None:
     if isinstance(value, datetime):
-        return aware(value, tz)
+        return in_zone(value, tz)
     return parse_date(value, tz)
 
 

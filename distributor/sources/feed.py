@@ -108,8 +108,11 @@ class FeedSource(WebSource):
         if raw and (when := parse_date(str(raw), zone(self.site.timezone))):
             return when
         parsed = entry.get(f"{key}_parsed")
-        if parsed:
-            return datetime.fromtimestamp(calendar.timegm(parsed), UTC)
+        try:
+            if parsed:
+                return datetime.fromtimestamp(calendar.timegm(parsed), UTC)
+        except (OverflowError, OSError, ValueError):  # year 0 or 10000 once shifted to UTC
+            pass
         return str(raw) if raw else None
 
     # --- JSON Feed 1.0 / 1.1 ---------------------------------------------------------------------

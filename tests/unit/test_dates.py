@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
 import pytest
@@ -32,3 +33,19 @@ def test_vietnamese_and_standard_forms(line: str, expected: str) -> None:
 @pytest.mark.parametrize("junk", ["", "không có ngày", "31/02/2021", None])
 def test_no_date_gives_none(junk: str | None) -> None:
     assert parse_date(junk, HCM) is None
+
+
+@pytest.mark.parametrize(
+    "edge",
+    ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00", "Fri, 31 Dec 9999 23:59:59 -0500", "0001-01-01"],
+)
+def test_dates_at_the_edge_of_the_calendar_are_no_dates(edge: str) -> None:
+    # datetime cannot shift these to UTC: a feed carrying one must not crash the poll.
+    assert parse_date(edge, HCM) is None
+
+
+def test_a_long_run_of_spaces_after_a_time_parses_in_linear_time() -> None:
+    # A hostile <lastmod> or JSON-LD date: the time-first pattern used to backtrack quadratically.
+    started = time.monotonic()
+    assert parse_date("1:23" + " " * 200_000 + "x", HCM) is None
+    assert time.monotonic() - started < 1

@@ -88,3 +88,10 @@ def test_content_hash_ignores_source_and_updated() -> None:
     assert a.content_hash() == b.content_hash()
     c = make(Draft(url="https://example.vn/a", title="A (sửa)", published="2021-07-13"))
     assert c.content_hash() != a.content_hash()
+
+
+def test_a_datetime_at_the_edge_of_the_calendar_is_no_date() -> None:
+    # A YAML front matter date of year 1 with an offset cannot be shifted to UTC.
+    edge = datetime.fromisoformat("0001-01-01T00:00:00+05:00")
+    article = make(Draft(url="https://portal.example.gov.vn/a", title="A", published=edge))
+    assert article.published == NOW

@@ -269,6 +269,19 @@ def test_entry_without_link_is_skipped_and_one_without_date_kept(server):
     assert "'Bài không có liên kết' has no link; skipped" in str(error)
 
 
+@pytest.mark.parametrize(
+    "date", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00", "Fri, 31 Dec 9999 23:59:59 -0500"]
+)
+def test_a_date_at_the_edge_of_the_calendar_is_no_date(server, date):
+    # datetime cannot shift these to UTC; they used to escape the poll as OverflowError.
+    item = f"<item><title>Bài</title><link>https://portal.example.vn/a</link><pubDate>{date}</pubDate></item>"
+    body = f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{item}</channel></rss>'
+    server.add("GET", "/rss", lambda r: Reply(200, body.encode(), {"Content-Type": "application/rss+xml"}))
+    (draft,) = feed_source(server.url + "/rss").poll({}).drafts
+    now = datetime(2024, 1, 1, tzinfo=HCM)
+    assert normalize(draft, source="portal", tz=HCM, language="vi", now=now).published == now
+
+
 def test_a_10_mb_feed_is_refused(server):
     server.add("GET", "/huge", lambda r: Reply(200, b"<rss>" + b" " * (10 * 1024 * 1024)))
     assert "too large" in str(poll_fails(feed_source(server.url + "/huge")))
