@@ -21,7 +21,7 @@ from distributor.dates import parse_date, zone
 from distributor.fetch import Fetched
 from distributor.normalize import Draft
 from distributor.sources.base import PollResult
-from distributor.sources.web import WebSource, WebSourceSettings, first, validators, xml_bytes
+from distributor.sources.web import WebSource, WebSourceSettings, first, listed, validators, xml_bytes
 from distributor.text import html_to_text
 from distributor.urls import is_http_url
 
@@ -154,7 +154,7 @@ class FeedSource(WebSource):
             image=_absolute(image, link),
             author=str(author) if author else None,
             categories=self.categories([]),
-            tags=[tag for tag in item.get("tags") or [] if isinstance(tag, str)],
+            tags=[tag for tag in listed(item.get("tags")) if isinstance(tag, str)],
             language=language or None,
             published=_text(item.get("date_published")) or None,
             updated=_text(item.get("date_modified")) or None,
@@ -213,7 +213,7 @@ def _paragraphs(text: str) -> str:
 
 def _author_names(data: dict[str, Any]) -> list[str]:
     """JSON Feed 1.1 `authors`, or 1.0's single `author`."""
-    authors = data.get("authors") or [data.get("author")]
+    authors = listed(data.get("authors")) or [data.get("author")]
     return [str(a["name"]) for a in authors if isinstance(a, dict) and a.get("name")]
 
 

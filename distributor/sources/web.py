@@ -120,3 +120,8 @@ def first(values: Any) -> Any:
     if isinstance(values, list | tuple) and values:
         return values[0]
     return None
+
+
+def listed(value: Any) -> list[Any]:
+    """A JSON value that should be a list, or [] when it is not (hostile or broken APIs)."""
+    return list(value) if isinstance(value, list | tuple) else []

@@ -20,7 +20,7 @@ from pydantic import Field, SecretStr, model_validator
 from distributor.errors import SourceError
 from distributor.normalize import Draft
 from distributor.sources.base import PollResult
-from distributor.sources.web import WebSource, WebSourceSettings, first
+from distributor.sources.web import WebSource, WebSourceSettings, first, listed
 from distributor.text import html_to_text
 
 ACCEPT = "application/json"
@@ -91,7 +91,7 @@ class WordPressSource(WebSource):
         if not isinstance(posts, list):
             raise self.error("the WordPress REST API did not answer with a list of posts", url)
         total = fetched.headers.get("x-wp-totalpages", "1").strip()
-        return posts, int(total) if total.isdigit() else 1
+        return posts, int(total) if total.isascii() and total.isdigit() else 1
 
     def _auth(self) -> dict[str, str]:
         password = self.settings.application_password
@@ -123,7 +123,7 @@ class WordPressSource(WebSource):
         embedded = post.get("_embedded")
         if not isinstance(embedded, dict):
             embedded = {}
-        author = first([a.get("name") for a in embedded.get("author") or [] if isinstance(a, dict)])
+        author = first([a.get("name") for a in listed(embedded.get("author")) if isinstance(a, dict)])
         return Draft(
             url=link,
             title=title,
@@ -190,8 +190,8 @@ def _featured_image(embedded: dict[str, Any]) -> str | None:
 def _terms(embedded: dict[str, Any], taxonomy: str) -> list[str]:
     """Term names of one taxonomy from `_embedded["wp:term"]` (a list of lists of terms)."""
     names = []
-    for group in embedded.get("wp:term") or []:
-        for term in group if isinstance(group, list) else []:
+    for group in listed(embedded.get("wp:term")):
+        for term in listed(group):
             if isinstance(term, dict) and term.get("taxonomy") == taxonomy and term.get("name"):
                 names.append(html.unescape(str(term["name"])))
     return names

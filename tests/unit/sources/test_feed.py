@@ -260,6 +260,17 @@ def test_broken_json_feeds(server, body, words):
     assert words in str(poll_fails(feed_source(server.url + "/feed.json")))
 
 
+def test_json_feed_values_of_the_wrong_shape_are_ignored(server):
+    # `tags` and `authors` that are not lists used to escape the poll as TypeError.
+    item = {"id": "1", "url": "https://portal.example.vn/a", "title": "Bài", "tags": 5, "authors": 7}
+    feed = {"version": "https://jsonfeed.org/version/1.1", "title": "t", "authors": 5, "items": [item]}
+    server.add("GET", "/feed.json", lambda r: Reply(200, feed, {"Content-Type": "application/feed+json"}))
+    result = feed_source(server.url + "/feed.json").poll({})
+    (draft,) = result.drafts
+    assert (draft.title, draft.tags, draft.author) == ("Bài", [], None)
+    assert result.errors == []
+
+
 def test_entry_without_link_is_skipped_and_one_without_date_kept(server):
     result = poll_fixture(server, "no-link.xml")
     (draft,) = result.drafts

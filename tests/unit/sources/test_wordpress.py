@@ -221,6 +221,25 @@ def test_a_later_page_failing_keeps_the_earlier_pages(server):
     assert result.state["modified_gmt"] == "2021-07-12T00:00:00"  # resumes after Bài 2
 
 
+def test_embeds_and_headers_of_the_wrong_shape_are_ignored(server):
+    # Hostile or broken plugins: these used to escape the poll as TypeError / ValueError.
+    wp = FakeWordPress(server)
+    wp.publish(1, "Lạ", "2021-07-13T10:00:00", _embedded={"author": 1, "wp:term": 3, "wp:featuredmedia": "x"})
+    original = wp.list_posts
+
+    def odd_header(request: Request) -> Reply:
+        reply = original(request)
+        reply.headers["X-WP-TotalPages"] = "²"
+        return reply
+
+    server.routes.clear()
+    server.add("GET", "/wp-json/wp/v2/posts", odd_header)
+    result = wordpress(server).poll({})
+    (draft,) = result.drafts
+    assert (draft.title, draft.author, draft.categories, draft.tags, draft.image) == ("Lạ", None, [], [], None)
+    assert result.errors == []
+
+
 def test_a_slow_api_times_out(server):
     def slow(request: Request) -> Reply:
         time.sleep(0.6)
