@@ -82,6 +82,11 @@ def _when(value: datetime | str | None, tz: tzinfo) -> datetime | None:
     return parse_date(value, tz)
 
 
+def is_dated(draft: Draft, tz: tzinfo) -> bool:
+    """True when the draft has a date `normalize` can read; an unreadable one is no date."""
+    return _when(draft.published, tz) is not None or _when(draft.updated, tz) is not None
+
+
 def normalize(draft: Draft, *, source: str, tz: tzinfo, language: str, now: datetime) -> Article:
     """Build the Article; raises ValueError naming what is missing (no URL, no title)."""
     raw_url = (draft.canonical or draft.url or "").strip()

@@ -18,7 +18,7 @@ from distributor import feedset
 from distributor.context import Context
 from distributor.errors import SourceError
 from distributor.models import Article
-from distributor.normalize import Draft, normalize
+from distributor.normalize import Draft, is_dated, normalize
 from distributor.rebuild import feed_meta
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ def now() -> datetime:
 def to_article(ctx: Context, draft: Draft, source: str) -> Article:
     site = ctx.settings.site
     article = normalize(draft, source=source, tz=ctx.tz, language=site.language, now=now())
-    if draft.published is None and draft.updated is None:
+    if not is_dated(draft, ctx.tz):
         # An undated entry is dated when first seen; later polls keep that date (or every poll
         # would look like an edit).
         stored = ctx.store.get(article.id)

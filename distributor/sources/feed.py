@@ -102,7 +102,7 @@ class FeedSource(WebSource):
             updated=self._date(entry, "updated"),
         )
 
-    def _date(self, entry: Any, key: str) -> datetime | str | None:
+    def _date(self, entry: Any, key: str) -> datetime | None:
         """The entry's date: read in the site's zone when it names none, else feedparser's UTC."""
         raw = entry.get(key)
         if raw and (when := parse_date(str(raw), zone(self.site.timezone))):
@@ -113,7 +113,7 @@ class FeedSource(WebSource):
                 return datetime.fromtimestamp(calendar.timegm(parsed), UTC)
         except (OverflowError, OSError, ValueError):  # year 0 or 10000 once shifted to UTC
             pass
-        return str(raw) if raw else None
+        return None  # unreadable: no date
 
     # --- JSON Feed 1.0 / 1.1 ---------------------------------------------------------------------
 

@@ -52,6 +52,17 @@ def test_first_poll_fills_feeds_without_posting_then_new_articles_post_once(make
     assert len(outbox_lines(ctx)) == 1
 
 
+def test_an_entry_without_a_readable_date_keeps_the_date_it_was_first_seen(make_settings, tmp_path: Path) -> None:
+    # An unreadable date is no date: it used to become "now" on every poll, an edit each time.
+    ctx, folder = setup(make_settings, tmp_path)
+    write(folder, "a.md", "Bài", published="không rõ ngày")
+    dispatch = InlineDispatcher(ctx)
+    first = pipeline.poll_source(ctx, "files", dispatch)
+    time.sleep(1.1)
+    again = pipeline.poll_source(ctx, "files", dispatch)
+    assert (len(first.new), again.updated, again.unchanged) == (1, [], 1)
+
+
 def test_edit_updates_feed_without_reposting(make_settings, tmp_path: Path) -> None:
     ctx, folder = setup(make_settings, tmp_path, announce_existing=True)
     path = write(folder, "a.md", "Tiêu đề gốc")
