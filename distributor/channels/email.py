@@ -215,13 +215,11 @@ def _failure(exc: BaseException, *, maybe_sent: bool = False, where: str = "") -
         return ChannelError(
             f"{prefix}every recipient refused: {replies}", permanent=not transient, code=min(codes, default=None)
         )
-    if isinstance(exc, smtplib.SMTPAuthenticationError):
+    if isinstance(exc, smtplib.SMTPResponseException):  # a 454 login refusal is the server's trouble
+        what = "login refused: " if isinstance(exc, smtplib.SMTPAuthenticationError) else ""
         return ChannelError(
-            f"{prefix}login refused: {exc.smtp_code} {_text(exc.smtp_error)}", permanent=True, code=exc.smtp_code
+            f"{prefix}{what}{exc.smtp_code} {_text(exc.smtp_error)}", permanent=exc.smtp_code >= 500, code=exc.smtp_code
         )
-    if isinstance(exc, smtplib.SMTPResponseException):
-        permanent = exc.smtp_code >= 500
-        return ChannelError(f"{prefix}{exc.smtp_code} {_text(exc.smtp_error)}", permanent=permanent, code=exc.smtp_code)
     if isinstance(exc, ssl.SSLCertVerificationError):
         return ChannelError(
             f"{prefix}TLS certificate not trusted ({exc.verify_message}); set ca_file, or verify_tls = false",

@@ -33,6 +33,7 @@ class Inbox:
         self.messages: list[tuple[str, list[str], bytes]] = []
         self.rcpt_replies: dict[str, str] = {}
         self.data_reply: str | None = None
+        self.auth_reply: str | None = None
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.rcpt_replies:
@@ -50,9 +51,13 @@ class Inbox:
         self.messages.clear()
         self.rcpt_replies.clear()
         self.data_reply = None
+        self.auth_reply = None
 
 
 def authenticate(server, session, envelope, mechanism, auth_data):
+    scripted = server.event_handler.auth_reply
+    if scripted:
+        return AuthResult(success=False, handled=False, message=scripted)
     ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
         USER.encode(),
         PASSWORD.encode(),
@@ -302,6 +307,18 @@ def test_wrong_password_is_permanent_and_never_shown(servers, inbox):
     with pytest.raises(ChannelError) as check:
         channel.check()
     assert check.value.permanent and wrong not in str(check.value)
+
+
+def test_a_temporary_login_failure_is_retried(servers, inbox):
+    # 454 is the server's own trouble (its auth backend is down), not a wrong password.
+    inbox.auth_reply = "454 4.7.0 Temporary authentication failure"
+    channel = make(servers)
+    with pytest.raises(ChannelError) as caught:
+        channel.send(channel.render(article()), "k")
+    error = caught.value
+    assert not error.permanent and not error.maybe_sent and error.code == "454"
+    assert "Temporary authentication failure" in error.message and PASSWORD not in str(error)
+    assert inbox.messages == []
 
 
 def test_connection_refused_is_transient_and_not_sent():
