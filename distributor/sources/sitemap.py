@@ -7,13 +7,19 @@ and keywords, which fill what the page does not say (or stand alone with `fetch_
 
 What was seen is kept compactly in the state: a bounded map URL -> lastmod plus a `floor`, the
 newest lastmod among the URLs forgotten to keep the map bounded; an unknown URL at or before the
-floor is old, not new.
+floor is old, not new. A forgotten URL without lastmod leaves a short fingerprint instead.
+
+An index child with a lastmod is read again only when that lastmod changes; one without is read
+with a conditional GET, and then the index itself is read in full on every poll (its 304 would
+say nothing about such a child).
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import gzip
+import hashlib
 import io
 import json
 import re
@@ -39,6 +45,7 @@ ACCEPT_XML = "application/xml, text/xml;q=0.9, */*;q=0.5"
 ACCEPT_HTML = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
 MAX_DEPTH = 3  # index -> index -> index -> urlset
 MAX_SEEN = 5000  # URLs remembered with their lastmod
+MAX_FORGOTTEN = 100_000  # fingerprints of forgotten URLs without lastmod (12 bytes each)
 
 
 class SitemapSourceSettings(WebSourceSettings):
@@ -80,21 +87,29 @@ class Memory:
 
     seen: dict[str, str] = field(default_factory=dict)  # url -> lastmod ("" when none)
     floor: str = ""  # lastmods at or before this were forgotten
+    forgotten: dict[str, None] = field(default_factory=dict)  # fingerprints of undated URLs, oldest first
     sitemaps: dict[str, str] = field(default_factory=dict)  # child sitemap -> lastmod fully read
+    validators: dict[str, str] = field(default_factory=dict)  # undated child -> "etag\nlast_modified"
 
     @classmethod
     def load(cls, state: dict[str, str]) -> Memory:
+        packed = state.get("forgotten", "")
+        width = len(_fingerprint(""))
         return cls(
             seen=_json_map(state.get("seen")),
             floor=state.get("floor", ""),
+            forgotten=dict.fromkeys(packed[i : i + width] for i in range(0, len(packed), width)),
             sitemaps=_json_map(state.get("sitemaps")),
+            validators=_json_map(state.get("validators")),
         )
 
     def wants(self, entry: Entry) -> bool:
         """True when the URL is new, or its lastmod moved forward since it was seen."""
         if entry.url in self.seen:
             return entry.lastmod > self.seen[entry.url]
-        return not (entry.lastmod and self.floor and entry.lastmod <= self.floor)
+        if not entry.lastmod:
+            return _fingerprint(entry.url) not in self.forgotten
+        return not (self.floor and entry.lastmod <= self.floor)
 
     def record(self, entry: Entry) -> None:
         self.seen[entry.url] = max(entry.lastmod, self.seen.get(entry.url, ""))
@@ -104,13 +119,27 @@ class Memory:
             ordered = sorted(self.seen.items(), key=lambda item: item[1])
             forgotten, kept = ordered[: len(ordered) - MAX_SEEN], ordered[-MAX_SEEN:]
             self.floor = max([self.floor, *(lastmod for _, lastmod in forgotten)])
+            self.forgotten.update((_fingerprint(url), None) for url, lastmod in forgotten if not lastmod)
             self.seen = dict(kept)
         state = {"seen": json.dumps(self.seen, separators=(",", ":"), sort_keys=True)}
         if self.floor:
             state["floor"] = self.floor
-        if self.sitemaps:
-            state["sitemaps"] = json.dumps(self.sitemaps, separators=(",", ":"), sort_keys=True)
+        if self.forgotten:
+            state["forgotten"] = "".join(list(self.forgotten)[-MAX_FORGOTTEN:])
+        for key, children in (("sitemaps", self.sitemaps), ("validators", self.validators)):
+            if children:
+                state[key] = json.dumps(children, separators=(",", ":"), sort_keys=True)
         return state
+
+    def child_validators(self, url: str) -> tuple[str | None, str | None]:
+        """The ETag and Last-Modified of the copy of an undated child that was fully read."""
+        etag, _, last_modified = self.validators.get(url, "").partition("\n")
+        return etag or None, last_modified or None
+
+    def keep_only(self, children: set[str]) -> None:
+        """Forget child sitemaps no index lists any more (daily sitemaps come and go)."""
+        self.sitemaps = {url: lastmod for url, lastmod in self.sitemaps.items() if url in children}
+        self.validators = {url: pair for url, pair in self.validators.items() if url in children}
 
 
 @dataclass
@@ -118,7 +147,11 @@ class _Crawl:
     """One poll's reading of the sitemap tree."""
 
     entries: list[Entry] = field(default_factory=list)
-    children: dict[str, str] = field(default_factory=dict)  # child sitemap -> its lastmod
+    children: dict[str, str] = field(default_factory=dict)  # child sitemap read -> its lastmod
+    validators: dict[str, str] = field(default_factory=dict)  # undated child read -> its validators
+    listed: set[str] = field(default_factory=set)  # every child the indexes list
+    visited: set[str] = field(default_factory=set)  # sitemaps fetched (an index may list itself)
+    undated: bool = False  # a child without lastmod: the index's 304 would not cover it
     incomplete: bool = False  # something was not read: do not let the next poll skip it
 
 
@@ -133,7 +166,7 @@ class SitemapSource(WebSource):
             return PollResult(state=dict(state), not_modified=True)
         memory = Memory.load(state)
         result = PollResult(complete=False)
-        crawl = _Crawl()
+        crawl = _Crawl(visited={self.url, fetched.url})
         self._read(fetched, memory, crawl, result, depth=0)
 
         wanted = self._wanted(crawl.entries, memory)
@@ -151,8 +184,11 @@ class SitemapSource(WebSource):
         for child, lastmod in crawl.children.items():
             if child not in unfinished:
                 memory.sitemaps[child] = lastmod
+                if child in crawl.validators:
+                    memory.validators[child] = crawl.validators[child]
+        memory.keep_only(crawl.listed)
         result.state = memory.dump()
-        if not unfinished and not crawl.incomplete:
+        if not unfinished and not crawl.incomplete and not crawl.undated:
             result.state.update(validators(fetched))  # nothing left: an unchanged root may 304
         return result
 
@@ -175,7 +211,11 @@ class SitemapSource(WebSource):
             if loc:
                 children.append((loc, _lastmod(_text(node, "lastmod"), self.site.timezone)))
         children.sort(key=lambda child: child[1], reverse=True)  # newest first
+        crawl.listed.update(loc for loc, _ in children)
         for loc, lastmod in children:
+            if loc in crawl.visited:
+                continue  # read already this poll (an index may list itself, or a child twice)
+            crawl.undated |= not lastmod
             if lastmod and memory.sitemaps.get(loc) == lastmod:
                 continue  # unchanged since it was fully read
             if depth + 1 >= MAX_DEPTH or len(crawl.children) >= self.settings.max_sitemaps:
@@ -184,8 +224,15 @@ class SitemapSource(WebSource):
                 result.errors.append(self.error(message, url))
                 continue
             crawl.children[loc] = lastmod
+            crawl.visited.add(loc)
+            etag, last_modified = (None, None) if lastmod else memory.child_validators(loc)
             try:
-                child = self.fetcher.get(loc, accept=ACCEPT_XML)
+                child = self.fetcher.get(loc, etag=etag, last_modified=last_modified, accept=ACCEPT_XML)
+                if child.not_modified or (child.url != loc and child.url in crawl.visited):
+                    continue  # unchanged since it was fully read, or redirected to one read already
+                crawl.visited.add(child.url)
+                if not lastmod:
+                    crawl.validators[loc] = f"{child.etag or ''}\n{child.last_modified or ''}"
                 self._read(child, memory, crawl, result, depth + 1)
             except SourceError as exc:
                 crawl.incomplete = True
@@ -331,6 +378,12 @@ def _lastmod(text: str, timezone: str) -> str:
     """A W3C datetime as comparable UTC text; "" when absent or unreadable."""
     when = parse_date(text, zone(timezone)) if text else None
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if when else ""
+
+
+def _fingerprint(url: str) -> str:
+    """A URL in 11 characters (64 bits): enough to tell a forgotten URL from a new one."""
+    digest = hashlib.blake2b(url.encode("utf-8"), digest_size=8).digest()
+    return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
 
 
 def _json_map(text: str | None) -> dict[str, str]:

@@ -4,8 +4,10 @@ sitemaps, article pages extracted, and broken input."""
 from __future__ import annotations
 
 import gzip
+import json
 import time
 import unicodedata
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -48,6 +50,18 @@ def urlset(server, pages: dict[str, str], news: bool = False) -> bytes:
         'xmlns:news="http://www.google.com/schemas/sitemap-news/0.9"'
     )
     return f'<?xml version="1.0"?><urlset {namespaces}>{"".join(rows)}</urlset>'.encode()
+
+
+def with_etag(etag: Callable[[], str], body: Callable[[], bytes]) -> Callable[[Request], Reply]:
+    """A handler answering 304 to the current ETag, else the current body with it."""
+
+    def handle(request: Request) -> Reply:
+        tag = etag()
+        if request.header("If-None-Match") == tag:
+            return Reply(304, b"", {"ETag": tag})
+        return Reply(200, body(), {"ETag": tag})
+
+    return handle
 
 
 def test_registered_under_its_type():
@@ -128,13 +142,7 @@ def test_a_failed_page_is_retried_next_poll(server):
 def test_only_new_and_newer_urls_become_drafts_and_unchanged_is_304(server):
     pages = {"/a": "2021-07-10T00:00:00Z", "/b": "2021-07-11T00:00:00Z"}
     version = {"n": 1}
-
-    def sitemap(request: Request) -> Reply:
-        etag = f'"v{version["n"]}"'
-        if request.header("If-None-Match") == etag:
-            return Reply(304, b"", {"ETag": etag})
-        return Reply(200, urlset(server, pages, news=True), {"ETag": etag})
-
+    sitemap = with_etag(lambda: f'"v{version["n"]}"', lambda: urlset(server, pages, news=True))
     server.add("GET", "/sitemap.xml", sitemap)
     source = sitemap_source(server.url + "/sitemap.xml", fetch_pages=False)
 
@@ -204,6 +212,20 @@ def test_memory_stays_bounded_and_old_forgotten_urls_stay_old(monkeypatch):
     assert not restored.wants(Entry(url="https://x.vn/4", lastmod="2021-07-04T00:00:00Z"))
 
 
+def test_more_urls_without_lastmod_than_remembered_do_not_come_back(server, monkeypatch):
+    # Undated URLs forgotten to bound the memory used to be new again on every poll: 50 pages
+    # fetched per poll forever, and never a 304.
+    monkeypatch.setattr(sitemap_module, "MAX_SEEN", 3)
+    body = urlset(server, {f"/p{i}": "" for i in range(6)}, news=True)
+    server.add("GET", "/sitemap.xml", lambda r: Reply(200, body, {"ETag": '"same"'}))
+    source = sitemap_source(server.url + "/sitemap.xml", fetch_pages=False)
+    first = source.poll({})
+    assert len(first.drafts) == 6
+    again = source.poll({key: value for key, value in first.state.items() if key != "etag"})
+    assert again.drafts == [] and again.state["etag"] == '"same"'
+    assert len(json.loads(again.state["seen"])) == 3  # still bounded
+
+
 def test_a_corrupt_state_starts_afresh(server):
     url = serve(server, "/sitemap.xml", urlset(server, {"/a": "2021-07-13"}, news=True))
     result = sitemap_source(url, fetch_pages=False).poll({"seen": "{not json", "sitemaps": "[]"})
@@ -229,6 +251,63 @@ def test_index_children_are_read_and_unchanged_ones_skipped(server):
     second = source.poll(first.state)
     assert second.drafts == [] and second.errors == []
     assert [r.path for r in server.requests] == ["/index.xml"]  # children's lastmod unchanged
+
+
+def index_of(server, *paths: str) -> bytes:
+    """A sitemap index of `paths`, without lastmod."""
+    rows = "".join(f"<sitemap><loc>{server.url}{path}</loc></sitemap>" for path in paths)
+    return f'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{rows}</sitemapindex>'.encode()
+
+
+def test_an_index_listing_itself_or_a_child_twice_reads_each_sitemap_once(server):
+    server.add(
+        "GET", "/index.xml", lambda r: Reply(200, index_of(server, "/index.xml", "/a.xml", "/more.xml", "/a.xml"))
+    )
+    serve(server, "/more.xml", index_of(server, "/index.xml", "/a.xml", "/b.xml"))
+    serve(server, "/a.xml", urlset(server, {"/tin-a": "2021-07-13"}, news=True))
+    serve(server, "/b.xml", urlset(server, {"/tin-b": "2021-07-13"}, news=True))
+    result = sitemap_source(server.url + "/index.xml", fetch_pages=False).poll({})
+    assert sorted(d.title for d in result.drafts) == ["Bài /tin-a", "Bài /tin-b"]
+    assert result.errors == []
+    assert [r.path for r in server.requests] == ["/index.xml", "/a.xml", "/more.xml", "/b.xml"]
+
+
+def test_a_static_index_does_not_hide_new_articles_in_children_without_lastmod(server):
+    # The index never changes (a 304 for it), the news sitemap it lists does: the new article
+    # must still be found, and an unchanged child costs a 304.
+    pages = {"/a": "2021-07-10T00:00:00Z"}
+    server.add("GET", "/index.xml", with_etag(lambda: '"index"', lambda: index_of(server, "/news.xml")))
+    server.add("GET", "/news.xml", with_etag(lambda: f'"news-{len(pages)}"', lambda: urlset(server, pages, news=True)))
+    source = sitemap_source(server.url + "/index.xml", fetch_pages=False)
+    first = source.poll({})
+    assert [d.title for d in first.drafts] == ["Bài /a"]
+    server.requests.clear()
+    unchanged = source.poll(first.state)
+    assert unchanged.drafts == [] and unchanged.errors == []
+    assert [(r.path, r.header("If-None-Match")) for r in server.requests][-1] == ("/news.xml", '"news-1"')
+    pages["/b"] = "2021-07-11T00:00:00Z"
+    assert [d.title for d in source.poll(unchanged.state).drafts] == ["Bài /b"]
+
+
+def test_children_an_index_no_longer_lists_are_forgotten(server):
+    # Daily child sitemaps (sitemap-2021-07-13.xml...): the memory must not grow by one a day.
+    day = {"n": 10}
+    child = {"path": "/day-10.xml"}
+
+    def index(request: Request) -> Reply:
+        row = f"<sitemap><loc>{server.url}{child['path']}</loc><lastmod>2021-07-{day['n']}</lastmod></sitemap>"
+        return Reply(200, f"<sitemapindex>{row}</sitemapindex>".encode())
+
+    server.add("GET", "/index.xml", index)
+    server.add(
+        "GET", r"/day-\d+\.xml", lambda r: Reply(200, urlset(server, {r.path + "-tin": "2021-07-13"}, news=True))
+    )
+    source = sitemap_source(server.url + "/index.xml", fetch_pages=False)
+    state: dict[str, str] = {}
+    for n in range(10, 14):
+        day["n"], child["path"] = n, f"/day-{n}.xml"
+        state = source.poll(state).state
+    assert list(json.loads(state["sitemaps"])) == [f"{server.url}/day-13.xml"]
 
 
 def test_index_nesting_and_size_are_bounded(server):
