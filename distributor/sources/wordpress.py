@@ -24,6 +24,7 @@ from distributor.sources.web import WebSource, WebSourceSettings, first, listed
 from distributor.text import html_to_text
 
 ACCEPT = "application/json"
+MAX_SKIPPED_PAGES = 100  # pages holding only posts seen before, read in one poll
 _WP_TIME = "%Y-%m-%dT%H:%M:%S"
 
 
@@ -56,6 +57,13 @@ class WordPressSource(WebSource):
         result = PollResult(complete=False)
         page, pages, useful = 1, 1, 0
         while page <= pages and useful < self.settings.max_pages:
+            if page - 1 - useful >= MAX_SKIPPED_PAGES:  # a site ignoring modified_after, or a hostile one
+                message = (
+                    f"stopped after {MAX_SKIPPED_PAGES} pages of posts seen before "
+                    "(does the site ignore modified_after? it needs WordPress 5.7 or newer)"
+                )
+                result.errors.append(self.error(message, self.endpoint))
+                break
             try:
                 posts, pages = self._page(page, since)
             except SourceError as exc:
@@ -106,6 +114,10 @@ class WordPressSource(WebSource):
             result.errors.append(self.error("a post that is not an object was skipped", self.endpoint))
             return True
         modified = str(post.get("modified_gmt") or "")
+        if _utc(modified) is None:  # as the cursor, text like "zzz" would hide every later post
+            message = f"post {post.get('id')} has no readable modified_gmt ({modified[:40]!r}); skipped"
+            result.errors.append(self.error(message, self.endpoint))
+            return False
         if not cursor.is_new(modified, str(post.get("id"))):
             return False
         try:

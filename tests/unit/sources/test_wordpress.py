@@ -11,6 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from distributor.sources import source_class
+from distributor.sources import wordpress as wordpress_module
 from distributor.sources.wordpress import WordPressSource, WordPressSourceSettings
 from tests.fakes.server import Reply, Request
 from tests.unit.sources.web_helpers import poll_fails, web_source
@@ -238,6 +239,43 @@ def test_embeds_and_headers_of_the_wrong_shape_are_ignored(server):
     (draft,) = result.drafts
     assert (draft.title, draft.author, draft.categories, draft.tags, draft.image) == ("Lạ", None, [], [], None)
     assert result.errors == []
+
+
+def test_a_site_that_never_stops_paging_is_left_after_a_bounded_number_of_pages(server, monkeypatch):
+    # The same page again and again, and a page count that never ends (or a site ignoring
+    # modified_after): pages of posts seen before used to be read without end.
+    post = {
+        "id": 1,
+        "link": "https://blog.example.vn/1/",
+        "title": {"rendered": "Một"},
+        "modified_gmt": "2021-07-13T10:00:00",
+    }
+    server.add("GET", "/wp-json/wp/v2/posts", lambda r: Reply(200, [post], {"X-WP-TotalPages": "1000000"}))
+    monkeypatch.setattr(wordpress_module, "MAX_SKIPPED_PAGES", 5)
+    result = wordpress(server).poll({})
+    assert [d.title for d in result.drafts] == ["Một"]
+    assert len(server.requests) == 1 + 5
+    assert "modified_after" in str(result.errors[-1])
+
+
+def test_a_post_with_an_unreadable_modified_time_does_not_move_the_cursor(server):
+    # "zzz" sorts after every date: as the cursor it would have hidden every later post.
+    def post(post_id: int, modified: str) -> dict[str, Any]:
+        return {
+            "id": post_id,
+            "link": f"https://blog.example.vn/{post_id}/",
+            "title": {"rendered": f"Bài {post_id}"},
+            "modified_gmt": modified,
+        }
+
+    posts = [post(1, "2021-07-13T10:00:00"), post(2, "zzz")]
+    server.add("GET", "/wp-json/wp/v2/posts", lambda r: Reply(200, posts))
+    source = wordpress(server)
+    first = source.poll({})
+    assert first.state["modified_gmt"] == "2021-07-13T10:00:00"
+    assert "post 2" in str(first.errors[0]) and "modified_gmt" in str(first.errors[0])
+    posts[:] = [post(3, "2021-07-14T10:00:00")]
+    assert [d.title for d in source.poll(first.state).drafts] == ["Bài 3"]
 
 
 def test_a_slow_api_times_out(server):
