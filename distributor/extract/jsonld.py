@@ -22,7 +22,7 @@ def json_ld_articles(root: lxml_html.HtmlElement) -> Iterator[dict[str, Any]]:
     for script in root.xpath("//script[@type='application/ld+json']"):
         try:
             data = json.loads(script.text or "", strict=False)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: arrays nested 100 000 deep
             continue  # broken JSON-LD is common; the page still has its other layers
         stack = [data]
         while stack:

@@ -144,9 +144,8 @@ class HtmlSource(WebSource):
             return None, "", fetched
         try:
             draft = self.extract_page(fetched, self.settings.selectors)
-        except Exception as exc:  # one hostile page must not stop the others
-            message = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
-            raise self.error(message, url) from exc
+        except ValueError as exc:
+            raise self.error(str(exc), url) from exc
         draft.categories = self.categories(draft.categories)
         return draft, _digest(repr(sorted(vars(draft).items()))), fetched
 

@@ -80,11 +80,17 @@ class WebSource(Source):
     def extract_page(self, page: Fetched, selectors: dict[str, str]) -> Draft:
         """The article on a fetched page, read with `selectors` in the site's timezone.
 
-        ValueError when the page holds no article: each source decides what that means for it.
+        ValueError when the page holds no article, or breaks the extraction in any other way (one
+        hostile page must not stop the others): each source decides what that means for it.
         """
         from distributor.extract import extract_article  # imported late: it loads trafilatura
 
-        return extract_article(page.text(), page.url, selectors=selectors or None, tz=zone(self.site.timezone))
+        try:
+            return extract_article(page.text(), page.url, selectors=selectors or None, tz=zone(self.site.timezone))
+        except ValueError:
+            raise
+        except Exception as exc:
+            raise ValueError(f"extraction failed: {type(exc).__name__}: {exc}") from exc
 
     def categories(self, found: list[str]) -> list[str]:
         """The item's own categories, else the source's configured `category`."""

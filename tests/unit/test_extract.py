@@ -381,6 +381,8 @@ def test_malformed_html_with_control_characters_still_extracts():
         "<<<>>><p <p <a href=javascript:alert(1)>x</a>",
         "\x00\x01\x02\x03",
         "<html><body><p>" + "chữ " * 200_000 + "</p></body></html>",
+        # JSON-LD nested past the recursion limit: json.loads raises RecursionError.
+        '<script type="application/ld+json">' + "[" * 100_000 + "]" * 100_000 + "</script><h1>Tiêu đề bài</h1>",
     ],
 )
 def test_hostile_html_never_crashes(html):

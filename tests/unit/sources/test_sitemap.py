@@ -10,11 +10,13 @@ import unicodedata
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from pydantic import ValidationError
 
+from distributor import extract as extract_module
 from distributor.sources import sitemap as sitemap_module
 from distributor.sources import source_class
 from distributor.sources.sitemap import Entry, Memory, SitemapSource, SitemapSourceSettings
@@ -113,6 +115,23 @@ def test_page_without_article_and_no_news_title_is_an_error(server):
     assert result.drafts == []
     (error,) = result.errors
     assert str(error).startswith(f"portal: {server.url}/a: ") and "no article found" in str(error)
+
+
+def test_a_page_that_breaks_extraction_is_reported_and_the_others_read(server, monkeypatch):
+    # Whatever extraction raises on one hostile page, the poll goes on with the other pages.
+    url = serve(server, "/sitemap.xml", urlset(server, {"/a": "2021-07-13", "/b": "2021-07-12"}, news=True))
+    serve(server, "/a", b"<html><body>hostile</body></html>", "text/html")
+    serve(server, "/b", fixture(server, "article.html"), "text/html; charset=utf-8")
+    real = extract_module.extract_article
+
+    def extract(html: str, url: str, **options: Any) -> Any:
+        if url.endswith("/a"):
+            raise RecursionError("maximum recursion depth exceeded")
+        return real(html, url, **options)
+
+    monkeypatch.setattr(extract_module, "extract_article", extract)
+    result = sitemap_source(url).poll({})
+    assert [d.title for d in result.drafts] == ["Bài /a", "Hội nghị xúc tiến đầu tư năm 2021"]
 
 
 def test_no_news_title_without_fetching_pages_is_an_error(server):
