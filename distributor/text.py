@@ -12,11 +12,23 @@ from collections.abc import Callable
 
 import regex
 
+from distributor.tlds import TLDS
+
 # XML 1.0 forbids most C0 controls, surrogates and U+FFFE/U+FFFF; lxml refuses them outright.
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff\ud800-\udfff]")
 _WHITESPACE = re.compile(r"\s+")
 URL_RE = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
 _GRAPHEME = regex.compile(r"\X")
+# Where X and Mastodon end a link: never on punctuation (`https://a.vn/x).` links `https://a.vn/x`).
+_LINK_END = re.compile(r"[^\w/=#+&-]+$")
+# A domain without a scheme, which X (not Mastodon) also turns into a link: labels (Vietnamese
+# letters allowed), a dot, an alphabetic TLD; not after `@` (an email address) or inside a word
+# (which also keeps the search linear on a long unbroken word).
+_LABEL = "-a-z0-9\u00c0-\u024f\u0300-\u036f\u1e00-\u1eff"
+_BARE_DOMAIN = re.compile(
+    rf"(?<![{_LABEL}@$#._/])(?:[{_LABEL}]+\.)+(?P<tld>[a-z]{{2,}}|xn--[-a-z0-9]+)(?![a-z0-9@+-])(?P<path>/)?",
+    re.IGNORECASE,
+)
 ELLIPSIS = "…"
 
 LengthFn = Callable[[str], int]
@@ -60,11 +72,12 @@ def utf8_length(text: str) -> int:
 
 
 def _with_urls_as(text: str, url_weight: int, count: LengthFn) -> int:
+    """Every http(s) link weighs `url_weight`; punctuation after it is counted as text."""
     total = 0
     position = 0
     for match in URL_RE.finditer(text):
         total += count(text[position : match.start()]) + url_weight
-        position = match.end()
+        position = match.start() + len(_LINK_END.sub("", match.group()))
     return total + count(text[position:])
 
 
@@ -80,10 +93,37 @@ def _x_weight(cluster: str) -> int:
     return total
 
 
+def _x_weights(text: str) -> int:
+    return sum(_x_weight(g) for g in graphemes(text))
+
+
+def _x_linked(match: re.Match[str]) -> bool:
+    """Whether X makes a link of this bare domain: a known TLD, and not one label plus a country
+    code with no path (`tuoitre.vn` stays text, `tuoitre.vn/abc` and `vnexpress.net` do not)."""
+    tld = match["tld"].lower()
+    if tld not in TLDS and not tld.startswith("xn--"):
+        return False
+    host = match.group().removesuffix("/").lower()
+    return bool(match["path"]) or host == "t.co" or not (len(tld) == 2 and host.count(".") == 1)
+
+
+def _x_text_length(text: str) -> int:
+    """Weighted length of text between http(s) links: a bare domain X links weighs at least 23
+    (its path, if any, is counted as text: never less than X counts)."""
+    total = 0
+    position = 0
+    for match in _BARE_DOMAIN.finditer(text):
+        if _x_linked(match):
+            domain = text[match.start() : match.end("tld")]
+            total += _x_weights(text[position : match.start()]) + max(23, _x_weights(domain))
+            position = match.end("tld")
+    return total + _x_weights(text[position:])
+
+
 def x_length(text: str) -> int:
-    """X (Twitter) weighted length: URLs count 23, CJK/Vietnamese precomposed letters and emoji 2."""
-    text = unicodedata.normalize("NFC", text)
-    return _with_urls_as(text, 23, lambda part: sum(_x_weight(g) for g in graphemes(part)))
+    """X (Twitter) weighted length: links count 23 (`vnexpress.net` too), CJK/Vietnamese
+    precomposed letters and emoji 2."""
+    return _with_urls_as(unicodedata.normalize("NFC", text), 23, _x_text_length)
 
 
 def mastodon_length(text: str) -> int:

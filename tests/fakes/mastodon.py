@@ -22,13 +22,19 @@ from PIL import Image as PILImage
 
 from tests.fakes.server import FakeServer, Reply, Request
 
-URL = re.compile(r"https?://\S+")
+URL = re.compile(r"https?://[^\s<>\"']+")
+LINK_END = re.compile(r"[^\w/=#+&-]+$")  # Mastodon's linkifier leaves trailing `.,)"` out of a link
 VISIBILITIES = {"public", "unlisted", "private", "direct"}
 
 
 def status_length(text: str) -> int:
-    """Counted independently of the adapter: graphemes, each link 23."""
-    return len(regex.findall(r"\X", URL.sub("x" * 23, text)))
+    """Counted independently of the adapter: graphemes, each link 23 (its trailing punctuation apart)."""
+
+    def placeholder(match: re.Match[str]) -> str:
+        kept = LINK_END.sub("", match.group())
+        return "x" * 23 + match.group()[len(kept) :]
+
+    return len(regex.findall(r"\X", URL.sub(placeholder, text)))
 
 
 def multipart_files(request: Request) -> dict[str, tuple[bytes, str, str | None]]:

@@ -3,8 +3,9 @@
 It verifies the OAuth 1.0a header the way X does: every oauth_* parameter present, HMAC-SHA1,
 version 1.0, a fresh timestamp, the app and user keys it knows, and the signature itself
 (recomputed with oauthlib from the method, URL and query; a JSON body is not signed). Text is
-counted with the twitter-text weights (280, links 23); an exact repeat is refused as duplicate
-content. Every answer carries the x-rate-limit-* and x-user-limit-24hour-* headers, and a spent
+counted with the twitter-text weights and link rules (280, links 23, bare domains like
+`vnexpress.net` too), on its own, not with the adapter's counter; an exact repeat is refused as
+duplicate content. Every answer carries the x-rate-limit-* and x-user-limit-24hour-* headers, and a spent
 window answers 429. `fail_next` queues any reply; accepted posts are in `posts`.
 """
 
@@ -12,12 +13,15 @@ from __future__ import annotations
 
 import hmac
 import itertools
+import re
 import time
+import unicodedata
 from typing import Any
 
+import regex
 from oauthlib.oauth1.rfc5849 import signature, utils
 
-from distributor.text import x_length
+from distributor.tlds import TLDS
 from tests.fakes.scripted import ScriptedFake
 from tests.fakes.server import Reply, Request
 
@@ -65,6 +69,48 @@ TOO_LONG = {
     "detail": "One or more parameters to your request was invalid.",
     "type": "https://api.twitter.com/2/problems/invalid-request",
 }
+
+# twitter-text v3, as far as news text meets it: a link with a scheme ends before trailing
+# punctuation; a bare domain with a known TLD is a link too (`vnexpress.net`, `dichvucong.gov.vn`),
+# unless it is one label plus a country code with no path (`tuoitre.vn`); an address after `@`
+# or inside a longer token is not. Every link weighs 23.
+SCHEME_LINK = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
+LINK_END = re.compile(r"[^\w/=#+&-]+$")
+LABEL = r"[-a-z0-9\u00c0-\u024f\u0300-\u036f\u1e00-\u1eff]+"
+BARE_LINK = re.compile(
+    rf"(?<![a-z0-9@$#._/-])(?P<host>(?:{LABEL}\.)+(?P<tld>[a-z]{{2,}}|xn--[-a-z0-9]+))(?![a-z0-9@+-])"
+    r"(?P<path>/[^\s<>\"']*)?",
+    re.IGNORECASE,
+)
+
+
+def _weight(cluster: str) -> int:
+    if len(cluster) > 1 and unicodedata.category(cluster[0]) == "So":
+        return 2  # an emoji sequence
+    light = ((0, 0x10FF), (0x2000, 0x200D), (0x2010, 0x201F), (0x2032, 0x2037))
+    return sum(1 if any(a <= ord(c) <= b for a, b in light) else 2 for c in cluster)
+
+
+def tweet_length(text: str) -> int:
+    """The weighted length X enforces (280), counted apart from the adapter's own counting."""
+    text = unicodedata.normalize("NFC", text)
+    links: list[tuple[int, int]] = []
+    for match in SCHEME_LINK.finditer(text):
+        links.append((match.start(), match.start() + len(LINK_END.sub("", match.group()))))
+    for match in BARE_LINK.finditer(text):
+        if any(start < match.end() and match.start() < end for start, end in links):
+            continue
+        host, tld, path = match["host"].lower(), match["tld"].lower(), match["path"]
+        if tld not in TLDS and not tld.startswith("xn--"):
+            continue
+        if not path and host.count(".") == 1 and len(tld) == 2 and host != "t.co":
+            continue
+        links.append((match.start(), match.start("path") + len(LINK_END.sub("", path)) if path else match.end()))
+    total, position = 0, 0
+    for start, end in sorted(links):
+        total += sum(_weight(g) for g in regex.findall(r"\X", text[position:start])) + 23
+        position = end
+    return total + sum(_weight(g) for g in regex.findall(r"\X", text[position:]))
 
 
 class FakeX(ScriptedFake):
@@ -147,7 +193,7 @@ class FakeX(ScriptedFake):
         text = body.get("text") if isinstance(body, dict) else None
         if not isinstance(text, str) or not text.strip():
             return Reply(400, {**TOO_LONG, "errors": [{"message": "text is required"}]}, self.limit_headers())
-        if x_length(text) > 280:
+        if tweet_length(text) > 280:
             return Reply(400, TOO_LONG, self.limit_headers())
         if any(tweet["text"] == text for tweet in self.posts):
             return Reply(403, DUPLICATE, self.limit_headers())

@@ -45,10 +45,30 @@ def test_x_length_counts_urls_as_23_and_vietnamese_letters_as_2() -> None:
     assert text.x_length("👍") == 2
 
 
+@pytest.mark.parametrize(
+    ("sample", "weight"),
+    [
+        ("vnexpress.net", 23),  # X links a bare domain with a known TLD...
+        ("dichvucong.gov.vn,", 24),
+        ("Booking.com", 23),
+        ("tuoitre.vn", 10),  # ...but not one label plus a country code...
+        ("tuoitre.vn/a", 25),  # ...unless a path follows (X: 23; the path is counted, never less)
+        ("TP.HCM", 6),  # not a TLD
+        ("ThS.BS", 6),
+        ("tin@gmail.com", 13),  # an email address
+        ("xem https://a.vn/x).", 4 + 23 + 2),  # a link ends before trailing punctuation
+    ],
+)
+def test_x_length_counts_links_as_x_finds_them(sample: str, weight: int) -> None:
+    assert text.x_length(sample) == weight
+
+
 def test_mastodon_length_counts_graphemes_and_urls_as_23() -> None:
     family = "👨‍👩‍👧‍👦"
     assert text.mastodon_length(family) == 1
     assert text.mastodon_length("xem https://example.com/" + "a" * 100) == 4 + 23
+    assert text.mastodon_length("(https://example.com/a).") == 1 + 23 + 2
+    assert text.mastodon_length("vnexpress.net") == 13  # Mastodon links only URLs with a scheme
 
 
 def test_truncate_cuts_at_word_boundary_with_ellipsis() -> None:

@@ -286,3 +286,13 @@ def test_max_characters_override(fake, tmp_path):
     post = channel.render(article())
     assert post.limit == 120 and textlib.mastodon_length(post.text) <= 120
     assert post.url in post.text
+
+
+def test_punctuation_after_a_link_in_the_summary_is_counted(fake, tmp_path):
+    # Mastodon's linkifier ends a link before `).`, which then counts as text: a summary full of
+    # such links must still fit once the instance counts them.
+    channel = make(fake, tmp_path)
+    post = channel.render(article(summary="Xem https://dichvucong.gov.vn/p/home/dvc-trang-chu.html). " * 40))
+    assert status_length(post.text) <= 500
+    channel.send(post, "k-links")
+    assert fake.statuses[0]["text"] == post.text

@@ -21,6 +21,7 @@ from tests.fakes.x import (
     TOO_MANY,
     UNAUTHORIZED,
     FakeX,
+    tweet_length,
 )
 from tests.unit.channels.secret_url_cases import assert_hidden, build, fake_fixtures
 from tests.unit.channels.vi_articles import article, hard_articles
@@ -113,6 +114,21 @@ def test_hard_articles_fit_and_keep_their_link(fake: FakeX, case: str) -> None:
     assert 0 < post.length <= post.limit == 280
     assert post.text.count(post.url) == 1
     channel.send(post, case)  # the fake refuses anything over 280 weighted
+    assert fake.posts[-1]["text"] == post.text
+
+
+def test_bare_domains_and_punctuation_after_links_are_counted_as_x_does(fake: FakeX) -> None:
+    # X makes a 23-character link of `dichvucong.gov.vn` and `Booking.com` (not of `tuoitre.vn` or
+    # `TP.HCM`), and ends a link before `).`: a summary with them must still fit as X counts.
+    summary = (
+        "Người dân TP.HCM tra cứu hồ sơ trên dichvucong.gov.vn, đặt phòng qua Booking.com, đọc "
+        "VnExpress.net hay tuoitre.vn (xem https://dichvucong.gov.vn/p/home/dvc-trang-chu.html). "
+    )
+    channel = x(fake)
+    post = channel.render(article(summary=summary * 3))
+    assert "dichvucong.gov.vn, đặt phòng qua Booking.com" in post.text  # the summary was cut later
+    assert post.length == tweet_length(post.text) <= 280
+    channel.send(post, "key-domains")
     assert fake.posts[-1]["text"] == post.text
 
 
