@@ -4,6 +4,8 @@ A sitemap lists URLs, not articles: each URL that is new, or whose lastmod moved
 fetched and its article extracted (`fetch_pages`), newest first and at most `max_urls_per_poll`
 per poll; the rest wait for the next poll. News sitemaps also give the title, publication date
 and keywords, which fill what the page does not say (or stand alone with `fetch_pages = false`).
+A URL with no article behind it is not read again until its lastmod changes; one whose page
+cannot be downloaded is tried on the next polls, `MAX_TRIES` at most.
 
 What was seen is kept compactly in the state: a bounded map URL -> lastmod plus a `floor`, the
 newest lastmod among the URLs forgotten to keep the map bounded; an unknown URL at or before the
@@ -46,6 +48,7 @@ ACCEPT_HTML = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
 MAX_DEPTH = 3  # index -> index -> index -> urlset
 MAX_SEEN = 5000  # URLs remembered with their lastmod
 MAX_FORGOTTEN = 100_000  # fingerprints of forgotten URLs without lastmod (12 bytes each)
+MAX_TRIES = 5  # polls a page may fail to download before it waits for its lastmod to change
 
 
 class SitemapSourceSettings(WebSourceSettings):
@@ -90,6 +93,7 @@ class Memory:
     forgotten: dict[str, None] = field(default_factory=dict)  # fingerprints of undated URLs, oldest first
     sitemaps: dict[str, str] = field(default_factory=dict)  # child sitemap -> lastmod fully read
     validators: dict[str, str] = field(default_factory=dict)  # undated child -> "etag\nlast_modified"
+    tries: dict[str, int] = field(default_factory=dict)  # url -> polls its page failed to download
 
     @classmethod
     def load(cls, state: dict[str, str]) -> Memory:
@@ -101,6 +105,7 @@ class Memory:
             forgotten=dict.fromkeys(packed[i : i + width] for i in range(0, len(packed), width)),
             sitemaps=_json_map(state.get("sitemaps")),
             validators=_json_map(state.get("validators")),
+            tries={url: int(n) for url, n in _json_map(state.get("tries")).items() if n.isdecimal()},
         )
 
     def wants(self, entry: Entry) -> bool:
@@ -113,6 +118,12 @@ class Memory:
 
     def record(self, entry: Entry) -> None:
         self.seen[entry.url] = max(entry.lastmod, self.seen.get(entry.url, ""))
+        self.tries.pop(entry.url, None)
+
+    def failed(self, entry: Entry) -> int:
+        """Count one more failed poll for the entry's page; the count so far."""
+        self.tries[entry.url] = self.tries.get(entry.url, 0) + 1
+        return self.tries[entry.url]
 
     def dump(self) -> dict[str, str]:
         if len(self.seen) > MAX_SEEN:
@@ -126,9 +137,9 @@ class Memory:
             state["floor"] = self.floor
         if self.forgotten:
             state["forgotten"] = "".join(list(self.forgotten)[-MAX_FORGOTTEN:])
-        for key, children in (("sitemaps", self.sitemaps), ("validators", self.validators)):
-            if children:
-                state[key] = json.dumps(children, separators=(",", ":"), sort_keys=True)
+        for key, values in (("sitemaps", self.sitemaps), ("validators", self.validators), ("tries", self.tries)):
+            if values:
+                state[key] = json.dumps(values, separators=(",", ":"), sort_keys=True)
         return state
 
     def child_validators(self, url: str) -> tuple[str | None, str | None]:
@@ -136,10 +147,12 @@ class Memory:
         etag, _, last_modified = self.validators.get(url, "").partition("\n")
         return etag or None, last_modified or None
 
-    def keep_only(self, children: set[str]) -> None:
-        """Forget child sitemaps no index lists any more (daily sitemaps come and go)."""
+    def keep_only(self, children: set[str], wanted: set[str]) -> None:
+        """Forget child sitemaps no index lists any more (daily sitemaps come and go), and the
+        failures of pages no longer wanted."""
         self.sitemaps = {url: lastmod for url, lastmod in self.sitemaps.items() if url in children}
         self.validators = {url: pair for url, pair in self.validators.items() if url in children}
+        self.tries = {url: count for url, count in self.tries.items() if url in wanted}
 
 
 @dataclass
@@ -172,21 +185,13 @@ class SitemapSource(WebSource):
         wanted = self._wanted(crawl.entries, memory)
         limit = self.settings.max_urls_per_poll
         batch, later = wanted[:limit], wanted[limit:]
-        unfinished = {entry.sitemap for entry in later}
-        for entry in batch:
-            try:
-                result.drafts.append(self._draft(entry))
-            except SourceError as exc:
-                result.errors.append(exc)
-                unfinished.add(entry.sitemap)
-                continue
-            memory.record(entry)
+        unfinished = {entry.sitemap for entry in later} | self._take(batch, memory, result)
         for child, lastmod in crawl.children.items():
             if child not in unfinished:
                 memory.sitemaps[child] = lastmod
                 if child in crawl.validators:
                     memory.validators[child] = crawl.validators[child]
-        memory.keep_only(crawl.listed)
+        memory.keep_only(crawl.listed, {entry.url for entry in wanted})
         result.state = memory.dump()
         if not unfinished and not crawl.incomplete and not crawl.undated:
             result.state.update(validators(fetched))  # nothing left: an unchanged root may 304
@@ -311,20 +316,38 @@ class SitemapSource(WebSource):
 
     # --- one article ---------------------------------------------------------------------------
 
+    def _take(self, batch: list[Entry], memory: Memory, result: PollResult) -> set[str]:
+        """Draft the article of each entry; the sitemaps whose entries must be tried again."""
+        unfinished = set()
+        for entry in batch:
+            try:
+                result.drafts.append(self._draft(entry))
+            except ValueError as exc:  # no article there: not read again until its lastmod moves
+                result.errors.append(self.error(str(exc), entry.url))
+            except SourceError as exc:  # cannot be read now: tried again on the next polls
+                result.errors.append(exc)
+                if memory.failed(entry) < MAX_TRIES:
+                    unfinished.add(entry.sitemap)
+                    continue
+                message = f"gave up after {MAX_TRIES} failed polls; read again when its lastmod changes"
+                result.errors.append(self.error(message, entry.url))
+            memory.record(entry)
+        return unfinished
+
     def _draft(self, entry: Entry) -> Draft:
-        """The article behind one sitemap URL; SourceError when it cannot be had now."""
+        """The article behind one sitemap URL: SourceError when it cannot be had now, ValueError
+        when there is none."""
         if not self.settings.fetch_pages:
             if not entry.title:
-                message = "no news:title in the sitemap and fetch_pages is off; skipped"
-                raise self.error(message, entry.url)
+                raise ValueError("no news:title in the sitemap and fetch_pages is off; skipped")
             return self._from_sitemap(entry)
         page = self.fetcher.get(entry.url, accept=ACCEPT_HTML)
         try:
             draft = self.extract_page(page, self.settings.selectors)
-        except ValueError as exc:
+        except ValueError:
             if entry.title:  # the page defeats extraction; the news sitemap still tells enough
                 return self._from_sitemap(entry)
-            raise self.error(str(exc), entry.url) from None
+            raise
         return dataclasses.replace(
             draft,
             title=draft.title or entry.title,

@@ -155,6 +155,40 @@ def test_a_failed_page_is_retried_next_poll(server):
     assert [d.title for d in second.drafts] == ["Hội nghị xúc tiến đầu tư năm 2021"]
 
 
+def test_a_url_without_an_article_is_not_read_again_until_its_lastmod_changes(server):
+    # A contact page or a category listed in the sitemap: it used to be fetched (and reported)
+    # on every poll, and kept the sitemap from ever being answered 304.
+    pages = {"/lien-he": "2021-07-13"}
+    server.add("GET", "/sitemap.xml", with_etag(lambda: f'"{pages["/lien-he"]}"', lambda: urlset(server, pages)))
+    serve(server, "/lien-he", b"<html><body><p>Li\xc3\xaan h\xe1\xbb\x87</p></body></html>", "text/html")
+    for fetch_pages in (True, False):
+        source = sitemap_source(server.url + "/sitemap.xml", fetch_pages=fetch_pages)
+        first = source.poll({})
+        assert first.drafts == [] and len(first.errors) == 1
+        server.requests.clear()
+        again = source.poll(first.state)
+        assert again.not_modified and len(server.requests) == 1
+        pages["/lien-he"] = "2021-07-14"  # changed: read once more
+        assert f"{server.url}/lien-he" in str(source.poll(again.state).errors)
+        pages["/lien-he"] = "2021-07-13"
+
+
+def test_a_page_that_keeps_failing_is_given_up_after_some_polls(server):
+    server.add(
+        "GET", "/sitemap.xml", with_etag(lambda: '"v1"', lambda: urlset(server, {"/gone": "2021-07-13"}, news=True))
+    )
+    server.add("GET", "/gone", lambda r: Reply(404, b"missing"))
+    source = sitemap_source(server.url + "/sitemap.xml")
+    state: dict[str, str] = {}
+    for _ in range(sitemap_module.MAX_TRIES):
+        result = source.poll(state)
+        state = result.state
+        assert result.drafts == [] and "HTTP 404" in str(result.errors[0])
+    assert "gave up after" in str(result.errors[-1])
+    server.requests.clear()
+    assert source.poll(state).not_modified and len(server.requests) == 1
+
+
 # --- lastmod-driven changes ------------------------------------------------------------------
 
 
