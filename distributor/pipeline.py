@@ -115,7 +115,8 @@ def poll_source(ctx: Context, name: str, dispatch: Dispatcher) -> PollReport:
             changed_feeds |= unpublish(ctx, article_id)
             report.removed.append(article_id)
         ctx.store.set_source_items(name, seen)
-    ctx.store.mark_polled(name)
+    if not result.backlog:  # a new source's existing articles may take several polls to read
+        ctx.store.mark_polled(name)
     if changed_feeds:
         dispatch.rebuild(sorted(changed_feeds))
     return report

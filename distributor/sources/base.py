@@ -27,6 +27,9 @@ class PollResult:
     state: dict[str, str] = field(default_factory=dict)
     errors: list[SourceError] = field(default_factory=list)  # per-item problems; the rest goes on
     not_modified: bool = False  # the source answered 304 / nothing changed: nothing to do
+    # True when a per-poll budget left articles the source already knows of for later polls. A new
+    # source's first poll lasts until one leaves none: what it holds fills the feeds unposted.
+    backlog: bool = False
 
 
 class Source(ABC):

@@ -185,6 +185,7 @@ class SitemapSource(WebSource):
         wanted = self._wanted(crawl.entries, memory)
         limit = self.settings.max_urls_per_poll
         batch, later = wanted[:limit], wanted[limit:]
+        result.backlog = bool(later)
         unfinished = {entry.sitemap for entry in later} | self._take(batch, memory, result)
         for child, lastmod in crawl.children.items():
             if child not in unfinished:

@@ -76,6 +76,7 @@ class WordPressSource(WebSource):
             taken = [self._take(post, cursor, result) for post in posts]
             useful += any(taken)  # a page of posts seen before (same second) is not counted
             page += 1
+        result.backlog = useful >= self.settings.max_pages and page <= pages
         result.state = cursor.dump()
         return result
 
