@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -64,8 +64,8 @@ class BlueskySettings(ChannelSettings):
 
 @dataclass(frozen=True)
 class Session:
-    access: str
-    refresh: str
+    access: str = field(repr=False)  # bearer tokens: never in a log line or traceback
+    refresh: str = field(repr=False)
     did: str
     handle: str
 

@@ -261,6 +261,13 @@ def test_session_is_cached_between_posts(fake, tmp_path):
     assert channel.state.get("did") == fake.did
 
 
+def test_a_session_never_shows_its_tokens(fake, tmp_path):
+    channel = make(fake, tmp_path)
+    session = channel._session()
+    assert session.access.startswith("eyJ") and session.did == fake.did
+    assert "eyJ" not in repr(session) and "eyJ" not in str(session)
+
+
 def test_expired_access_token_is_refreshed_not_relogged(fake, tmp_path):
     channel = make(fake, tmp_path)
     channel.send(channel.render(article()), "k1")
