@@ -17,6 +17,7 @@ from requests_oauthlib import OAuth1
 from distributor import http
 from distributor import text as textlib
 from distributor.channels.base import Channel
+from distributor.channels.secret_urls import redact
 from distributor.errors import ChannelError
 from distributor.models import Post, Receipt
 from distributor.settings import ChannelSettings
@@ -75,15 +76,8 @@ class X(Channel):
 
     def _redact(self, text: str) -> str:
         config = self.config
-        for secret in (
-            config.api_key,
-            config.api_secret,
-            config.access_token,
-            config.access_token_secret,
-        ):
-            if secret.get_secret_value():
-                text = text.replace(secret.get_secret_value(), "***")
-        return text
+        secrets = (config.api_key, config.api_secret, config.access_token, config.access_token_secret)
+        return redact(text, [secret.get_secret_value() for secret in secrets])
 
     def _error(self, response: requests.Response) -> ChannelError:
         body = http.json_or_none(response)

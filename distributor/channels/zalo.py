@@ -21,6 +21,7 @@ from pydantic import Field, SecretStr, model_validator
 from distributor import http
 from distributor import text as textlib
 from distributor.channels.base import Channel
+from distributor.channels.secret_urls import redact
 from distributor.errors import ChannelError
 from distributor.models import Article, Post, Receipt
 from distributor.settings import ChannelSettings, Duration
@@ -300,11 +301,7 @@ class Zalo(Channel):
 
     def _redact(self, text: str) -> str:
         secrets = [self.config.access_token, self.config.refresh_token, self.config.secret_key]
-        values = [s.get_secret_value() for s in secrets] + [v for v in self._pair() if v]
-        for value in values:
-            if value:
-                text = text.replace(value, "***")
-        return text
+        return redact(text, [s.get_secret_value() for s in secrets] + list(self._pair()))
 
     def _error(self, response: requests.Response, path: str) -> ChannelError:
         body = http.json_or_none(response)
