@@ -140,6 +140,10 @@ def detect(data: bytes, content_type: str | None = None) -> str:
         # valid UTF-8 but labelled latin-1 or windows-1258 is a misconfigured UTF-8 page.
         if not name.startswith("utf") and _looks_utf8(data):
             return "utf-8"
+        # Markup in UTF-16/32 is full of NUL bytes (every ASCII character has one); without any,
+        # the label is a copied template's, and UTF-16 would still "decode" the bytes, as CJK.
+        if name.startswith(("utf-16", "utf-32")) and b"\x00" not in data:
+            continue
         if _decodes(data, name):
             return name
     if data.isascii() or _decodes(data, "utf-8"):

@@ -355,3 +355,27 @@ def test_undeclared_windows_1258_is_detected(server):
     server.add("GET", "/doc", lambda r: Reply(200, body, {"Content-Type": "text/html"}))
     fetched = fetcher().get(server.url + "/doc")
     assert fetched.encoding == "cp1258" and VIETNAMESE in fetched.text()
+
+
+@pytest.mark.parametrize("pad", ["", " "])  # UTF-16 decodes any even number of ASCII-range bytes
+@pytest.mark.parametrize(
+    ("template", "content_type"),
+    [
+        ('<html><head><meta charset="utf-16"></head><body><p>{text}</p></body></html>{pad}', "text/html"),
+        ('<?xml version="1.0" encoding="UTF-16"?><rss><channel><title>{text}</title></channel></rss>{pad}', "text/xml"),
+        ("<p>{text}</p>{pad}", "text/html; charset=utf-16"),
+    ],
+)
+def test_a_utf16_label_on_bytes_that_are_not_utf16_is_ignored(server, template, content_type, pad):
+    # Copied templates keep a UTF-16 label after the page is re-encoded; read as UTF-16 it was
+    # CJK mojibake, or right or wrong depending on whether the page had an even length.
+    body = template.format(text=VIETNAMESE, pad=pad).encode("utf-8")
+    server.add("GET", "/doc", lambda r: Reply(200, body, {"Content-Type": content_type}))
+    fetched = fetcher().get(server.url + "/doc")
+    assert fetched.encoding == "utf-8" and VIETNAMESE in fetched.text()
+
+
+def test_real_utf16_without_a_bom_is_still_read(server):
+    body = f"<p>{VIETNAMESE}</p>".encode("utf-16-le")
+    server.add("GET", "/doc", lambda r: Reply(200, body, {"Content-Type": "text/html; charset=utf-16le"}))
+    assert VIETNAMESE in fetcher().get(server.url + "/doc").text()
