@@ -169,6 +169,8 @@ class Zalo(Channel):
             try:
                 data = self._api("POST", "/v2.0/article/verify", {"token": token})
             except ChannelError as exc:
+                if exc.maybe_sent:  # verify only reads: a lost answer left nothing half-done
+                    raise ChannelError(exc.message, retry_after=exc.retry_after) from exc
                 if exc.code != str(PROCESSING):
                     raise
                 continue

@@ -54,6 +54,7 @@ class Reply:
     status: int = 200
     body: Any = b""
     headers: dict[str, str] = field(default_factory=dict)
+    drop: bool = False  # close the connection without answering (the request may have been acted on)
 
     def encoded(self) -> tuple[bytes, str]:
         if isinstance(self.body, bytes):
@@ -142,6 +143,9 @@ class FakeServer:
                     reply = fake.handle(request)
                 except Exception as exc:  # a broken fake must be loud in the test output
                     reply = Reply(500, {"fake_error": repr(exc)})
+                if reply.drop:
+                    self.close_connection = True
+                    return
                 payload, content_type = reply.encoded()
                 self.send_response(reply.status)
                 headers = {"Content-Type": content_type, **reply.headers}

@@ -180,6 +180,25 @@ def test_an_article_still_processing_is_retried_without_creating_it_again(fake: 
     assert receipt.post_id == fake.broadcasts[0]["message_id"]
 
 
+def test_a_lost_verify_answer_is_plainly_retried(fake: FakeZalo) -> None:
+    # `article/verify` only reads: its lost answer leaves nothing half-done for an operator to check,
+    # unlike a lost broadcast answer.
+    fake.failures[VERIFY].append(Reply(drop=True))
+    channel = zalo(fake)
+    error = failure(channel)
+    assert "connection failed" in error.message
+    assert not error.permanent and not error.maybe_sent and fake.broadcasts == []
+
+    receipt = channel.send(channel.render(article(image=IMAGE)), "key-1")
+    assert len(fake.calls(CREATE)) == 1 and receipt.post_id == fake.broadcasts[0]["message_id"]
+
+
+def test_a_lost_broadcast_answer_may_have_been_sent(fake: FakeZalo) -> None:
+    fake.failures[BROADCAST].append(Reply(drop=True))
+    error = failure(zalo(fake))
+    assert not error.permanent and error.maybe_sent
+
+
 def test_a_failed_broadcast_is_retried_with_the_same_article(fake: FakeZalo) -> None:
     channel = zalo(fake)
     fake.fail_next(BROADCAST, -32, "Request exceeds the limit")
