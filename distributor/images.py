@@ -187,6 +187,8 @@ def inspect(data: bytes) -> Image:
     picture = _open(data)
     with picture:
         kind = picture.format or "unknown"
+        if kind == "MPO":  # a camera's multi-picture JPEG: a plain JPEG with more frames after it
+            kind = "JPEG"
         if kind not in FORMATS:
             raise ImageError(f"unsupported image type {kind} (supported: {', '.join(FORMATS)})")
         width, height = picture.size

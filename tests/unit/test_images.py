@@ -53,6 +53,19 @@ def test_type_is_sniffed_from_the_bytes_not_the_header(server, tmp_path):
         images.fetch(html_as_png, data_dir=tmp_path, allow_private=True)
 
 
+def test_a_camera_jpeg_with_extra_frames_is_taken_as_the_jpeg_it_is(server, tmp_path):
+    # Phones and cameras write multi-picture JPEGs (MPF, which Pillow calls "MPO"): a JPEG whose
+    # first frame every decoder shows, with more frames appended. Platforms take it as image/jpeg.
+    first, second = PILImage.new("RGB", (64, 48), "red"), PILImage.new("RGB", (64, 48), "blue")
+    buffer = io.BytesIO()
+    first.save(buffer, "MPO", save_all=True, append_images=[second])
+    url = serve(server, "/camera.jpg", buffer.getvalue(), "image/jpeg")
+
+    image = images.fetch(url, data_dir=tmp_path, allow_private=True)
+    assert (image.format, image.mime, image.width, image.height) == ("JPEG", "image/jpeg", 64, 48)
+    assert images.prepare(image, max_bytes=1_000_000, formats=("JPEG", "PNG")) is image
+
+
 def test_unsupported_image_type_is_refused(server, tmp_path):
     url = serve(server, "/old.bmp", picture("BMP"), "image/bmp")
     with pytest.raises(ImageError, match="unsupported image type BMP"):
