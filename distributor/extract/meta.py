@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import tzinfo
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from lxml import html as lxml_html
 
@@ -79,11 +79,20 @@ def _itemprop(root: lxml_html.HtmlElement, name: str) -> str:
 
 
 def canonical(root: lxml_html.HtmlElement, url: str) -> str | None:
+    """The page's `<link rel=canonical>`, but not one to a home page from another page (a
+    template's mistake that would make every article of the site one article)."""
     for link in root.xpath("//link[@href]"):
         if "canonical" in (link.get("rel") or "").lower().split():
-            target = urljoin(url, link.get("href").strip())
-            return target if is_http_url(target) else None
+            target: str = urljoin(url, link.get("href").strip())
+            if not is_http_url(target) or (_is_home(target) and not _is_home(url)):
+                return None
+            return target
     return None
+
+
+def _is_home(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.path in ("", "/") and not parts.query
 
 
 def language(root: lxml_html.HtmlElement) -> str | None:

@@ -274,6 +274,22 @@ def test_open_graph_and_article_meta_drive_the_fields():
     assert draft.canonical is None
 
 
+@pytest.mark.parametrize(
+    ("page", "canonical", "kept"),
+    [
+        ("https://baotayninh.vn/tin/a.html", "https://baotayninh.vn/", None),  # a template's mistake
+        ("https://baotayninh.vn/tin/a.html", "/", None),
+        ("https://baotayninh.vn/", "https://baotayninh.vn/", "https://baotayninh.vn/"),
+        ("https://m.baotayninh.vn/tin/a.html", "https://baotayninh.vn/tin/a.html", "https://baotayninh.vn/tin/a.html"),
+    ],
+)
+def test_a_canonical_link_to_the_home_page_is_ignored(page, canonical, kept):
+    # Every article would otherwise be one article: each new one an "edit" of the last, never posted.
+    html = f"""<html><head><link rel="canonical" href="{canonical}"></head><body>
+        <h1>Lễ hội Núi Bà Đen thu hút du khách</h1>{BODY}</body></html>"""
+    assert extract_article(html, page, tz=HCM).canonical == kept
+
+
 def test_time_element_dates_a_page_without_meta():
     html = f"""<html><head><title>Lễ hội Núi Bà Đen thu hút du khách</title></head><body>
         <h1>Lễ hội Núi Bà Đen thu hút du khách</h1>
