@@ -20,7 +20,7 @@ import requests
 from pydantic import SecretStr
 
 from distributor.channels.base import Channel
-from distributor.channels.secret_urls import WebhookSettings, endpoint, request, shown, url_secrets
+from distributor.channels.secret_urls import WebhookSettings, endpoint, redact, request, shown, url_secrets
 from distributor.errors import ChannelError
 from distributor.http import json_or_none, retry_after
 from distributor.models import Article, Post, Receipt
@@ -92,12 +92,8 @@ class Webhook(Channel):
     def send(self, post: Post, key: str) -> Receipt:
         body = self.body(post)
         headers = self.headers(body, key, int(time.time()))
-        secret = self.config.url.get_secret_value()
-        target = endpoint(secret, self.config.api_base)
-        secrets = url_secrets(secret) + url_secrets(target)
-        if self.config.secret is not None:
-            secrets.append(self.config.secret.get_secret_value())
-        response = request("POST", target, secrets=secrets, data=body, headers=headers)
+        target = endpoint(self.config.url.get_secret_value(), self.config.api_base)
+        response = request("POST", target, secrets=self._secrets(), data=body, headers=headers)
         if not 200 <= response.status_code < 300:
             raise self.error(response)
         answer = json_or_none(response)
@@ -108,12 +104,23 @@ class Webhook(Channel):
             url=url if isinstance(url, str) else None,
         )
 
+    def _secrets(self) -> list[str]:
+        url = self.config.url.get_secret_value()
+        secrets = url_secrets(url) + url_secrets(endpoint(url, self.config.api_base))
+        if self.config.secret is not None:
+            secrets.append(self.config.secret.get_secret_value())
+        return secrets
+
     def error(self, response: requests.Response) -> ChannelError:
         status = response.status_code
         answer = json_or_none(response)
         data = answer if isinstance(answer, dict) else {}
-        detail = data.get("error") or data.get("message") or response.text.strip()[:200] or response.reason
-        message = f"webhook: HTTP {status}: {detail}"
+        # A receiver's 404 or redirect page often quotes the URL ("Cannot POST /hooks/<token>"):
+        # masked before the text is cut, so no part of a secret is left either.
+        secrets = self._secrets()
+        text = redact(response.text.strip(), secrets)[:200]
+        detail = data.get("error") or data.get("message") or text or response.reason
+        message = redact(f"webhook: HTTP {status}: {detail}", secrets)
         wait = retry_after(response.headers.get("Retry-After"))
         if status in (408, 429) or status >= 500:
             return ChannelError(message, retry_after=wait, code=status, status=status)

@@ -217,6 +217,23 @@ def test_url_and_secret_are_hidden_when_the_connection_fails() -> None:
     assert_hidden(caught.value, SIGNING_SECRET)
 
 
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (404, f"<pre>Cannot POST /hooks/{PATH_TOKEN}</pre>"),  # Express's default 404 page
+        (301, f"Moved Permanently. Redirecting to https://cms.example.vn/hooks/{PATH_TOKEN}"),
+        (400, "x" * 180 + f" path=/hooks/{PATH_TOKEN}"),  # the text is cut at 200: not inside the token
+    ],
+)
+def test_a_receiver_quoting_the_url_in_its_answer_does_not_leak_it(fake: WebhookFake, status: int, body: str) -> None:
+    fake.then(Reply(status, body, {"Content-Type": "text/html; charset=utf-8"}))
+    with pytest.raises(ChannelError) as caught:
+        webhook(fake).send(_post(), "key-1")
+    assert caught.value.permanent and caught.value.status == status
+    assert "***" in caught.value.message and PATH_TOKEN[:10] not in caught.value.message
+    assert_hidden(caught.value, PATH_TOKEN)
+
+
 def test_url_is_hidden_in_debug_logs(fake: WebhookFake, caplog: pytest.LogCaptureFixture) -> None:
     assert_logs_hide(webhook(fake), caplog, PATH_TOKEN)
     assert SIGNING_SECRET not in caplog.text
