@@ -283,7 +283,7 @@ def _detail(body: bytes) -> str:
     """An API error's own words: `message` or `error` of a JSON object body."""
     try:
         data = json.loads(body.decode("utf-8", "replace")) if body else None
-    except ValueError:
+    except (ValueError, RecursionError):
         return ""
     if not isinstance(data, dict):
         return ""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import calendar
 import html
 import io
-import json
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
@@ -21,7 +20,15 @@ from distributor.dates import parse_date, zone
 from distributor.fetch import Fetched
 from distributor.normalize import Draft
 from distributor.sources.base import PollResult
-from distributor.sources.web import WebSource, WebSourceSettings, first, listed, validators, xml_bytes
+from distributor.sources.web import (
+    WebSource,
+    WebSourceSettings,
+    first,
+    json_body,
+    listed,
+    validators,
+    xml_bytes,
+)
 from distributor.text import html_to_text
 from distributor.urls import is_http_url
 
@@ -119,7 +126,7 @@ class FeedSource(WebSource):
 
     def _read_json_feed(self, fetched: Fetched, result: PollResult) -> None:
         try:
-            data = json.loads(fetched.text())
+            data = json_body(fetched)
         except ValueError as exc:
             raise self.error(f"not a readable JSON Feed: {exc}", fetched.url) from None
         version = data.get("version") if isinstance(data, dict) else None

@@ -5,6 +5,7 @@ bytes for a parser.
 
 from __future__ import annotations
 
+import json
 import re
 from functools import cached_property
 from typing import Annotated, Any
@@ -119,6 +120,14 @@ def xml_bytes(fetched: Fetched) -> bytes:
     text = strip_illegal_xml(fetched.text())
     text = _XML_DECLARATION.sub('<?xml version="1.0" encoding="utf-8"?>', text, count=1)
     return text.encode("utf-8")
+
+
+def json_body(fetched: Fetched) -> Any:
+    """The body as JSON; ValueError when it is not JSON, or nests deeper than Python recurses."""
+    try:
+        return json.loads(fetched.text())
+    except RecursionError:
+        raise ValueError("JSON nested too deep") from None
 
 
 def first(values: Any) -> Any:

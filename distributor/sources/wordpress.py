@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -20,7 +19,7 @@ from pydantic import Field, SecretStr, model_validator
 from distributor.errors import SourceError
 from distributor.normalize import Draft
 from distributor.sources.base import PollResult
-from distributor.sources.web import WebSource, WebSourceSettings, first, listed
+from distributor.sources.web import WebSource, WebSourceSettings, first, json_body, listed
 from distributor.text import html_to_text
 
 ACCEPT = "application/json"
@@ -94,7 +93,7 @@ class WordPressSource(WebSource):
         url = f"{self.endpoint}?{urlencode(params)}"
         fetched = self.fetcher.get(url, accept=ACCEPT, headers=self._auth())
         try:
-            posts = json.loads(fetched.text())
+            posts = json_body(fetched)
         except ValueError:
             raise self.error("not a WordPress REST API answer (is the REST API enabled?)", url) from None
         if not isinstance(posts, list):

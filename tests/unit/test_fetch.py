@@ -256,6 +256,11 @@ def test_a_json_error_body_gives_its_message(server):
     assert "HTTP 401" in str(error) and "Sorry, you are not allowed to do that." in str(error)
 
 
+def test_a_json_error_body_nested_too_deep_still_gives_the_status(server):
+    server.add("GET", "/api", lambda r: Reply(400, b"[" * 5000, {"Content-Type": "application/json"}))
+    assert str(fails(fetcher(), server.url + "/api")).endswith(": HTTP 400 Bad Request")
+
+
 def test_a_refused_connection_is_reported():
     url = free_port_url()
     error = fails(fetcher(retries=1), url)

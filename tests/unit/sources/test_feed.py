@@ -253,6 +253,7 @@ def test_a_web_page_is_not_a_feed(server):
         (b'{"version": "https://jsonfeed.org/version/1.1", "items": [', "not a readable JSON Feed"),
         (b'{"name": "something else"}', "not a JSON Feed"),
         (b'{"version": "https://jsonfeed.org/version/1", "items": 3}', "no 'items' list"),
+        (b'{"items": ' + b"[" * 100_000, "not a readable JSON Feed"),  # RecursionError in json.loads
     ],
 )
 def test_broken_json_feeds(server, body, words):

@@ -200,6 +200,13 @@ def test_a_site_without_the_rest_api_is_a_clear_error(server):
     assert "/wp-json/wp/v2/posts?" in str(error) and "is the REST API enabled?" in str(error)
 
 
+def test_json_nested_past_the_recursion_limit_is_a_clear_error(server):
+    server.add(
+        "GET", "/wp-json/wp/v2/posts", lambda r: Reply(200, b"[" * 100_000, {"Content-Type": "application/json"})
+    )
+    assert "is the REST API enabled?" in str(poll_fails(wordpress(server)))
+
+
 def test_an_unexpected_json_shape_is_a_clear_error(server):
     server.add("GET", "/wp-json/wp/v2/posts", lambda r: Reply(200, {"posts": []}))
     assert "did not answer with a list of posts" in str(poll_fails(wordpress(server)))
