@@ -77,6 +77,10 @@ def poll_source(ctx: Context, name: str, dispatch: Dispatcher) -> PollReport:
         log.warning("source %s: %s", name, exc)
         report.errors.append(str(exc))
         return report
+    except Exception as exc:  # a bug met by odd input: name the source, keep the worker going
+        log.exception("source %s: unexpected error while polling %s", name, config.url or config.path)
+        report.errors.append(f"{name}: unexpected error: {type(exc).__name__}: {exc}")
+        return report
     if result.state != state:
         ctx.store.save_source_state(name, result.state)
     report.errors += [str(e) for e in result.errors]

@@ -235,3 +235,19 @@ def test_a_file_caught_mid_save_does_not_unpublish_its_article(make_settings, tm
     assert [a.title for a in ctx.store.feed_articles("all", 50)] == ["Ổn định"]
     write(folder, "a.md", "Ổn định")
     assert pipeline.poll_source(ctx, "files", dispatch).unchanged == 1
+
+
+def test_an_unexpected_error_in_a_source_is_reported_with_its_name(
+    make_settings, tmp_path: Path, monkeypatch, caplog
+) -> None:  # type: ignore[no-untyped-def]
+    from distributor.sources.directory import DirectorySource
+
+    ctx, folder = setup(make_settings, tmp_path)
+
+    def broken(self: DirectorySource, state: dict[str, str]) -> None:
+        raise IndexError("list index out of range")
+
+    monkeypatch.setattr(DirectorySource, "poll", broken)
+    report = pipeline.poll_source(ctx, "files", InlineDispatcher(ctx))
+    assert report.errors == ["files: unexpected error: IndexError: list index out of range"]
+    assert "source files: unexpected error while polling" in caplog.text and str(folder) in caplog.text
