@@ -30,13 +30,20 @@ def article_id(url: str) -> str:
 
 
 def absolute(url: str | None, base: str) -> str | None:
-    if not url:
+    """`url` resolved against `base`; None when it is empty or cannot be parsed ("http://[x")."""
+    if not url or not url.strip():
         return None
-    return urljoin(base, url.strip())
+    try:
+        return urljoin(base, url.strip())
+    except ValueError:  # a bracketed host that is no IP address
+        return None
 
 
 def is_http_url(url: str) -> bool:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
     return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from datetime import tzinfo
-from urllib.parse import urljoin
 
 from lxml import etree
 from lxml import html as lxml_html
@@ -23,6 +22,7 @@ from distributor.extract.portal import from_layout
 from distributor.extract.selectors import check_selectors, from_selectors
 from distributor.extract.tidy import tidy
 from distributor.normalize import Draft
+from distributor.urls import absolute
 
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
 
@@ -60,7 +60,7 @@ def extract_article(html: str, url: str, *, selectors: dict[str, str] | None = N
         title=found.title,
         content=found.content,
         summary=found.summary,
-        image=urljoin(url, found.image) if found.image else None,
+        image=absolute(found.image, url),
         author=found.author or None,
         categories=found.categories,
         tags=found.tags,

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from urllib.parse import urldefrag, urljoin
+from urllib.parse import urldefrag
 
 from selectolax.lexbor import LexborHTMLParser
 
 from distributor import text as textlib
 from distributor.extract.selectors import check_css
-from distributor.urls import is_http_url
+from distributor.urls import absolute, is_http_url
 
 
 def extract_links(html: str, base_url: str, link_selector: str) -> list[str]:
@@ -28,12 +28,13 @@ def listing_entries(html: str, base_url: str, link_selector: str) -> dict[str, s
     tree = LexborHTMLParser(textlib.nfc(html))
     base = base_url
     if (base_node := tree.css_first("base[href]")) is not None:
-        base = urljoin(base_url, (base_node.attributes.get("href") or "").strip())
+        base = absolute(base_node.attributes.get("href"), base_url) or base_url
     entries: dict[str, list[str]] = {}
     for node in tree.css(check_css(link_selector)):
         anchor = node if node.attributes.get("href") is not None else node.css_first("[href]")
         href = (anchor.attributes.get("href") or "").strip() if anchor else ""
-        link = urldefrag(urljoin(base, href)).url if href and not href.startswith("#") else ""
+        link = absolute(href, base) if href and not href.startswith("#") else None
+        link = urldefrag(link).url if link else ""
         if is_http_url(link):
             entries.setdefault(link, []).append(textlib.clean_text(node.text(separator=" ")))
     return {link: " ".join(t for t in texts if t) for link, texts in entries.items()}

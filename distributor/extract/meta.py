@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import tzinfo
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from lxml import html as lxml_html
 
@@ -17,7 +17,7 @@ from distributor.dates import parse_date
 from distributor.extract.fields import Fields, unique
 from distributor.extract.jsonld import json_ld_articles, ld_list, ld_names, ld_text, ld_url
 from distributor.extract.layout import Layout
-from distributor.urls import is_http_url
+from distributor.urls import absolute, is_http_url
 
 
 def from_declarations(found: Fields, page: Layout, tz: tzinfo) -> None:
@@ -83,8 +83,8 @@ def canonical(root: lxml_html.HtmlElement, url: str) -> str | None:
     template's mistake that would make every article of the site one article)."""
     for link in root.xpath("//link[@href]"):
         if "canonical" in (link.get("rel") or "").lower().split():
-            target: str = urljoin(url, link.get("href").strip())
-            if not is_http_url(target) or (_is_home(target) and not _is_home(url)):
+            target = absolute(link.get("href"), url)
+            if not target or not is_http_url(target) or (_is_home(target) and not _is_home(url)):
                 return None
             return target
     return None

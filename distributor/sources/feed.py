@@ -12,7 +12,6 @@ import html
 import io
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urljoin
 
 import feedparser
 
@@ -30,7 +29,7 @@ from distributor.sources.web import (
     xml_bytes,
 )
 from distributor.text import html_to_text
-from distributor.urls import is_http_url
+from distributor.urls import absolute, is_http_url
 
 ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, "
@@ -62,10 +61,13 @@ class FeedSource(WebSource):
     # --- RSS and Atom ----------------------------------------------------------------------------
 
     def _read_xml_feed(self, fetched: Fetched, result: PollResult) -> None:
-        parsed = feedparser.parse(
-            io.BytesIO(xml_bytes(fetched)),
-            response_headers={"content-type": "application/xml; charset=utf-8"},
-        )
+        try:
+            parsed = feedparser.parse(
+                io.BytesIO(xml_bytes(fetched)),
+                response_headers={"content-type": "application/xml; charset=utf-8"},
+            )
+        except Exception as exc:  # feedparser lets some broken input escape as anything at all
+            raise self.error(f"not a readable feed: {type(exc).__name__}: {exc}", fetched.url) from exc
         entries = parsed.get("entries") or []
         if not entries and parsed.get("bozo"):
             problem = _describe(parsed.get("bozo_exception"))
@@ -203,9 +205,7 @@ def _entry_image(entry: Any) -> str | None:
 
 
 def _absolute(url: Any, base: str) -> str | None:
-    if not isinstance(url, str) or not url.strip():
-        return None
-    return urljoin(base, url.strip())
+    return absolute(url, base) if isinstance(url, str) else None
 
 
 def _text(value: Any) -> str:

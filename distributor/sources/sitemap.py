@@ -29,7 +29,6 @@ import zlib
 from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
-from urllib.parse import urljoin
 
 from lxml import etree
 from pydantic import Field, field_validator
@@ -41,7 +40,7 @@ from distributor.fetch import Fetched
 from distributor.normalize import Draft
 from distributor.sources.base import PollResult
 from distributor.sources.web import Selectors, WebSource, WebSourceSettings, validators, xml_bytes
-from distributor.urls import is_http_url
+from distributor.urls import absolute, is_http_url
 
 ACCEPT_XML = "application/xml, text/xml;q=0.9, */*;q=0.5"
 ACCEPT_HTML = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
@@ -201,14 +200,17 @@ class SitemapSource(WebSource):
     # --- reading the sitemap tree ----------------------------------------------------------------
 
     def _read(self, fetched: Fetched, memory: Memory, crawl: _Crawl, result: PollResult, depth: int) -> None:
-        root = self._parse(fetched, result)
-        kind = etree.QName(root).localname
-        if kind == "urlset":
-            crawl.entries.extend(self._urls(root, fetched.url))
-        elif kind == "sitemapindex":
-            self._read_index(root, fetched.url, memory, crawl, result, depth)
-        else:
-            raise self.error(f"not a sitemap: the root element is <{kind}>", fetched.url)
+        try:
+            root = self._parse(fetched, result)
+            kind = _localname(root)
+            if kind == "urlset":
+                crawl.entries.extend(self._urls(root, fetched.url))
+            elif kind == "sitemapindex":
+                self._read_index(root, fetched.url, memory, crawl, result, depth)
+            else:
+                raise self.error(f"not a sitemap: the root element is <{kind}>", fetched.url)
+        except (ValueError, etree.LxmlError) as exc:  # what lxml makes of a badly broken document
+            raise self.error(f"not a readable sitemap: {type(exc).__name__}: {exc}", fetched.url) from exc
 
     def _read_index(self, root: Any, url: str, memory: Memory, crawl: _Crawl, result: PollResult, depth: int) -> None:
         children = []
@@ -377,7 +379,14 @@ class SitemapSource(WebSource):
 
 
 def _children(node: Any, name: str) -> list[Any]:
-    return [c for c in node if isinstance(c.tag, str) and etree.QName(c).localname == name]
+    return [c for c in node if isinstance(c.tag, str) and _localname(c) == name]
+
+
+def _localname(node: Any) -> str:
+    """The tag without its namespace: `{uri}news`, or `news:news` when a recovered document used
+    a prefix it never declared (lxml's QName refuses that one)."""
+    tag: str = node.tag
+    return tag.rpartition("}")[2].rpartition(":")[2]
 
 
 def _first_child(node: Any, name: str) -> Any:
@@ -392,10 +401,8 @@ def _text(node: Any, name: str) -> str:
 
 
 def _absolute(url: str, base: str) -> str | None:
-    if not url:
-        return None
-    joined = urljoin(base, url)
-    return joined if is_http_url(joined) else None
+    joined = absolute(url, base)
+    return joined if joined and is_http_url(joined) else None
 
 
 def _lastmod(text: str, timezone: str) -> str:

@@ -21,6 +21,7 @@ from distributor.text import strip_illegal_xml
 from distributor.urls import is_http_url
 
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
+_CHARACTER_REFERENCE = re.compile(r"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
 
 
 def _check_selectors(value: dict[str, str]) -> dict[str, str]:
@@ -117,9 +118,16 @@ def xml_bytes(fetched: Fetched) -> bytes:
     parser must not trust a declaration that may be wrong; stray control characters, common in
     CMS output, would otherwise make a whole feed unreadable.
     """
-    text = strip_illegal_xml(fetched.text())
+    text = _CHARACTER_REFERENCE.sub(_legal_reference, strip_illegal_xml(fetched.text()))
     text = _XML_DECLARATION.sub('<?xml version="1.0" encoding="utf-8"?>', text, count=1)
     return text.encode("utf-8")
+
+
+def _legal_reference(match: re.Match[str]) -> str:
+    """A character reference, or "" when it names a character XML forbids (`&#xD800;`, `&#1;`):
+    parsers turn those into errors or into bytes that are no UTF-8."""
+    code = int(match[1], 16) if match[1] else int(match[2])
+    return match[0] if code <= 0x10FFFF and strip_illegal_xml(chr(code)) else ""
 
 
 def json_body(fetched: Fetched) -> Any:

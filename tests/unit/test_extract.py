@@ -399,6 +399,9 @@ def test_malformed_html_with_control_characters_still_extracts():
         "<html><body><p>" + "chữ " * 200_000 + "</p></body></html>",
         # JSON-LD nested past the recursion limit: json.loads raises RecursionError.
         '<script type="application/ld+json">' + "[" * 100_000 + "]" * 100_000 + "</script><h1>Tiêu đề bài</h1>",
+        # URLs urljoin refuses ("Invalid IPv6 URL"): no image, no canonical, still an article.
+        '<meta property="og:image" content="http://[::1"><link rel="canonical" href="http://[x">'
+        "<h1>Tiêu đề bài viết</h1><p>Nội dung của bài viết.</p>",
     ],
 )
 def test_hostile_html_never_crashes(html):
@@ -441,6 +444,11 @@ def test_links_skip_fragments_scripts_and_mail_and_honour_base_href():
     assert extract_links(html, "https://example.vn/", ".nothing") == []
     with pytest.raises(ValueError, match="not a valid CSS selector"):
         extract_links(html, "https://example.vn/", "li[")
+
+
+def test_links_urljoin_refuses_are_left_out():
+    html = '<base href="http://[x"><a class="t" href="http://[::1">x</a><a class="t" href="/a">A</a>'
+    assert extract_links(html, "https://example.vn/tin/", ".t") == ["https://example.vn/a"]
 
 
 def test_listing_entries_carry_what_the_listing_shows():

@@ -95,3 +95,8 @@ def test_a_datetime_at_the_edge_of_the_calendar_is_no_date() -> None:
     edge = datetime.fromisoformat("0001-01-01T00:00:00+05:00")
     article = make(Draft(url="https://portal.example.gov.vn/a", title="A", published=edge))
     assert article.published == NOW
+
+
+def test_an_image_url_that_cannot_be_parsed_is_dropped_not_the_article() -> None:
+    article = make(Draft(url="https://portal.example.gov.vn/a", title="A", image="http://[::1"))
+    assert article.image is None

@@ -12,6 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from distributor.normalize import normalize
+from distributor.sources import feed as feed_module
 from distributor.sources import source_class
 from distributor.sources.feed import FeedSource, FeedSourceSettings
 from tests.fakes.server import Reply, Request
@@ -292,6 +293,31 @@ def test_a_date_at_the_edge_of_the_calendar_is_no_date(server, date):
     (draft,) = feed_source(server.url + "/rss").poll({}).drafts
     now = datetime(2024, 1, 1, tzinfo=HCM)
     assert normalize(draft, source="portal", tz=HCM, language="vi", now=now).published == now
+
+
+def test_bad_urls_and_character_references_are_dropped_not_fatal(server):
+    # feedparser encoded "&#xD800;" to UTF-8 and raised; urljoin raised on "http://[::1".
+    items = (
+        "<item><title>Bài&#xD800; A</title><link>https://portal.example.vn/a</link>"
+        '<enclosure url="http://[x" type="image/jpeg"/></item>'
+        "<item><title>Bài B</title><link>http://[::1</link></item>"
+    )
+    body = f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><link>http://[x</link>{items}</channel></rss>'
+    server.add("GET", "/rss", lambda r: Reply(200, body.encode(), {"Content-Type": "application/rss+xml"}))
+    result = feed_source(server.url + "/rss").poll({})
+    assert [(d.title, d.url, d.image) for d in result.drafts] == [("Bài A", "https://portal.example.vn/a", None)]
+    assert "'Bài B' has no link" in str(result.errors[-1])
+
+
+def test_whatever_feedparser_raises_is_a_clear_error(server, monkeypatch):
+    def broken(*args: object, **kwargs: object) -> None:
+        raise IndexError("list index out of range")
+
+    monkeypatch.setattr(feed_module.feedparser, "parse", broken)
+    server.add("GET", "/rss", lambda r: Reply(200, rss({"a": "A"}), {"Content-Type": "application/rss+xml"}))
+    assert "not a readable feed: IndexError: list index out of range" in str(
+        poll_fails(feed_source(server.url + "/rss"))
+    )
 
 
 def test_a_10_mb_feed_is_refused(server):

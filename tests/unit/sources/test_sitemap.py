@@ -436,6 +436,31 @@ def test_external_entities_are_not_resolved(server, tmp_path):
     assert "TOP SECRET" not in repr(result)
 
 
+def test_a_news_sitemap_that_forgot_to_declare_its_namespace_is_read(server):
+    # A common mistake: `news:` used without xmlns:news. Recovered, its tags are "news:news",
+    # which lxml's QName refused with a ValueError that ended the poll.
+    row = f"<url><loc>{server.url}/a</loc><news:news><news:title>Bài A</news:title></news:news></url>"
+    url = serve(server, "/sitemap.xml", f"<urlset>{row}</urlset>".encode())
+    result = sitemap_source(url, fetch_pages=False).poll({})
+    assert [d.title for d in result.drafts] == ["Bài A"]
+    assert "sitemap is malformed" in str(result.errors[0])
+
+
+def test_bad_urls_and_character_references_are_dropped_not_fatal(server):
+    rows = (
+        "<url><loc>http://[::1</loc></url>"  # urljoin: "Invalid IPv6 URL"
+        f"<url><loc>{server.url}/a&#xD800;</loc><news:news><news:title>Bài&#1; A</news:title></news:news>"
+        "<image:image><image:loc>http://[x</image:loc></image:image></url>"
+    )
+    namespaces = (
+        'xmlns:news="http://www.google.com/schemas/sitemap-news/0.9" '
+        'xmlns:image="http://www.google.com/schemas/sitemap-image/1.1"'
+    )
+    url = serve(server, "/sitemap.xml", f"<urlset {namespaces}>{rows}</urlset>".encode())
+    (draft,) = sitemap_source(url, fetch_pages=False).poll({}).drafts
+    assert (draft.url, draft.title, draft.image) == (f"{server.url}/a", "Bài A", None)
+
+
 def test_a_10_mb_sitemap_is_refused(server):
     url = serve(server, "/huge.xml", b"<urlset>" + b" " * (10 * 1024 * 1024))
     assert "too large" in str(poll_fails(sitemap_source(url)))
