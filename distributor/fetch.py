@@ -26,6 +26,7 @@ _REDIRECTS = (301, 302, 303, 307, 308)
 _RETRY_STATUSES = (429, 500, 502, 503, 504)
 _CREDENTIALS = ("authorization", "cookie", "proxy-authorization")
 _ERROR_BODY_BYTES = 4096
+_VALIDATOR_CHARS = 512  # real ETags and dates are short; sources keep them in their saved state
 # A body that trickles in for longer than this many read timeouts is refused (slowloris pages).
 _BODY_TIMEOUTS = 3
 
@@ -160,8 +161,8 @@ class Fetcher:
                 status=304,
                 content=b"",
                 headers=headers,
-                etag=headers.get("etag") or etag,
-                last_modified=headers.get("last-modified") or last_modified,
+                etag=_validator(headers.get("etag")) or etag,
+                last_modified=_validator(headers.get("last-modified")) or last_modified,
                 encoding=None,
             )
         if not 200 <= status < 300:
@@ -172,8 +173,8 @@ class Fetcher:
             status=status,
             content=body,
             headers=headers,
-            etag=headers.get("etag"),
-            last_modified=headers.get("last-modified"),
+            etag=_validator(headers.get("etag")),
+            last_modified=_validator(headers.get("last-modified")),
             encoding=charsets.detect(body, headers.get("content-type")) if body else None,
         )
 
@@ -259,6 +260,11 @@ class Fetcher:
                     del _next_turn[stale]
         if start > now:
             time.sleep(start - now)
+
+
+def _validator(value: str | None) -> str | None:
+    """An ETag or Last-Modified worth keeping for the next conditional GET."""
+    return value if value and len(value) <= _VALIDATOR_CHARS else None
 
 
 def _reason(exc: BaseException) -> str:

@@ -100,6 +100,15 @@ def test_unchanged_page_costs_one_conditional_request_answered_304(server):
     assert conditional.header("If-Modified-Since") == "Tue, 13 Jul 2021 14:00:00 GMT"
 
 
+def test_validators_too_long_to_be_real_are_not_kept(server):
+    # Sources keep validators in their saved state (an html source, for 2000 pages): a hostile
+    # server's 60 kB ETag must not land there.
+    huge = '"' + "x" * 60_000 + '"'
+    server.add("GET", "/page", lambda r: Reply(200, b"<p>x</p>", {"ETag": huge, "Last-Modified": "y" * 60_000}))
+    fetched = fetcher().get(server.url + "/page")
+    assert (fetched.etag, fetched.last_modified) == (None, None)
+
+
 def test_requests_carry_our_user_agent_and_accept(server):
     server.add("GET", "/feed", lambda r: Reply(200, b"<rss/>"))
     fetcher().get(server.url + "/feed", accept="application/rss+xml")
