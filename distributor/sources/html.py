@@ -87,11 +87,11 @@ class HtmlSource(WebSource):
             known[url].entry = entry
         retries = [url for url, item in known.items() if item.tries and url not in due]
         todo = (due + retries)[: self.settings.max_articles_per_poll]
-        result.backlog = len(due) + len(retries) > len(todo)
         for url in todo:
             self._read(url, known, result)
         for url in due[len(todo) :]:  # over this poll's budget: read by the next polls
             known[url].tries = max(known[url].tries, 1)
+        result.backlog = any(item.tries for item in known.values())  # over the budget, or failed
         result.not_modified = not todo
         result.state["articles"] = _dump(known)
         return result

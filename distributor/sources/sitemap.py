@@ -183,9 +183,13 @@ class SitemapSource(WebSource):
 
         wanted = self._wanted(crawl.entries, memory)
         limit = self.settings.max_urls_per_poll
+        if "seen" not in state:  # a new source: its newest articles fill the feeds, the rest stay unread
+            for entry in wanted[limit:]:
+                memory.record(entry)
+            wanted = wanted[:limit]
         batch, later = wanted[:limit], wanted[limit:]
-        result.backlog = bool(later)
         unfinished = {entry.sitemap for entry in later} | self._take(batch, memory, result)
+        result.backlog = bool(unfinished)  # entries left for the next polls, or to be tried again
         for child, lastmod in crawl.children.items():
             if child not in unfinished:
                 memory.sitemaps[child] = lastmod

@@ -54,7 +54,7 @@ class WordPressSource(WebSource):
         cursor = _Cursor.load(state)
         since = cursor.since  # fixed for the whole poll, so the pages do not shift under us
         result = PollResult(complete=False)
-        page, pages, useful = 1, 1, 0
+        page, pages, useful, failed = 1, 1, 0, False
         while page <= pages and useful < self.settings.max_pages:
             if page - 1 - useful >= MAX_SKIPPED_PAGES:  # a site ignoring modified_after, or a hostile one
                 message = (
@@ -69,13 +69,14 @@ class WordPressSource(WebSource):
                 if page == 1:
                     raise
                 result.errors.append(exc)  # keep what the earlier pages gave; resume next poll
+                failed = True
                 break
             if not posts:
                 break
             taken = [self._take(post, cursor, result) for post in posts]
             useful += any(taken)  # a page of posts seen before (same second) is not counted
             page += 1
-        result.backlog = useful >= self.settings.max_pages and page <= pages
+        result.backlog = failed or (useful >= self.settings.max_pages and page <= pages)
         result.state = cursor.dump()
         return result
 

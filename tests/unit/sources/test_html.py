@@ -232,11 +232,13 @@ def test_a_broken_article_page_is_reported_and_retried(server, portal):
     assert isinstance(error, SourceError) and error.source == "tayninh"
     assert error.input == f"{server.url}{ARTICLE}?ItemID=7840&l=TinTucSuKien"
     assert "500" in str(error) and str(error).startswith(f"tayninh: {error.input}: ")
+    assert first.backlog  # a new source's first poll is not over while a page waits to be read
 
     del portal.broken["7840"]
     server.requests.clear()
     second = source.poll(first.state)  # the listing is unchanged (304), the failed page is retried
     assert [item_of(d.url) for d in second.drafts] == ["7840"] and second.errors == []
+    assert not second.backlog
     assert portal.requests() == [f"{LISTING}?", f"{ARTICLE}?ItemID=7840&l=TinTucSuKien"]
 
     server.requests.clear()

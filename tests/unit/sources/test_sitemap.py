@@ -220,19 +220,32 @@ def test_only_new_and_newer_urls_become_drafts_and_unchanged_is_304(server):
 
 
 def test_at_most_max_urls_per_poll_newest_first_the_rest_next_time(server):
-    pages = {f"/p{i}": f"2021-07-1{i}T00:00:00Z" for i in range(5)}
-    body = urlset(server, pages, news=True)
-    server.add("GET", "/sitemap.xml", lambda r: Reply(200, body, {"ETag": '"same"'}))
+    pages: dict[str, str] = {}
+    server.add("GET", "/sitemap.xml", lambda r: Reply(200, urlset(server, pages, news=True), {"ETag": '"same"'}))
     source = sitemap_source(server.url + "/sitemap.xml", fetch_pages=False, max_urls_per_poll=2)
-    state: dict[str, str] = {}
+    state = source.poll({}).state  # the source is known: what comes next is all new
+    server.requests.clear()
+    pages.update({f"/p{i}": f"2021-07-1{i}T00:00:00Z" for i in range(5)})
     seen = []
     for _ in range(3):
         result = source.poll(state)
         seen.append([d.url.rsplit("/", 1)[1] for d in result.drafts])
+        assert result.backlog == (len(seen) < 3)
         state = result.state
     assert seen == [["p4", "p3"], ["p2", "p1"], ["p0"]]
     assert server.requests[1].header("If-None-Match") is None  # work was left: no 304 allowed
     assert state["etag"] == '"same"'  # all done: the next poll may be answered 304
+
+
+def test_a_new_source_reads_only_its_newest_urls(server):
+    # What a sitemap held before the source was added is old: the newest fill the feeds, the rest
+    # are remembered as seen (no thousands of page fetches, no backlog to post).
+    pages = {f"/p{i}": f"2021-07-1{i}T00:00:00Z" for i in range(5)}
+    url = serve(server, "/sitemap.xml", urlset(server, pages, news=True))
+    source = sitemap_source(url, fetch_pages=False, max_urls_per_poll=2)
+    first = source.poll({})
+    assert [d.url.rsplit("/", 1)[1] for d in first.drafts] == ["p4", "p3"] and not first.backlog
+    assert source.poll(first.state).drafts == []
 
 
 def test_urls_without_lastmod_are_new_once(server):
