@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
 
 from distributor import charsets
 from distributor.errors import SourceError
@@ -224,16 +225,18 @@ class Fetcher:
         chunks: list[bytes] = []
         size = 0
         try:
-            for chunk in response.iter_content(CHUNK_BYTES):
+            # read1: what has arrived, at most one read timeout later. read() would wait for a
+            # whole chunk however slowly it trickles in, and the clock would never be looked at.
+            while chunk := response.raw.read1(CHUNK_BYTES, decode_content=True):
                 size += len(chunk)
                 if size > self.max_bytes:
                     raise self._error(self._too_large(f"more than {self.max_bytes} bytes"), url)
                 if time.monotonic() > deadline:
                     raise _Retry(f"body still arriving after {budget:g}s")
                 chunks.append(chunk)
-        except requests.exceptions.ContentDecodingError as exc:
+        except urllib3.exceptions.DecodeError as exc:
             raise self._error(f"could not decompress the body: {_reason(exc)}", url) from exc
-        except requests.exceptions.RequestException as exc:  # broken or timed-out connection
+        except (urllib3.exceptions.HTTPError, OSError) as exc:  # broken or timed-out connection
             if "timed out" in str(exc).lower():
                 raise _Retry(self._timeout_message()) from None
             raise _Retry(f"connection broken while reading: {_reason(exc)}") from None

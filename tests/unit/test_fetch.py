@@ -47,9 +47,10 @@ def fails(fetch: Fetcher, url: str, **kwargs: object) -> SourceError:
 class EndlessServer:
     """A raw server answering with `head` and then body bytes until the client hangs up."""
 
-    def __init__(self, head: bytes, chunk: bytes) -> None:
+    def __init__(self, head: bytes, chunk: bytes, pause: float = 0.0) -> None:
         self.head = head
         self.chunk = chunk
+        self.pause = pause  # seconds between two chunks
         self.sent = 0
         self.done = threading.Event()
         self.listener = socket.create_server(("127.0.0.1", 0))
@@ -67,6 +68,7 @@ class EndlessServer:
                 while self.sent < 200 * MB:
                     connection.sendall(self.chunk)
                     self.sent += len(self.chunk)
+                    time.sleep(self.pause)
             except OSError:
                 pass
         self.done.set()
@@ -181,6 +183,19 @@ def test_a_page_without_length_that_never_ends_is_refused():
     try:
         error = fails(fetcher(max_bytes=2 * MB), endless.url)
         assert "more than 2097152 bytes" in str(error)
+    finally:
+        endless.close()
+
+
+def test_a_body_trickling_in_is_refused_after_three_read_timeouts():
+    # A byte at a time, each well within the read timeout: it used to wait for a whole 64 kB
+    # chunk (an hour at this pace) before looking at the clock.
+    endless = EndlessServer(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n", b"x", pause=0.05)
+    try:
+        started = time.monotonic()
+        error = fails(fetcher(timeout=(1.0, 0.3)), endless.url)
+        assert "body still arriving after 0.9s" in str(error)
+        assert time.monotonic() - started < 3
     finally:
         endless.close()
 
