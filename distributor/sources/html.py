@@ -28,7 +28,7 @@ from distributor.sources.base import PollResult
 from distributor.sources.web import WebSource, WebSourceSettings, validators
 
 ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
-MAX_REMEMBERED = 2000  # article URLs whose listing entry and page validators are kept
+MAX_REMEMBERED = 2000  # article URLs (the listing's first) whose entry and page validators are kept
 MAX_TRIES = 5  # polls an article page may fail before it waits for its listing entry to change
 
 
@@ -119,7 +119,8 @@ class HtmlSource(WebSource):
             html, page_url = page.text(), page.url
             for url, text in listing_entries(html, page_url, settings.link_selector).items():
                 found.setdefault(url, text)
-        return {url: _digest(text) for url, text in found.items()}
+        # Links beyond what is remembered are left out: forgotten, they would be new on every poll.
+        return {url: _digest(text) for url, text in list(found.items())[:MAX_REMEMBERED]}
 
     def _read(self, url: str, known: dict[str, _Known], result: PollResult) -> None:
         """Fetch and extract one article page; a failure is reported and counted, never raised."""
