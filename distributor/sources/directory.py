@@ -34,7 +34,8 @@ def _as_list(value: Any) -> list[str]:
         return []
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
-    if isinstance(value, list | tuple):
+    # Items must be scalars: str() of a list nested by YAML aliases can be gigabytes long.
+    if isinstance(value, list | tuple) and all(isinstance(v, str | int | float) for v in value):
         return [str(v) for v in value]
     raise ValueError(f"expected a list of strings, got {type(value).__name__}")
 
@@ -65,7 +66,7 @@ class DirectorySource(Source):
         for path in self.files():
             try:
                 result.drafts.append(self.read(path))
-            except (ValueError, OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            except (ValueError, TypeError, OSError, yaml.YAMLError) as exc:  # TypeError: a key like 2021
                 result.errors.append(self.error(f"skipped malformed file: {exc}", str(path)))
         return result
 
@@ -120,4 +121,6 @@ def _date_value(value: Any) -> Any:
         return value
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day)
+    if isinstance(value, list | dict):  # no date; str() of one nested by YAML aliases is huge
+        raise ValueError(f"a date must be text, got {type(value).__name__}")
     return str(value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,22 @@ def test_malformed_file_is_reported_with_its_path_and_skipped(
     assert [d.title for d in result.drafts] == ["Tốt"]
     [error] = result.errors
     assert str(target) in str(error) and "files" in str(error) and reason in str(error)
+
+
+def test_front_matter_of_the_wrong_shape_is_reported_not_fatal(tmp_path: Path) -> None:
+    # YAML aliases nest a list 10^8 items deep in 300 bytes: str() of it took seconds and
+    # gigabytes (one level more: minutes); a numeric key made frontmatter raise TypeError.
+    levels = "".join(f"l{i + 1}: &l{i + 1} [{', '.join([f'*l{i}'] * 10)}]\n" for i in range(7))
+    bomb = "l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n" + levels
+    (tmp_path / "good.md").write_text("---\ntitle: Tốt\n---\nx", encoding="utf-8")
+    (tmp_path / "tags.md").write_text(f"---\ntitle: T\n{bomb}tags: *l7\n---\nx", encoding="utf-8")
+    (tmp_path / "date.md").write_text(f"---\ntitle: T\n{bomb}published: *l7\n---\nx", encoding="utf-8")
+    (tmp_path / "key.md").write_text("---\n2021: năm\ntitle: T\n---\nx", encoding="utf-8")
+    started = time.monotonic()
+    result = source(tmp_path).poll({})
+    assert time.monotonic() - started < 1
+    assert [d.title for d in result.drafts] == ["Tốt"]
+    assert sorted(Path(str(e.input)).name for e in result.errors) == ["date.md", "key.md", "tags.md"]
 
 
 def test_hidden_and_other_files_are_ignored(tmp_path: Path) -> None:
