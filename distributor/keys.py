@@ -86,7 +86,3 @@ class Keys:
 
     def lock(self, name: str) -> str:
         return f"{self.prefix}lock:{name}"
-
-    def fetch_host(self, host: str) -> str:
-        """Politeness: when a host may next be fetched."""
-        return f"{self.prefix}fetch:host:{host}"
