@@ -18,6 +18,18 @@ import requests
 REPO = Path(__file__).resolve().parents[2]
 
 
+# The default installation's shape: a site-wide feed with category feeds, and the outbox.
+ALL_FEEDS_AND_OUTBOX = """
+[[feeds]]
+name = "all"
+per_category = true
+
+[[channels]]
+name = "outbox"
+type = "outbox"
+"""
+
+
 def config_file(tmp_path: Path, redis_url: str, prefix: str, rest: str) -> Path:
     """A config on the test Redis and a temp data dir, watching `tmp_path/articles` every second;
     `rest` adds the feeds and channels (TOML)."""

@@ -17,7 +17,7 @@ import requests
 from distributor.keys import Keys
 from distributor.settings import load_settings
 from distributor.store import Store
-from tests.integration.helpers import REPO, config_file, server, wait_for, worker
+from tests.integration.helpers import ALL_FEEDS_AND_OUTBOX, REPO, config_file, server, wait_for, worker
 
 SEED = next((REPO / "config" / "examples" / "articles").glob("*.md"))
 TITLE = "Ban Dân vận Trung ương triển khai nhiệm vụ công tác dân vận 6 tháng cuối năm 2021"
@@ -26,16 +26,7 @@ BROWSER = {"User-Agent": "Mozilla/5.0 (Linux; Android 14) Mobile Safari/537.36"}
 
 @pytest.fixture
 def config(tmp_path: Path, redis_url: str, prefix: str) -> Path:
-    channels = """
-[[feeds]]
-name = "all"
-per_category = true
-
-[[channels]]
-name = "outbox"
-type = "outbox"
-"""
-    return config_file(tmp_path, redis_url, prefix, channels)
+    return config_file(tmp_path, redis_url, prefix, ALL_FEEDS_AND_OUTBOX)
 
 
 def outbox(tmp_path: Path) -> list[dict[str, str]]:

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from distributor.cli import app
 from distributor.context import reset_context
-from tests.integration.helpers import config_file
+from tests.integration.helpers import ALL_FEEDS_AND_OUTBOX, config_file
 
 SEED = next((Path(__file__).resolve().parents[2] / "config" / "examples" / "articles").glob("*.md"))
 TITLE = "Ban Dân vận Trung ương triển khai nhiệm vụ công tác dân vận 6 tháng cuối năm 2021"
@@ -26,13 +26,8 @@ def config(tmp_path: Path, redis_url: str, prefix: str, monkeypatch: pytest.Monk
         tmp_path,
         redis_url,
         prefix,
-        """
-[[feeds]]
-name = "all"
-per_category = true
-[[channels]]
-name = "outbox"
-type = "outbox"
+        ALL_FEEDS_AND_OUTBOX
+        + """
 [[channels]]
 name = "x"
 type = "x"

@@ -92,8 +92,9 @@ def portal(server) -> Portal:
     return Portal(server)
 
 
-def make_source(server, **options) -> HtmlSource:
-    values = {
+def source_table(server, **options) -> dict:
+    """The `[[sources]]` table of the portal's news listing on the loopback server."""
+    return {
         "name": "tayninh",
         "type": "html",
         "url": f"{server.url}{LISTING}",
@@ -102,6 +103,10 @@ def make_source(server, **options) -> HtmlSource:
         "retries": 0,
         **options,
     }
+
+
+def make_source(server, **options) -> HtmlSource:
+    values = source_table(server, **options)
     return HtmlSource(HtmlSourceSettings.model_validate(values), SITE)
 
 

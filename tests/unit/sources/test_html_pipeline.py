@@ -11,20 +11,12 @@ import feedparser
 from distributor import pipeline
 from distributor.context import Context
 from distributor.inline import InlineDispatcher
-from tests.unit.sources.test_html import LISTING, NEW_TITLE, TITLES, Portal
+from tests.unit.sources.test_html import NEW_TITLE, TITLES, Portal, source_table
 
 
 def test_portal_pages_to_feeds_then_new_article_to_channels(make_settings, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     portal = Portal(server)
-    source = {
-        "name": "tayninh",
-        "type": "html",
-        "url": f"{server.url}{LISTING}",
-        "link_selector": ".tn-news-list .tn-news-item a",
-        "politeness": 0,
-        "retries": 0,
-    }
-    ctx = Context.create(make_settings(sources=[source]))
+    ctx = Context.create(make_settings(sources=[source_table(server)]))
     dispatch = InlineDispatcher(ctx)
 
     first = pipeline.poll_source(ctx, "tayninh", dispatch)
