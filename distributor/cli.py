@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
-import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -18,8 +18,9 @@ from rich.text import Text
 
 from distributor.errors import ConfigError, SourceError
 from distributor.settings import Settings, load_settings
+from distributor.urls import mask_url
 
-app = typer.Typer(help="RSS and social distribution for news publishers.", no_args_is_help=True)
+app = typer.Typer(help="RSS and social distribution for news publishers.", no_args_is_help=True, rich_markup_mode=None)
 feeds_app = typer.Typer(help="Feed files and links.", no_args_is_help=True)
 deliveries_app = typer.Typer(help="List, retry or cancel deliveries.", invoke_without_command=True)
 shares_app = typer.Typer(help="Share counts.", no_args_is_help=True)
@@ -37,8 +38,11 @@ ConfigOption = Annotated[
     Path | None,
     typer.Option("--config", "-c", help="Config file (default: $DISTRIBUTOR_CONFIG or config/distributor.toml)."),
 ]
-HostOption = Annotated[Optional[str], typer.Option(help="Listen address (default from [server]).")]  # noqa: UP045
-PortOption = Annotated[Optional[int], typer.Option(help="Listen port (default from [server]).")]  # noqa: UP045
+HostOption = Annotated[Optional[str], typer.Option(help="Listen address (default: [server] host).")]  # noqa: UP045
+PortOption = Annotated[Optional[int], typer.Option(help="Listen port (default: [server] port).")]  # noqa: UP045
+ArticleIdArg = Annotated[str, typer.Argument(help="The article's id (see `distributor deliveries`).")]
+ChannelArg = Annotated[str, typer.Argument(help="The channel's name in the config.")]
+STOP_GRACE = 30.0  # seconds a stopping worker gets to finish its deliveries before it is killed
 
 
 def error(message: str) -> None:
@@ -98,27 +102,41 @@ def _worker_argv(settings: Settings, beat: bool) -> list[str]:
 
 @app.command()
 def run(config: ConfigOption = None, host: HostOption = None, port: PortOption = None) -> None:
-    """Everything on one machine: (embedded) Redis, a worker with beat, and the HTTP server."""
+    """Everything on one machine: (embedded) Redis, a worker, beat, and the HTTP server.
+
+    The worker and beat run as supervised children: one that dies is restarted; one that keeps
+    dying stops `run` with a non-zero status; every child stops when `run` stops, however it stops.
+    """
+    from distributor.supervise import Supervisor, spawn
+
     _logging()
     ctx = _context(config)
-    command = [sys.executable, "-m", "celery", "-A", "worker", *_worker_argv(ctx.settings, beat=True)]
-    worker = subprocess.Popen(command, env=os.environ.copy())
-    console.print(f"Redis: {ctx.redis_url}  worker pid {worker.pid}")
-    # uvicorn re-raises SIGTERM after its own shutdown; turn it into SystemExit so that the worker
-    # and the embedded Redis below are stopped cleanly too.
+    console.print(f"Redis: {mask_url(ctx.redis_url)}")
+    env = os.environ.copy()
+    supervisor = Supervisor(grace=STOP_GRACE, on_give_up=lambda: os.kill(os.getpid(), signal.SIGTERM))
+    for part in ("worker", "beat"):
+        argv = [sys.executable, "-m", "distributor.cli", part]
+        supervisor.add(part, functools.partial(spawn, argv, env))
+    supervisor.run()
+    # uvicorn re-raises SIGTERM after its own shutdown; turn it into SystemExit so that the
+    # children and the embedded Redis below are stopped cleanly too.
     signal.signal(signal.SIGTERM, _exit_on_signal)
+    code: int | str | None = 0
     try:
         _serve(ctx, host, port)
+    except SystemExit as exc:
+        code = exc.code
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        supervisor.stop()
         from distributor.redis import embedded_servers
 
         for server in embedded_servers():
             server.stop()
+    if supervisor.gave_up:
+        error(f"the {supervisor.gave_up} kept exiting; stopped everything (see the log above)")
+        raise typer.Exit(1)
+    if code:
+        raise typer.Exit(code if isinstance(code, int) else 1)
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:
@@ -148,24 +166,108 @@ def serve(config: ConfigOption = None, host: HostOption = None, port: PortOption
 def worker(
     config: ConfigOption = None, beat: Annotated[bool, typer.Option(help="Also run beat in this process.")] = False
 ) -> None:
-    """Only a Celery worker (run as many as you like, on many machines)."""
+    """Only a Celery worker (run as many as you like, on many machines).
+
+    It rides out Redis outages (reconnecting with backoff) and exits non-zero whenever it stops
+    without being asked to, so that a supervisor restarting `on-failure` restarts it.
+    """
+    from celery.signals import worker_shutting_down
+
     ctx = _context(config)
+    _wait_for_redis(ctx.redis_url)
     from worker.celery_app import app as celery_app
 
-    celery_app.worker_main(_worker_argv(ctx.settings, beat))
+    asked: list[str] = []
+
+    def _asked(sig: str = "", **_: object) -> None:
+        asked.append(sig)
+
+    worker_shutting_down.connect(_asked, weak=False)
+    code: int | str | None = 0
+    try:
+        celery_app.worker_main(_worker_argv(ctx.settings, beat))
+    except SystemExit as exc:
+        code = exc.code
+    if not asked and not code:
+        error("the worker stopped without being asked to (lost its broker?): exiting with status 1")
+        raise typer.Exit(1)
+    raise typer.Exit(code if isinstance(code, int) else 1)
 
 
 @app.command()
 def beat(config: ConfigOption = None) -> None:
-    """Only the beat scheduler (a Redis lock keeps a single one active)."""
-    _context(config)
+    """Only the beat scheduler (a Redis lock keeps a single one active; others stand by)."""
+    ctx = _context(config)
+    _wait_for_redis(ctx.redis_url)
     from worker.celery_app import app as celery_app
 
     celery_app.start(["beat", "--loglevel", "INFO"])
 
 
+def _wait_for_redis(url: str) -> None:
+    """Start even while Redis is down: wait for it with backoff, one line per try."""
+    import time
+
+    import redis
+
+    delay = 0.5
+    while True:
+        try:
+            redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2).ping()
+            return
+        except redis.RedisError as exc:
+            warning(f"Redis at {mask_url(url)} is unavailable ({exc}); next try in {delay:.0f}s")
+            time.sleep(delay)
+            delay = min(10.0, delay * 2)
+
+
 @app.command()
-def publish(path_or_url: str, config: ConfigOption = None, announce: bool = True) -> None:
+def health(
+    component: Annotated[str, typer.Argument(help="worker, beat or all.")] = "all",
+    node: Annotated[Optional[str], typer.Option(help="Only this node (default: this host's).")] = None,  # noqa: UP045
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Exit 0 when the part is alive (its heartbeat in Redis is fresh), 1 when not: for health checks."""
+    import json
+    import socket
+
+    import redis
+
+    from distributor import heartbeat
+
+    if component not in ("worker", "beat", "all"):
+        error(f"component must be worker, beat or all (got {component[:40]!r})")
+        raise typer.Exit(2)
+    ctx = _context(config)
+    try:
+        beats = heartbeat.read(ctx.redis, ctx.keys)
+    except redis.RedisError as exc:
+        error(f"Redis at {mask_url(ctx.redis_url)} is unavailable: {exc}")
+        raise typer.Exit(1) from None
+    if component == "all":
+        verdict = heartbeat.judge(beats)
+        healthy, summary = verdict.ok, f"worker {verdict.worker}, beat {verdict.beat}"
+    else:
+        wanted = node or (heartbeat.node_name("worker") if component == "worker" else socket.gethostname())
+        mine = [b for b in beats if b.component == component and b.node == wanted]
+        healthy = bool(mine) and mine[0].fresh()
+        summary = f"{component} {wanted}: " + (f"{mine[0].role}, {mine[0].age():.0f}s ago" if mine else "never seen")
+    if as_json:
+        console.print(json.dumps({"ok": healthy, "summary": summary}))
+    else:
+        (ok if healthy else error)(summary)
+    raise typer.Exit(0 if healthy else 1)
+
+
+@app.command()
+def publish(
+    path_or_url: Annotated[str, typer.Argument(help="An article file (Markdown, JSON, HTML) or a page URL.")],
+    config: ConfigOption = None,
+    announce: Annotated[
+        bool, typer.Option(help="Post it to the channels (--no-announce: feeds only, no posts).")
+    ] = True,
+) -> None:
     """Ingest one article file or page now, update the feeds, and post it to the channels."""
     from distributor import pipeline
     from distributor.inline import InlineDispatcher
@@ -228,7 +330,7 @@ def feeds_links(config: ConfigOption = None) -> None:
 
 @app.command()
 def preview(
-    article: str,
+    article: Annotated[str, typer.Argument(help="An article id, its URL, or a file.")],
     channel: Annotated[str | None, typer.Option(help="Only this channel.")] = None,
     config: ConfigOption = None,
 ) -> None:
@@ -258,7 +360,7 @@ def preview(
 def deliveries(
     ctx_: typer.Context,
     state: Annotated[str | None, typer.Option(help="Only this state.")] = None,
-    limit: int = 50,
+    limit: Annotated[int, typer.Option(help="How many to list, newest first.")] = 50,
     config: ConfigOption = None,
 ) -> None:
     """List recent deliveries (or use: retry, cancel)."""
@@ -277,7 +379,7 @@ def deliveries(
 
 
 @deliveries_app.command("retry")
-def deliveries_retry(article_id: str, channel: str, config: ConfigOption = None) -> None:
+def deliveries_retry(article_id: ArticleIdArg, channel: ChannelArg, config: ConfigOption = None) -> None:
     """Put a failed, unknown or cancelled delivery back in the queue."""
     ctx = _context(config)
     if not ctx.ledger.requeue(article_id, channel):
@@ -290,7 +392,7 @@ def deliveries_retry(article_id: str, channel: str, config: ConfigOption = None)
 
 
 @deliveries_app.command("cancel")
-def deliveries_cancel(article_id: str, channel: str, config: ConfigOption = None) -> None:
+def deliveries_cancel(article_id: ArticleIdArg, channel: ChannelArg, config: ConfigOption = None) -> None:
     """Cancel a pending, failed or unknown delivery (it will never be posted)."""
     ctx = _context(config)
     if not ctx.ledger.cancel(article_id, channel, "cancelled by the operator"):
@@ -300,7 +402,11 @@ def deliveries_cancel(article_id: str, channel: str, config: ConfigOption = None
 
 
 @shares_app.command("top")
-def shares_top(period: str = "week", limit: int = 10, config: ConfigOption = None) -> None:
+def shares_top(
+    period: Annotated[str, typer.Option(help="day, week, month or all.")] = "week",
+    limit: Annotated[int, typer.Option(help="How many articles to list.")] = 10,
+    config: ConfigOption = None,
+) -> None:
     """The most shared articles of a period (day, week, month, all)."""
     ctx = _context(config)
     try:
@@ -316,7 +422,9 @@ def shares_top(period: str = "week", limit: int = 10, config: ConfigOption = Non
 
 
 @sources_app.command("test")
-def sources_test(name: str, config: ConfigOption = None) -> None:
+def sources_test(
+    name: Annotated[str, typer.Argument(help="The source's name in the config.")], config: ConfigOption = None
+) -> None:
     """Fetch a source once; print what was found and what would change. Writes nothing."""
     from distributor import pipeline
 
@@ -349,7 +457,9 @@ def sources_test(name: str, config: ConfigOption = None) -> None:
 
 
 @channels_app.command("test")
-def channels_test(name: str, config: ConfigOption = None) -> None:
+def channels_test(
+    name: Annotated[str, typer.Argument(help="The channel's name in the config.")], config: ConfigOption = None
+) -> None:
     """Check a channel's credentials with a read-only call; posts nothing."""
     from distributor.errors import ChannelError
 

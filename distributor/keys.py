@@ -81,6 +81,10 @@ class Keys:
         return f"{self.prefix}push:seen:{signature}"
 
     # operations
+    def heartbeats(self) -> str:
+        """Hash 'worker:<node>' | 'beat:<node>' -> '<unix time> <role>': who is alive, and when it last said so."""
+        return f"{self.prefix}heartbeats"
+
     def beat_prefix(self) -> str:
         return f"{self.prefix}beat:"
 

@@ -56,3 +56,16 @@ def with_params(url: str, params: dict[str, str]) -> str:
     present = {k for k, _ in query}
     query += [(k, v) for k, v in params.items() if k not in present]
     return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+
+
+def mask_url(url: str) -> str:
+    """TEMPORARY (replaced by the ssrf branch's version): the URL with its password masked."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rpartition("@")
+    user = netloc[0].partition(":")[0]
+    return urlunsplit((parts.scheme, f"{user}:***@{netloc[2]}", parts.path, parts.query, parts.fragment))

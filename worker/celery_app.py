@@ -4,15 +4,20 @@ RedBeat (the beat schedule lives in Redis and a Redis lock keeps one beat runnin
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_ready
+from celery.exceptions import CPendingDeprecationWarning
+from celery.signals import after_setup_logger, worker_ready, worker_shutdown
 
+from distributor import heartbeat, quiet_logs
 from distributor.context import get_context
 from worker.schedule import beat_schedule
 
 log = logging.getLogger(__name__)
+# Celery warns at every broker reconnection about a default that changes in 6.0; we set it.
+warnings.filterwarnings("ignore", category=CPendingDeprecationWarning)
 
 
 def create_app() -> Celery:
@@ -36,9 +41,11 @@ def create_app() -> Celery:
         },
         result_backend_transport_options={"global_keyprefix": settings.redis.key_prefix + "celery:"},
         broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,  # a Redis outage is waited out, however long
+        worker_cancel_long_running_tasks_on_connection_loss=False,  # the ledger's lease settles them
         worker_hijack_root_logger=False,
         timezone="UTC",
-        beat_scheduler="redbeat.RedBeatScheduler",
+        beat_scheduler="worker.beat:ResilientScheduler",
         redbeat_redis_url=ctx.redis_url,
         redbeat_key_prefix=ctx.keys.beat_prefix(),
         redbeat_redis_options={},  # the broker's transport options are not the scheduler's
@@ -52,9 +59,32 @@ def create_app() -> Celery:
 app = create_app()
 
 
+_hearts: list[heartbeat.Heart] = []
+
+
 @worker_ready.connect
-def _on_ready(**_: Any) -> None:
-    """On start, make sure every configured feed is rendered (and served) right away."""
+def _on_ready(sender: Any = None, **_: Any) -> None:
+    """On start, say so every few seconds (heartbeat), and render every configured feed right away."""
     from worker.tasks import rebuild_all
 
+    ctx = get_context()
+    node = getattr(sender, "hostname", None) or heartbeat.node_name("worker")
+    heart = heartbeat.Heart(ctx.redis, ctx.keys, "worker", node)
+    heart.start()
+    _hearts.append(heart)
     rebuild_all.delay()
+
+
+@worker_shutdown.connect
+def _on_shutdown(**_: Any) -> None:
+    for heart in _hearts:
+        heart.stop()
+
+
+@after_setup_logger.connect
+def _quiet_outages(**_: Any) -> None:
+    """Celery's logging, without a traceback per expected Redis outage or a line per task run:
+    what matters (posts, failures, outages) is logged by the library in one line each."""
+    quiet_logs.install()
+    for noisy in ("celery.app.trace", "celery.worker.strategy"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,4 +1,4 @@
-"""/healthz (Redis reachable) and /metrics (Prometheus)."""
+"""/healthz (the whole installation: Redis, a live worker, an active beat) and /metrics."""
 
 from __future__ import annotations
 
@@ -7,17 +7,29 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from distributor import heartbeat
 from distributor.metrics import STATE
 from distributor.web.state import state
 
 
 async def healthz(request: Request) -> Response:
+    """200 ok only when Redis answers, a worker has beaten its heart and an active beat has ticked
+    within `heartbeat.STALE_AFTER` seconds; else 503 saying which part is missing.
+
+    `?scope=web` asks about this web process alone (for a load balancer: feeds are served from
+    memory even while the rest is down).
+    """
     web = state(request)
+    if request.query_params.get("scope") == "web":
+        return JSONResponse({"status": "ok", "web": "up"})
     try:
-        await web.redis.ping()
+        raw = await web.redis.hgetall(web.ctx.keys.heartbeats())
     except Exception:
         return JSONResponse({"status": "unavailable", "redis": "down"}, status_code=503)
-    return JSONResponse({"status": "ok", "redis": "up"})
+    verdict = heartbeat.judge(heartbeat.parse(raw))
+    body = {"status": "ok" if verdict.ok else "unavailable", "redis": "up", "worker": verdict.worker,
+            "beat": verdict.beat}  # fmt: skip
+    return JSONResponse(body, status_code=200 if verdict.ok else 503)
 
 
 async def metrics(request: Request) -> Response:

@@ -110,7 +110,7 @@ def server(config: Path, log: Path) -> Iterator[str]:
 
         def up() -> bool:
             try:
-                return requests.get(f"{base}/healthz", timeout=1).status_code == 200
+                return requests.get(f"{base}/healthz?scope=web", timeout=1).status_code == 200
             except requests.RequestException:
                 return False
 

@@ -101,3 +101,25 @@ def test_titles_with_brackets_print_as_written(config: Path, tmp_path: Path) -> 
     path = tmp_path / "articles" / "video.md"
     path.write_text('---\ntitle: "[Video] Lễ khai mạc [trực tiếp]"\n---\nx\n', encoding="utf-8")
     assert "[Video] Lễ khai mạc [trực tiếp]" in run("publish", str(path), "--config", str(config))
+
+
+def _params(command, path):  # type: ignore[no-untyped-def]
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _params(sub, [*path, name])
+    for param in command.params:
+        yield " ".join(path), param
+
+
+def test_every_option_and_argument_explains_itself() -> None:
+    import typer.main
+
+    missing = [f"{path} {p.name}" for path, p in _params(typer.main.get_command(app), ["distributor"]) if not p.help]
+    assert missing == []
+
+
+@pytest.mark.parametrize("command", ["run", "serve"])
+def test_help_shows_config_sections_literally(command: str) -> None:
+    # Rich markup used to eat "[server]", printing "(default from )".
+    result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "[server] host" in result.output and "[server] port" in result.output

@@ -223,8 +223,6 @@ def test_dashboard_lists_failures_and_retries_with_the_platform_message(web) -> 
 
 
 def test_health_and_metrics(web) -> None:  # type: ignore[no-untyped-def]
-    _, client = web
-    assert client.get("/healthz").json() == {"status": "ok", "redis": "up"}
     ctx, client = web
     add(ctx)
     text = client.get("/metrics").text

@@ -1,0 +1,124 @@
+"""Heartbeats: each worker and beat process says it is alive in Redis every few seconds, so that
+`/healthz` and `distributor health` tell the truth about the parts they cannot see.
+
+One hash holds every process's last beat ('worker:celery@host' -> '1733320000.5 active'). A beat
+process is 'active' while it holds the RedBeat lock and 'standby' while it waits for it; only an
+active beat sends polls and sweeps, so the installation is healthy when one worker and one active
+beat have beaten within `STALE_AFTER` seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import redis
+
+from distributor.keys import Keys
+
+log = logging.getLogger(__name__)
+
+INTERVAL = 5.0  # seconds between two beats of a healthy process
+STALE_AFTER = 30.0  # a few intervals: a process silent for this long is down or cut off from Redis
+FORGET_AFTER = 24 * 3600.0  # a process silent this long is dropped from the listing
+
+Component = Literal["worker", "beat"]
+
+
+@dataclass(frozen=True)
+class Beat:
+    component: str
+    node: str
+    at: float
+    role: str
+
+    def age(self, now: float | None = None) -> float:
+        return max(0.0, (now or time.time()) - self.at)
+
+    def fresh(self, now: float | None = None) -> bool:
+        return self.age(now) <= STALE_AFTER
+
+
+def node_name(component: Component) -> str:
+    """How a process names itself: Celery's node name for workers, the host name for beats."""
+    host = socket.gethostname()
+    return f"celery@{host}" if component == "worker" else host
+
+
+def beat(client: redis.Redis, keys: Keys, component: Component, node: str, role: str = "active") -> None:
+    client.hset(keys.heartbeats(), f"{component}:{node}", f"{time.time():.3f} {role}")
+
+
+def parse(raw: dict[str, str]) -> list[Beat]:
+    beats = []
+    for field, value in raw.items():
+        component, _, node = field.partition(":")
+        at, _, role = value.partition(" ")
+        try:
+            beats.append(Beat(component, node, float(at), role or "active"))
+        except ValueError:
+            continue  # not ours to judge: skip what does not parse
+    return sorted(beats, key=lambda b: (b.component, b.node))
+
+
+def read(client: redis.Redis, keys: Keys) -> list[Beat]:
+    return parse(client.hgetall(keys.heartbeats()))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    worker: str  # 'up' | 'stale 42s' | 'none'
+    beat: str
+
+
+def judge(beats: list[Beat], now: float | None = None) -> Verdict:
+    """Healthy when at least one worker and one active beat are fresh."""
+    now = now or time.time()
+
+    def describe(component: str, role: str | None) -> tuple[bool, str]:
+        mine = [b for b in beats if b.component == component and (role is None or b.role == role)]
+        if not mine:
+            return False, "none"
+        newest = max(mine, key=lambda b: b.at)
+        return (True, "up") if newest.fresh(now) else (False, f"stale {newest.age(now):.0f}s")
+
+    worker_ok, worker = describe("worker", None)
+    beat_ok, beat_state = describe("beat", "active")
+    return Verdict(ok=worker_ok and beat_ok, worker=worker, beat=beat_state)
+
+
+def forget_old(client: redis.Redis, keys: Keys, beats: list[Beat], now: float | None = None) -> None:
+    old = [f"{b.component}:{b.node}" for b in beats if b.age(now) > FORGET_AFTER]
+    if old:
+        client.hdel(keys.heartbeats(), *old)
+
+
+class Heart(threading.Thread):
+    """A daemon thread that beats every INTERVAL; Redis errors are logged once per outage."""
+
+    def __init__(self, client: redis.Redis, keys: Keys, component: Component, node: str) -> None:
+        super().__init__(name=f"heartbeat-{component}", daemon=True)
+        self.client, self.keys, self.component, self.node = client, keys, component, node
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        failing = False
+        while not self.stopped.is_set():
+            try:
+                beat(self.client, self.keys, self.component, self.node)
+                if failing:
+                    log.info("heartbeat: Redis is back")
+                failing = False
+            except redis.RedisError as exc:
+                if not failing:
+                    log.warning("heartbeat: Redis unavailable (%s); trying again every %.0fs", exc, INTERVAL)
+                failing = True
+            self.stopped.wait(INTERVAL)
+
+    def stop(self) -> None:
+        self.stopped.set()

@@ -1,0 +1,70 @@
+"""Health tells the truth: /healthz and `distributor health` are ok only while a worker beats its
+heart and an active beat ticks, and say which part is missing otherwise."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from starlette.testclient import TestClient
+from typer.testing import CliRunner
+
+from distributor import heartbeat
+from distributor.cli import app as cli
+from distributor.context import Context
+from distributor.web.app import create_app
+from tests.integration.helpers import ALL_FEEDS_AND_OUTBOX, config_file
+
+
+@pytest.fixture
+def web(ctx: Context) -> Iterator[tuple[Context, TestClient]]:
+    with TestClient(create_app(ctx, enqueue=lambda task, args: None)) as client:
+        yield ctx, client
+
+
+def test_judge_needs_a_fresh_worker_and_an_active_beat() -> None:
+    now = 1_000_000.0
+    fresh_worker = heartbeat.Beat("worker", "celery@a", now - 3, "active")
+    active_beat = heartbeat.Beat("beat", "a", now - 3, "active")
+    standby_beat = heartbeat.Beat("beat", "b", now - 1, "standby")
+    assert heartbeat.judge([fresh_worker, active_beat], now).ok
+    assert not heartbeat.judge([fresh_worker, standby_beat], now).ok  # nobody schedules polls
+    assert heartbeat.judge([fresh_worker, standby_beat], now).beat == "none"
+    stale = heartbeat.Beat("worker", "celery@a", now - heartbeat.STALE_AFTER - 5, "active")
+    verdict = heartbeat.judge([stale, active_beat], now)
+    assert not verdict.ok and verdict.worker == "stale 35s" and verdict.beat == "up"
+
+
+def test_healthz_is_not_ok_without_a_worker_and_a_beat(web) -> None:  # type: ignore[no-untyped-def]
+    ctx, client = web
+    answer = client.get("/healthz")
+    assert answer.status_code == 503
+    assert answer.json() == {"status": "unavailable", "redis": "up", "worker": "none", "beat": "none"}
+    heartbeat.beat(ctx.redis, ctx.keys, "worker", "celery@w1")
+    heartbeat.beat(ctx.redis, ctx.keys, "beat", "b1", "active")
+    answer = client.get("/healthz")
+    assert answer.status_code == 200 and answer.json()["status"] == "ok"
+    # The beat goes silent (killed, or cut off from Redis): health says so.
+    ctx.redis.hset(ctx.keys.heartbeats(), "beat:b1", f"{time.time() - 120:.3f} active")
+    answer = client.get("/healthz")
+    assert answer.status_code == 503 and answer.json()["beat"].startswith("stale")
+
+
+def test_healthz_web_scope_is_this_process_only(web) -> None:  # type: ignore[no-untyped-def]
+    _, client = web
+    assert client.get("/healthz?scope=web").status_code == 200
+
+
+def test_health_command_exit_codes(tmp_path, redis_url, prefix, ctx, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    config = config_file(tmp_path, redis_url, prefix, ALL_FEEDS_AND_OUTBOX)
+    monkeypatch.setenv("DISTRIBUTOR_REDIS_URL", redis_url)
+    runner = CliRunner()
+    args = ["health", "worker", "--node", "celery@w9", "--config", str(config)]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 1 and "never seen" in result.output
+    heartbeat.beat(ctx.redis, ctx.keys, "worker", "celery@w9")
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    ctx.redis.hset(ctx.keys.heartbeats(), "worker:celery@w9", f"{time.time() - 300:.3f} active")
+    assert runner.invoke(cli, args).exit_code == 1
