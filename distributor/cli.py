@@ -94,6 +94,9 @@ def _worker_argv(settings: Settings, beat: bool) -> list[str]:
     argv = [
         "worker", "--loglevel", "INFO", "--pool", settings.worker.pool,
         "--concurrency", str(settings.worker.concurrency), "-Q", "distributor",
+        # Worker-to-worker chatter we do not use; after a broker outage Celery's gossip fails to
+        # restart (AttributeError) and mingle adds a second to every reconnection.
+        "--without-gossip", "--without-mingle", "--without-heartbeat",
     ]  # fmt: skip
     if beat:
         argv.append("--beat")
@@ -114,9 +117,12 @@ def run(config: ConfigOption = None, host: HostOption = None, port: PortOption =
     console.print(f"Redis: {mask_url(ctx.redis_url)}")
     env = os.environ.copy()
     supervisor = Supervisor(grace=STOP_GRACE, on_give_up=lambda: os.kill(os.getpid(), signal.SIGTERM))
-    for part in ("worker", "beat"):
-        argv = [sys.executable, "-m", "distributor.cli", part]
-        supervisor.add(part, functools.partial(spawn, argv, env))
+    children = {
+        "worker": _celery_worker_command(ctx.settings, beat=False),
+        "beat": [sys.executable, "-m", "distributor.cli", "beat"],
+    }
+    for name, argv in children.items():
+        supervisor.add(name, functools.partial(spawn, argv, env))
     supervisor.run()
     # uvicorn re-raises SIGTERM after its own shutdown; turn it into SystemExit so that the
     # children and the embedded Redis below are stopped cleanly too.
@@ -168,30 +174,39 @@ def worker(
 ) -> None:
     """Only a Celery worker (run as many as you like, on many machines).
 
-    It rides out Redis outages (reconnecting with backoff) and exits non-zero whenever it stops
-    without being asked to, so that a supervisor restarting `on-failure` restarts it.
+    The Celery worker runs as a supervised child: it rides out Redis outages (reconnecting with
+    backoff), and if Celery itself falls over during one (it can, while closing a broken broker
+    connection) it is started again. This command exits non-zero only when the worker keeps dying.
     """
-    from celery.signals import worker_shutting_down
-
+    _logging()
     ctx = _context(config)
     _wait_for_redis(ctx.redis_url)
-    from worker.celery_app import app as celery_app
+    raise typer.Exit(_supervise({"celery worker": _celery_worker_command(ctx.settings, beat)}))
 
-    asked: list[str] = []
 
-    def _asked(sig: str = "", **_: object) -> None:
-        asked.append(sig)
+def _celery_worker_command(settings: Settings, beat: bool) -> list[str]:
+    return [sys.executable, "-m", "celery", "-A", "worker", *_worker_argv(settings, beat)]
 
-    worker_shutting_down.connect(_asked, weak=False)
-    code: int | str | None = 0
-    try:
-        celery_app.worker_main(_worker_argv(ctx.settings, beat))
-    except SystemExit as exc:
-        code = exc.code
-    if not asked and not code:
-        error("the worker stopped without being asked to (lost its broker?): exiting with status 1")
-        raise typer.Exit(1)
-    raise typer.Exit(code if isinstance(code, int) else 1)
+
+def _supervise(children: dict[str, list[str]]) -> int:
+    """Run `children` under a Supervisor until SIGTERM/SIGINT (exit 0) or one keeps dying (exit 1)."""
+    import threading
+
+    from distributor.supervise import Supervisor, spawn
+
+    stop = threading.Event()
+    supervisor = Supervisor(grace=STOP_GRACE, on_give_up=stop.set)
+    for name, argv in children.items():
+        supervisor.add(name, functools.partial(spawn, argv, os.environ.copy()))
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    supervisor.run()
+    stop.wait()
+    supervisor.stop()
+    if supervisor.gave_up:
+        error(f"the {supervisor.gave_up} kept exiting; stopped (see the log above)")
+        return 1
+    return 0
 
 
 @app.command()

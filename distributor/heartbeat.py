@@ -13,6 +13,7 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -101,16 +102,20 @@ def forget_old(client: redis.Redis, keys: Keys, beats: list[Beat], now: float | 
 class Heart(threading.Thread):
     """A daemon thread that beats every INTERVAL; Redis errors are logged once per outage."""
 
-    def __init__(self, client: redis.Redis, keys: Keys, component: Component, node: str) -> None:
+    def __init__(
+        self, client: redis.Redis, keys: Keys, component: Component, node: str, alive: Callable[[], bool] | None = None
+    ) -> None:
         super().__init__(name=f"heartbeat-{component}", daemon=True)
         self.client, self.keys, self.component, self.node = client, keys, component, node
+        self.alive = alive or (lambda: True)  # e.g. "the worker's consumer is connected to its broker"
         self.stopped = threading.Event()
 
     def run(self) -> None:
         failing = False
         while not self.stopped.is_set():
             try:
-                beat(self.client, self.keys, self.component, self.node)
+                if self.alive():
+                    beat(self.client, self.keys, self.component, self.node)
                 if failing:
                     log.info("heartbeat: Redis is back")
                 failing = False

@@ -17,12 +17,13 @@ OUTAGES: tuple[type[BaseException], ...] = (redis.ConnectionError, redis.Timeout
 
 
 def outage_in(exc: BaseException | None) -> BaseException | None:
-    """The connection error in `exc` or its causes, if any."""
+    """The connection error that `exc` is, or wraps (raise ... from), if any. An error met while
+    handling an outage (its __context__) is a bug of its own and keeps its traceback."""
     seen = 0
     while exc is not None and seen < 10:
         if isinstance(exc, OUTAGES):
             return exc
-        exc = exc.__cause__ or exc.__context__
+        exc = exc.__cause__
         seen += 1
     return None
 

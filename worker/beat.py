@@ -41,7 +41,7 @@ beat_init.disconnect(acquire_distributed_beat_lock)
 
 OUTAGE_ERRORS: tuple[type[BaseException], ...] = (redis.ConnectionError, redis.TimeoutError, OperationalError, OSError)
 STANDBY_POLL = 5.0
-MAX_BACKOFF = 10.0
+MAX_BACKOFF = 2.0  # a refused connection costs nothing: try often, resume soon after Redis is back
 
 # Replace the lock's token only when it still holds the token we remembered (compare-and-set).
 _TAKE_OVER = """

@@ -13,7 +13,10 @@ from celery.signals import after_setup_logger, worker_ready, worker_shutdown
 
 from distributor import heartbeat, quiet_logs
 from distributor.context import get_context
+from worker import kombu_patch
 from worker.schedule import beat_schedule
+
+kombu_patch.apply()
 
 log = logging.getLogger(__name__)
 # Celery warns at every broker reconnection about a default that changes in 6.0; we set it.
@@ -69,7 +72,8 @@ def _on_ready(sender: Any = None, **_: Any) -> None:
 
     ctx = get_context()
     node = getattr(sender, "hostname", None) or heartbeat.node_name("worker")
-    heart = heartbeat.Heart(ctx.redis, ctx.keys, "worker", node)
+    # Beat only while the consumer is connected: a worker waiting to reconnect consumes nothing.
+    heart = heartbeat.Heart(ctx.redis, ctx.keys, "worker", node, alive=lambda: sender.connection is not None)
     heart.start()
     _hearts.append(heart)
     rebuild_all.delay()

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -77,27 +77,47 @@ def wait_for(check: Callable[[], Any], timeout: float = 30.0, interval: float = 
 
 
 @contextmanager
-def process(args: list[str], config: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    env = {**os.environ, "DISTRIBUTOR_CONFIG": str(config), "PYTHONUNBUFFERED": "1"}
+def process(
+    args: list[str], config: Path, log: Path, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A child in its own process group; on the way out the whole group is stopped (then killed),
+    so that nothing it started (a beat, a pool) outlives the test."""
+    env = {**os.environ, "DISTRIBUTOR_CONFIG": str(config), "PYTHONUNBUFFERED": "1", **(env or {})}
     env.pop("DISTRIBUTOR_REDIS_URL", None)
-    with log.open("wb") as out:
-        child = subprocess.Popen(args, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    with log.open("ab") as out:
+        child = subprocess.Popen(args, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             yield child
         finally:
-            child.send_signal(signal.SIGTERM)
-            try:
+            with suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGTERM)
+            with suppress(subprocess.TimeoutExpired):
                 child.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+            with suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+
+
+def kill_group(child: subprocess.Popen[bytes]) -> None:
+    """SIGKILL a process started by `process` and everything it started."""
+    with suppress(ProcessLookupError):
+        os.killpg(child.pid, signal.SIGKILL)
+    child.wait()
 
 
 @contextmanager
-def worker(config: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def worker(config: Path, log: Path, beat: bool = True) -> Iterator[subprocess.Popen[bytes]]:
+    """`celery -A worker worker`, with beat embedded unless `beat=False` (then start `beat()`)."""
     args = [sys.executable, "-m", "celery", "-A", "worker", "worker", "--pool", "threads", "--concurrency", "4"]
-    args += ["-Q", "distributor", "--beat", "--loglevel", "INFO"]
+    args += ["-Q", "distributor", "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"]
+    args += ["--beat"] if beat else []
     with process(args, config, log) as child:
+        yield child
+
+
+@contextmanager
+def beat(config: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with process([sys.executable, "-m", "distributor.cli", "beat"], config, log) as child:
         yield child
 
 

@@ -5,7 +5,6 @@ returns the post it already made."""
 
 from __future__ import annotations
 
-import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +17,7 @@ from distributor.store import Store
 from tests.fakes.mastodon import FakeMastodon
 from tests.fakes.server import FakeServer, Reply, Request
 from tests.fakes.telegram import TOKEN, TelegramFake
-from tests.integration.helpers import config_file, wait_for, worker
+from tests.integration.helpers import beat, config_file, kill_group, wait_for, worker
 
 FAST_RECOVERY = """
 [worker]
@@ -50,13 +49,19 @@ def crash_mid_post(tmp_path: Path, redis_url: str, prefix: str, channel: str, fa
     keys = Keys(prefix)
     store = Store(client, redis_py.Redis.from_url(redis_url), keys)
     started = slow_first(fake, path_end, seconds=3)
-    with worker(config, tmp_path / "worker-1.log") as first:
-        wait_for(lambda: store.first_poll_done("articles"), what="the first poll")
-        (tmp_path / "articles" / "a.md").write_text('---\ntitle: "Tin khẩn"\n---\nNội dung.\n', encoding="utf-8")
-        wait_for(lambda: started, what="the post to reach the platform")
-        first.send_signal(signal.SIGKILL)  # dies before the platform answers
-        first.wait()
-    with worker(config, tmp_path / "worker-2.log"):
+    # Beat runs apart from the workers, so killing a worker leaves nothing of it behind; this
+    # test starts (and stops) every process it relies on.
+    with beat(config, tmp_path / "beat.log"):
+        with worker(config, tmp_path / "worker-1.log", beat=False) as first:
+            wait_for(lambda: store.first_poll_done("articles"), what="the first poll")
+            (tmp_path / "articles" / "a.md").write_text('---\ntitle: "Tin khẩn"\n---\nNội dung.\n', encoding="utf-8")
+            wait_for(lambda: started, what="the post to reach the platform")
+            kill_group(first)  # dies before the platform answers
+        return settle_with_new_worker(config, tmp_path, client, keys, store)
+
+
+def settle_with_new_worker(config: Path, tmp_path: Path, client, keys: Keys, store: Store):  # type: ignore[no-untyped-def]
+    with worker(config, tmp_path / "worker-2.log", beat=False):
         [article] = store.newest(0, 1)
         ledger = Ledger(client, keys)
 
