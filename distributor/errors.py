@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from distributor.urls import mask_url, mask_urls
+
 
 class DistributorError(Exception):
     """Base of every error this package raises on purpose."""
@@ -18,14 +20,16 @@ class ConfigError(DistributorError):
 class SourceError(DistributorError):
     """A source could not be read or one of its inputs is malformed.
 
-    The message always names the source and the input (URL or path) so an operator can act on it.
+    The message always names the source and the input (URL or path) so an operator can act on it,
+    with the URL's secrets masked (`urls.mask_url`): a source URL may carry a password or a token,
+    and these errors go to logs, poll reports and the dashboard.
     """
 
     def __init__(self, source: str, message: str, *, input: str | None = None) -> None:
         self.source = source
-        self.input = input
-        where = f"{source}: {input}: " if input else f"{source}: "
-        super().__init__(where + message)
+        self.input = mask_url(input) if input else input
+        where = f"{source}: {self.input}: " if input else f"{source}: "
+        super().__init__(where + mask_urls(message))
 
 
 class ChannelError(DistributorError):

@@ -4,11 +4,20 @@ Every source reads the web through `Fetcher.get`, so one place guarantees what t
 promises about hostile input: an unchanged page costs one 304, a huge or endless page is refused
 while streaming, a redirect loop or timeout becomes a clear `SourceError` naming the source and
 URL, and no other exception escapes to crash a worker.
+
+It is also where a source is kept on its own site. A fetcher made for a source (`home` is the
+source's URL) follows a link found in content (`linked=True`, the default) only to the source's
+own host or its `allowed_hosts` (`urls.may_follow`), and checks every redirect hop the same way;
+and unless the source itself is on a loopback or private address, it connects to public
+addresses only (`netguard`), before the request and again when the socket connects. The
+configured URL itself (`linked=False`) may redirect to another host, public like it.
+Errors show URLs through `urls.mask_url`: a password or token in a source URL stays secret.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -17,9 +26,10 @@ from urllib.parse import urljoin, urlsplit
 import requests
 import urllib3
 
-from distributor import charsets
+from distributor import charsets, netguard
 from distributor.errors import SourceError
 from distributor.http import retry_after, session
+from distributor.urls import MaskUrlSecrets, mask_url, mask_urls, may_follow
 
 MAX_REDIRECTS = 10
 CHUNK_BYTES = 64 * 1024
@@ -30,6 +40,9 @@ _ERROR_BODY_BYTES = 4096
 _VALIDATOR_CHARS = 512  # real ETags and dates are short; sources keep them in their saved state
 # A body that trickles in for longer than this many read timeouts is refused (slowloris pages).
 _BODY_TIMEOUTS = 3
+
+# urllib3's DEBUG lines quote the path and query of each request (`"GET /feed?token=..." 200`).
+logging.getLogger("urllib3.connectionpool").addFilter(MaskUrlSecrets())
 
 _turns_lock = threading.Lock()
 _next_turn: dict[str, float] = {}  # host -> monotonic time its next request may start
@@ -78,7 +91,11 @@ class Fetcher:
         backoff: float = 0.5,
         politeness: float = 1.0,
         max_retry_after: float = 30.0,
+        home: str | None = None,
+        allowed_hosts: tuple[str, ...] | list[str] = (),
     ) -> None:
+        """`home`: the source's URL, whose site its links are kept on (None: an operator's own
+        URL, `distributor publish URL`, fetched wherever it is)."""
         self.source = source
         self.max_bytes = max_bytes
         self.timeout = timeout
@@ -86,6 +103,9 @@ class Fetcher:
         self.backoff = backoff
         self.politeness = politeness
         self.max_retry_after = max_retry_after
+        self.home = home
+        self.allowed_hosts = tuple(allowed_hosts)
+        self._home_private: bool | None = None  # decided on the first request
 
     def get(
         self,
@@ -95,11 +115,14 @@ class Fetcher:
         last_modified: str | None = None,
         accept: str | None = None,
         headers: dict[str, str] | None = None,
+        linked: bool = True,
     ) -> Fetched:
         """GET `url`, following redirects; raise SourceError on any failure.
 
         `headers` are extra request headers (an Authorization header is dropped when a redirect
-        leaves the host, so credentials never reach another server).
+        leaves the host, so credentials never reach another server). `linked`: the URL was found
+        in content, so it and each redirect hop must stay on the source's site; False for the
+        source's configured URL (and what is derived from it, such as an API endpoint).
         """
         sent = {"Accept": accept or "*/*", **(headers or {})}
         if etag:
@@ -107,7 +130,7 @@ class Fetcher:
         if last_modified:
             sent["If-Modified-Since"] = last_modified
         try:
-            return self._get(url, sent, etag, last_modified)
+            return self._get(url, sent, etag, last_modified, linked)
         except SourceError:
             raise
         except Exception as exc:  # the promise: nothing but SourceError leaves a fetch
@@ -116,16 +139,70 @@ class Fetcher:
     def _error(self, message: str, url: str) -> SourceError:
         return SourceError(self.source, message, input=url)
 
-    def _get(self, url: str, headers: dict[str, str], etag: str | None, last_modified: str | None) -> Fetched:
+    def permits(self, url: str) -> bool:
+        """True when a link found in the source's content may be fetched (the host rule)."""
+        return self.home is None or may_follow(url, self.home, self.allowed_hosts)
+
+    def refused(self, url: str, original: str | None = None) -> SourceError:
+        """The error for a link the host rule keeps this source from following."""
+        host = urlsplit(url).netloc.rpartition("@")[2]
+        own = urlsplit(self.home or "").netloc.rpartition("@")[2]
+        hop = f"redirected to {mask_url(url)}, " if original and original != url else ""
+        message = (
+            f"not fetched: {hop}{host} is not the source's own site ({own}) and not in its allowed_hosts "
+            "(links in content are followed only there)"
+        )
+        return self._error(message, original or url)
+
+    def _public_only(self) -> bool:
+        """True unless the source is itself on a loopback or private address (its links may then
+        lead there too). An operator's own URL (no `home`) may go anywhere."""
+        if self.home is None:
+            return False
+        if self._home_private is None:
+            parts = urlsplit(self.home)
+            try:
+                port = parts.port or (443 if parts.scheme == "https" else 80)
+            except ValueError:
+                port = 80
+            self._home_private = netguard.on_private_network(parts.hostname or "", port)
+        return not self._home_private
+
+    def _check_address(self, current: str, url: str) -> None:
+        """Refuse, before any request, a hop whose host resolves to a non-public address."""
+        if not self._public_only():
+            return
+        parts = urlsplit(current)
+        try:
+            netguard.check(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+        except netguard.AddressRefused as refusal:
+            raise self._address_refused(refusal, current, url) from None
+        except (OSError, UnicodeError, ValueError):
+            pass  # unresolvable: the request fails with its own clear message
+
+    def _address_refused(self, refusal: netguard.AddressRefused, current: str, url: str) -> SourceError:
+        hop = f"redirected to {mask_url(current)}, " if current != url else ""
+        message = (
+            f"not fetched: {hop}{refusal}; a source on a public address never follows links to loopback, "
+            "private or link-local addresses"
+        )
+        return self._error(message, url)
+
+    def _get(
+        self, url: str, headers: dict[str, str], etag: str | None, last_modified: str | None, linked: bool
+    ) -> Fetched:
         chain = [url]
         current = url
         while True:
             parts = urlsplit(current)
             if parts.scheme not in ("http", "https") or not parts.netloc:
-                raise self._error(f"not an http(s) URL: {current!r}", url)
+                raise self._error(f"not an http(s) URL: {mask_url(current)!r}", url)
+            if linked and not self.permits(current):
+                raise self.refused(current, url)
+            self._check_address(current, url)
             if parts.netloc != urlsplit(url).netloc:
                 headers = {k: v for k, v in headers.items() if k.lower() not in _CREDENTIALS}
-            response, body = self._with_retries(current, headers)
+            response, body = self._with_retries(current, headers, url)
             if response.status_code in _REDIRECTS:
                 current = self._next_hop(response, current, chain, url)
                 continue
@@ -138,11 +215,11 @@ class Fetcher:
             raise self._error(f"HTTP {status} redirect without a Location header", url)
         target = urljoin(current, location.strip())
         if target in chain:
-            loop = " -> ".join([*chain[chain.index(target) :], target])
+            loop = " -> ".join(mask_url(hop) for hop in [*chain[chain.index(target) :], target])
             raise self._error(f"redirect loop: {loop}", url)
         chain.append(target)
         if len(chain) > MAX_REDIRECTS + 1:
-            raise self._error(f"too many redirects (more than {MAX_REDIRECTS}), last to {target}", url)
+            raise self._error(f"too many redirects (more than {MAX_REDIRECTS}), last to {mask_url(target)}", url)
         return target
 
     def _answer(
@@ -179,11 +256,11 @@ class Fetcher:
             encoding=charsets.detect(body, headers.get("content-type")) if body else None,
         )
 
-    def _with_retries(self, url: str, headers: dict[str, str]) -> tuple[requests.Response, bytes]:
+    def _with_retries(self, url: str, headers: dict[str, str], original: str) -> tuple[requests.Response, bytes]:
         attempts = self.retries + 1
         for attempt in range(attempts):
             try:
-                return self._attempt(url, headers)
+                return self._attempt(url, headers, original)
             except _Retry as failure:
                 if failure.wait is not None and failure.wait > self.max_retry_after:
                     raise self._error(f"{failure.message}; the server asks to wait {failure.wait:.0f}s", url) from None
@@ -193,14 +270,17 @@ class Fetcher:
                 time.sleep(max(self.backoff * 2**attempt, failure.wait or 0.0))
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _attempt(self, url: str, headers: dict[str, str]) -> tuple[requests.Response, bytes]:
+    def _attempt(self, url: str, headers: dict[str, str], original: str) -> tuple[requests.Response, bytes]:
         """One request; transient failures raise _Retry, the rest SourceError."""
         self._wait_turn(url)
+        client = netguard.public_session() if self._public_only() else session()
         try:
-            response = session().get(url, headers=headers, timeout=self.timeout, stream=True, allow_redirects=False)
+            response = client.get(url, headers=headers, timeout=self.timeout, stream=True, allow_redirects=False)
         except requests.exceptions.Timeout:
             raise _Retry(self._timeout_message()) from None
         except requests.exceptions.ConnectionError as exc:
+            if (refusal := netguard.refusal(exc)) is not None:  # the name resolved otherwise this time
+                raise self._address_refused(refusal, url, original) from None
             raise _Retry(f"connection failed: {_reason(exc)}") from None
         except requests.exceptions.RequestException as exc:
             raise self._error(f"request failed: {type(exc).__name__}: {_reason(exc)}", url) from exc
@@ -275,7 +355,7 @@ def _reason(exc: BaseException) -> str:
     text = str(exc.args[0] if exc.args else exc)
     if "Caused by " in text:
         text = text.split("Caused by ", 1)[1]
-    return text.strip("()' ")[:200] or type(exc).__name__
+    return mask_urls(text.strip("()' ")[:200]) or type(exc).__name__
 
 
 def _error_body(response: requests.Response) -> bytes:

@@ -4,19 +4,18 @@ An image is fetched once per URL and kept under `<data_dir>/images/` so several 
 the same article download it once. Its type is decided from its bytes (Pillow), not from the
 server's Content-Type, and it is re-encoded only when a platform's limits demand it. Image URLs
 come from scraped pages, so by default a host that resolves to a private, loopback or link-local
-address is refused: this service must not become a way to publish what sits on the internal
-network. Callers treat every `ImageError` as "post without the image" (see `usable`).
+address is refused (`netguard.is_public` decides, for sources and images alike): this service
+must not become a way to publish what sits on the internal network. Callers treat every
+`ImageError` as "post without the image" (see `usable`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import ipaddress
 import logging
 import math
 import os
-import socket
 import tempfile
 import warnings
 from collections.abc import Iterable, Sequence
@@ -28,7 +27,7 @@ from urllib.parse import urljoin, urlsplit
 from PIL import Image as PILImage
 from PIL import ImageOps, UnidentifiedImageError
 
-from distributor import http
+from distributor import http, netguard
 from distributor.errors import ChannelError, DistributorError
 
 if TYPE_CHECKING:
@@ -106,19 +105,14 @@ def check_url(url: str, *, allow_private: bool = False) -> None:
         return
     host = parts.hostname
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, ValueError) as exc:
+        netguard.check(host, parts.port or (443 if parts.scheme == "https" else 80))
+    except netguard.AddressRefused as refused:
+        raise ImageError(
+            f"image host {host} resolves to the non-public address {refused.address}; "
+            "set allow_private_images = true on the channel to allow it"
+        ) from None
+    except (OSError, ValueError, UnicodeError) as exc:
         raise ImageError(f"cannot resolve image host {host}: {exc}") from exc
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-            address = address.ipv4_mapped
-        if not address.is_global or address.is_multicast:
-            raise ImageError(
-                f"image host {host} resolves to the non-public address {address}; "
-                "set allow_private_images = true on the channel to allow it"
-            )
 
 
 def _download(url: str, *, allow_private: bool, max_bytes: int) -> bytes:

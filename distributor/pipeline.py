@@ -20,8 +20,10 @@ from distributor.errors import SourceError
 from distributor.models import Article
 from distributor.normalize import Draft, is_dated, normalize
 from distributor.rebuild import feed_meta
+from distributor.urls import MaskUrlSecrets, mask_url, mask_urls
 
 log = logging.getLogger(__name__)
+log.addFilter(MaskUrlSecrets())  # a source URL may carry a password or token
 
 
 class Dispatcher(Protocol):
@@ -78,8 +80,8 @@ def poll_source(ctx: Context, name: str, dispatch: Dispatcher) -> PollReport:
         report.errors.append(str(exc))
         return report
     except Exception as exc:  # a bug met by odd input: name the source, keep the worker going
-        log.exception("source %s: unexpected error while polling %s", name, config.url or config.path)
-        report.errors.append(f"{name}: unexpected error: {type(exc).__name__}: {exc}")
+        log.exception("source %s: unexpected error while polling %s", name, mask_url(config.url or config.path or ""))
+        report.errors.append(mask_urls(f"{name}: unexpected error: {type(exc).__name__}: {exc}"))
         return report
     if result.state != state:
         ctx.store.save_source_state(name, result.state)

@@ -119,8 +119,9 @@ class HtmlSource(WebSource):
             html, page_url = page.text(), page.url
             for url, text in listing_entries(html, page_url, settings.link_selector).items():
                 found.setdefault(url, text)
+        own = self.own_links(list(found), result)  # links to other sites are reported, not read
         # Links beyond what is remembered are left out: forgotten, they would be new on every poll.
-        return {url: _digest(text) for url, text in list(found.items())[:MAX_REMEMBERED]}
+        return {url: _digest(found[url]) for url in own[:MAX_REMEMBERED]}
 
     def _read(self, url: str, known: dict[str, _Known], result: PollResult) -> None:
         """Fetch and extract one article page; a failure is reported and counted, never raised."""

@@ -181,7 +181,7 @@ class SitemapSource(WebSource):
         crawl = _Crawl(visited={self.url, fetched.url})
         self._read(fetched, memory, crawl, result, depth=0)
 
-        wanted = self._wanted(crawl.entries, memory)
+        wanted = self._wanted(crawl.entries, memory, result)
         limit = self.settings.max_urls_per_poll
         if "seen" not in state:  # a new source: its newest articles fill the feeds, the rest stay unread
             for entry in wanted[limit:]:
@@ -306,8 +306,10 @@ class SitemapSource(WebSource):
             )
         return entries
 
-    def _wanted(self, entries: list[Entry], memory: Memory) -> list[Entry]:
-        """New or changed article URLs, one entry per URL, newest lastmod first."""
+    def _wanted(self, entries: list[Entry], memory: Memory, result: PollResult) -> list[Entry]:
+        """New or changed article URLs on the source's site, one entry per URL, newest lastmod
+        first. URLs on other sites are reported and left out (the sitemap protocol keeps a
+        sitemap's URLs on its own host), whether or not pages are fetched."""
         include = re.compile(self.settings.include) if self.settings.include else None
         exclude = re.compile(self.settings.exclude) if self.settings.exclude else None
         newest: dict[str, Entry] = {}
@@ -319,6 +321,8 @@ class SitemapSource(WebSource):
             if entry.url not in newest or entry.lastmod > newest[entry.url].lastmod:
                 newest[entry.url] = entry
         wanted = [entry for entry in newest.values() if memory.wants(entry)]
+        own = set(self.own_links([entry.url for entry in wanted], result))
+        wanted = [entry for entry in wanted if entry.url in own]
         return sorted(wanted, key=lambda entry: entry.lastmod or entry.published, reverse=True)
 
     # --- one article ---------------------------------------------------------------------------

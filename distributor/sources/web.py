@@ -16,10 +16,11 @@ from distributor.dates import zone
 from distributor.fetch import Fetched, Fetcher
 from distributor.normalize import Draft
 from distributor.settings import Duration, SourceSettings
-from distributor.sources.base import Source
+from distributor.sources.base import PollResult, Source
 from distributor.text import strip_illegal_xml
-from distributor.urls import is_http_url
+from distributor.urls import is_http_url, parse_allowed_host
 
+MAX_REFUSALS_NAMED = 10  # links to other sites named one by one in a poll's errors
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
 _CHARACTER_REFERENCE = re.compile(r"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
 
@@ -42,6 +43,8 @@ class WebSourceSettings(SourceSettings):
     retries: int = Field(default=2, ge=0, le=10)
     politeness: float = Field(default=1.0, ge=0)  # seconds between requests to one host
     max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    # Hosts besides the source's own whose links (listing links, sitemap URLs, redirects) it follows.
+    allowed_hosts: list[str] = []
 
     @field_validator("url")
     @classmethod
@@ -49,6 +52,13 @@ class WebSourceSettings(SourceSettings):
         if not is_http_url(value.strip()):
             raise ValueError("must be an absolute http(s) URL")
         return value.strip()
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            parse_allowed_host(entry)  # ValueError naming the entry
+        return [entry.strip().lower() for entry in value]
 
 
 class WebSource(Source):
@@ -68,6 +78,8 @@ class WebSource(Source):
             timeout=(min(5.0, timeout), timeout),
             retries=self.settings.retries,
             politeness=self.settings.politeness,
+            home=self.url,
+            allowed_hosts=self.settings.allowed_hosts,
         )
 
     def fetch_if_changed(self, state: dict[str, str], accept: str | None = None) -> Fetched:
@@ -77,7 +89,23 @@ class WebSource(Source):
             etag=state.get("etag"),
             last_modified=state.get("last_modified"),
             accept=accept,
+            linked=False,
         )
+
+    def own_links(self, urls: list[str], result: PollResult) -> list[str]:
+        """The URLs, found in the source's content, that it may follow; each other one is reported
+        (naming it, the first `MAX_REFUSALS_NAMED` of a poll) and left alone."""
+        kept: list[str] = []
+        refused: list[str] = []
+        for url in urls:
+            (kept if self.fetcher.permits(url) else refused).append(url)
+        for url in refused[:MAX_REFUSALS_NAMED]:
+            result.errors.append(self.fetcher.refused(url))
+        if len(refused) > MAX_REFUSALS_NAMED:
+            more = len(refused) - MAX_REFUSALS_NAMED
+            message = f"{more} more links to other sites not fetched (add their hosts to allowed_hosts to follow them)"
+            result.errors.append(self.error(message))
+        return kept
 
     def extract_page(self, page: Fetched, selectors: dict[str, str]) -> Draft:
         """The article on a fetched page, read with `selectors` in the site's timezone.

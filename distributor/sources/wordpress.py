@@ -92,7 +92,7 @@ class WordPressSource(WebSource):
         if since:
             params["modified_after"] = since
         url = f"{self.endpoint}?{urlencode(params)}"
-        fetched = self.fetcher.get(url, accept=ACCEPT, headers=self._auth())
+        fetched = self.fetcher.get(url, accept=ACCEPT, headers=self._auth(), linked=False)
         try:
             posts = json_body(fetched)
         except ValueError:

@@ -87,9 +87,11 @@ Handler = Callable[[Request], Reply]
 
 
 class FakeServer:
-    """Start with `with FakeServer() as server:`; `server.url` is its base URL."""
+    """Start with `with FakeServer() as server:`; `server.url` is its base URL. `host` is the
+    loopback address it listens on (127.0.0.2 plays an internal server that must not be reached)."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self.requests: list[Request] = []
         self._lock = threading.Lock()
@@ -161,7 +163,7 @@ class FakeServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._httpd = ThreadingHTTPServer((self.host, 0), _Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
         self._thread.start()
