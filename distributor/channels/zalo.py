@@ -24,7 +24,7 @@ from distributor.channels.base import Channel
 from distributor.channels.secret_urls import redact
 from distributor.errors import ChannelError
 from distributor.models import Article, Post, Receipt
-from distributor.settings import ChannelSettings, Duration
+from distributor.settings import ChannelSettings, Duration, HttpUrlStr
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +50,9 @@ class ZaloSettings(ChannelSettings):
     secret_key: SecretStr  # the app's secret, sent to the OAuth server only
     mode: Literal["broadcast", "cs"] = "broadcast"
     user_ids: list[str] = []  # "cs" mode: the followers to message
-    oauth_base: str = "https://oauth.zaloapp.com"
+    oauth_base: HttpUrlStr = "https://oauth.zaloapp.com"
     target: dict[str, str] = {}  # broadcast audience (ages, gender, locations, cities, platform)
-    cover: str | None = None  # cover photo URL for articles without an image (else the site logo)
+    cover: HttpUrlStr | None = None  # cover photo URL for articles without an image (else the site logo)
     verify_attempts: int = Field(default=5, ge=1)
     verify_interval: Duration = 3.0
 

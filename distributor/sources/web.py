@@ -10,15 +10,14 @@ import re
 from functools import cached_property
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, Field
 
 from distributor.dates import zone
 from distributor.fetch import Fetched, Fetcher
 from distributor.normalize import Draft
-from distributor.settings import Duration, SourceSettings
+from distributor.settings import Duration, HttpUrlStr, SourceSettings
 from distributor.sources.base import Source
 from distributor.text import strip_illegal_xml
-from distributor.urls import is_http_url
 
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
 _CHARACTER_REFERENCE = re.compile(r"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
@@ -37,18 +36,11 @@ Selectors = Annotated[dict[str, str], AfterValidator(_check_selectors)]
 class WebSourceSettings(SourceSettings):
     """A source with a required http(s) `url` and the knobs of its fetcher."""
 
-    url: str
+    url: HttpUrlStr
     timeout: Duration = 20
     retries: int = Field(default=2, ge=0, le=10)
     politeness: float = Field(default=1.0, ge=0)  # seconds between requests to one host
     max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not is_http_url(value.strip()):
-            raise ValueError("must be an absolute http(s) URL")
-        return value.strip()
 
 
 class WebSource(Source):
