@@ -533,4 +533,10 @@ def _cross_checks(settings: Settings, origin: str) -> list[str]:
     for feed in settings.feeds:
         for unknown in set(feed.filters.sources) - source_names:
             problems.append(f"{origin}: [[feeds]] {feed.name!r} key 'filters.sources' names unknown source {unknown!r}")
+    # A channel type whose keys depend on other tables (Zalo's cover on [site] logo) says so itself.
+    names = {"channels": [{"name": c.name} for c in settings.channels]}
+    for index, channel in enumerate(settings.channels):
+        cross_check = getattr(channel, "cross_check", None)
+        for key, problem in cross_check(settings.site) if cross_check else []:
+            problems.append(f"{origin}: {_describe(('channels', index, key), names)} {problem}")
     return problems

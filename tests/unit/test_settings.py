@@ -423,3 +423,30 @@ def test_check_command_on_the_issue_config_names_each_value(tmp_path: Path, monk
     assert "[site] key 'url' must be an absolute http(s) URL" in output and "(got 'not a url')" in output
     assert "[site] key 'public_url' must be an absolute http(s) URL" in output and "(got 'ftp//nope')" in output
     assert "TELEGRAM_TOKEN_FILE names '/missing/path', which does not exist" in output
+
+
+# --- cross-checks --------------------------------------------------------------------------------
+
+ZALO = {"name": "zalo", "type": "zalo", "app_id": "1", "access_token": "a", "refresh_token": "r", "secret_key": "s"}
+ZALO_NEEDS_COVER = (
+    "portal.toml: [[channels]] #1 (name 'zalo') key 'cover' is needed in mode 'broadcast': Zalo refuses "
+    "an article without a cover photo, and neither this channel's cover nor [site] logo is set for articles "
+    "without an image (set one of them to an image URL)"
+)
+
+
+def test_a_zalo_broadcast_without_any_cover_fallback_is_refused() -> None:
+    assert problems({"site": SITE, "channels": [ZALO]}) == [ZALO_NEEDS_COVER]
+
+
+@pytest.mark.parametrize(
+    ("site", "keys"),
+    [
+        ({"logo": "https://example.vn/logo.png"}, {}),
+        ({}, {"cover": "https://example.vn/zalo-cover.jpg"}),
+        ({}, {"mode": "cs", "user_ids": ["8454321000000000001"]}),
+    ],
+)
+def test_a_zalo_channel_with_a_cover_fallback_or_in_cs_mode_passes(site: dict, keys: dict) -> None:
+    settings = settings_from_dict({"site": {**SITE, **site}, "channels": [{**ZALO, **keys}]})
+    assert [c.name for c in settings.channels] == ["zalo"]
