@@ -346,7 +346,7 @@ SHOWN_LENGTH = 80  # a longer value is shortened in messages
 _KINDS = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "an array"}
 
 
-def shown(value: Any) -> str:
+def _shown(value: Any) -> str:
     """A given value as a message quotes it: 'not a url', 70000, true, ["a"]; long ones shortened."""
     if isinstance(value, bool):
         return str(value).lower()
@@ -405,7 +405,7 @@ def _message(error: Any, secret: str = "") -> str:
         return message  # a table-level problem: its message names what is wrong
     if secret:
         return f"{message} (got {_KINDS.get(type(given), 'a value')}; not shown, {secret})"
-    quoted = shown(given)
+    quoted = _shown(given)
     return message if quoted in message else f"{message} (got {quoted})"
 
 
@@ -461,12 +461,12 @@ def _typed_items(
             problems.append(f"{origin}: {where} must be a table")
             continue
         kind = item.get("type")
-        if kind not in registry:
+        if not isinstance(kind, str) or kind not in registry:
             known = ", ".join(sorted(registry))
             given = (
                 "not shown, it comes from the environment"
                 if env and _overlaps((table, index, "type"), env.hidden)
-                else shown(kind)
+                else _shown(kind)
             )
             problems.append(f"{origin}: {where} key 'type' must be one of: {known} (got {given})")
             continue

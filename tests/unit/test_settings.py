@@ -450,3 +450,8 @@ def test_a_zalo_broadcast_without_any_cover_fallback_is_refused() -> None:
 def test_a_zalo_channel_with_a_cover_fallback_or_in_cs_mode_passes(site: dict, keys: dict) -> None:
     settings = settings_from_dict({"site": {**SITE, **site}, "channels": [{**ZALO, **keys}]})
     assert [c.name for c in settings.channels] == ["zalo"]
+
+
+def test_a_type_that_is_not_text_is_a_problem_not_a_crash() -> None:
+    found = problems({"site": SITE, "channels": [{"name": "a", "type": ["outbox"]}]})
+    assert len(found) == 1 and "key 'type' must be one of:" in found[0] and found[0].endswith('(got ["outbox"])')
