@@ -7,7 +7,9 @@ import json
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from distributor.text import plain_text
 
 
 class Article(BaseModel):
@@ -28,6 +30,17 @@ class Article(BaseModel):
     published: datetime
     updated: datetime
     source: str = ""
+
+    @field_validator("title", "author")
+    @classmethod
+    def _plain(cls, value: str | None) -> str | None:
+        """Plain text, also for articles stored before normalisation made it so (idempotent)."""
+        return value if value is None else plain_text(value)
+
+    @field_validator("categories", "tags")
+    @classmethod
+    def _plain_labels(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(label for label in map(plain_text, values) if label))
 
     def content_hash(self) -> str:
         """Hash of what readers see; `updated` and `source` are left out so re-polls compare equal."""

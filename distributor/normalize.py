@@ -1,7 +1,8 @@
 """Turn what a source found (a Draft) into a clean Article.
 
 NFC everywhere, collapsed whitespace, sanitised HTML with absolute URLs, aware datetimes in the
-site's zone, and a summary cut from the body when the source gave none.
+site's zone, and a summary cut from the body when the source gave none. Title, author, categories
+and tags are plain text (no tags, entities decoded): feeds, posts and subjects print them as is.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def sanitize_html(markup: str, base_url: str) -> str:
 
 
 def _clean_labels(labels: Iterable[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(c for c in (textlib.clean_text(label) for label in labels) if c))
+    return tuple(dict.fromkeys(c for c in (textlib.plain_text(label) for label in labels) if c))
 
 
 def _when(value: datetime | str | None, tz: tzinfo) -> datetime | None:
@@ -93,7 +94,7 @@ def normalize(draft: Draft, *, source: str, tz: tzinfo, language: str, now: date
     if not raw_url or not is_http_url(raw_url):
         raise ValueError(f"article has no absolute http(s) URL (got {raw_url!r})")
     url = canonical_url(raw_url)
-    title = textlib.clean_text(draft.title)
+    title = textlib.plain_text(draft.title)
     if not title:
         raise ValueError(f"article {url} has no title")
     content = sanitize_html(draft.content or "", url)
@@ -114,7 +115,7 @@ def normalize(draft: Draft, *, source: str, tz: tzinfo, language: str, now: date
         summary=summary,
         content=content,
         image=image if image and is_http_url(image) else None,
-        author=textlib.clean_text(draft.author) or None,
+        author=textlib.plain_text(draft.author) or None,
         categories=_clean_labels(draft.categories),
         tags=_clean_labels(draft.tags),
         language=(draft.language or language or "vi").strip().lower(),

@@ -1,17 +1,24 @@
 """The one configuration reader: TOML file + environment -> one validated, typed model.
 
 Rules (starlette's): environment beats file beats default; secrets are written `${ENV_NAME}` in the
-file and wrapped in `SecretStr`; every problem is reported with its location, never with a value.
+file and wrapped in `SecretStr`; every problem is reported with its location and the value given,
+except a secret's (a `SecretStr` field, or anything read from the environment), which is never shown.
 Nothing else in the package reads `os.environ`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import ipaddress
+import json
 import os
 import re
 import tomllib
+import types
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -49,6 +56,49 @@ def parse_duration(value: Any) -> float:
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
+_LABEL = re.compile(r"^(?!-)[\w-]{1,63}(?<!-)$")  # letters (IDN too), digits, '-' and '_' (compose service names)
+HTTP_URL_EXPECTED = "must be an absolute http(s) URL with a host, like 'https://example.vn'"
+HOST_EXPECTED = "must be a bare host name like 'www.example.vn' (no scheme, port or path)"
+
+
+def _valid_host(host: str) -> bool:
+    """A DNS name (labels of letters, digits, '-', '_') or an IP address."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    labels = host.removesuffix(".").split(".")
+    return len(host) <= 253 and all(_LABEL.match(label) for label in labels)
+
+
+def http_url(value: Any) -> str:
+    """The one check of every URL-typed key: absolute, http(s), a valid host, no spaces."""
+    if not isinstance(value, str):
+        raise ValueError(HTTP_URL_EXPECTED)
+    url: str = value.strip()
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a port that is no number or out of range
+    except ValueError:
+        raise ValueError(HTTP_URL_EXPECTED) from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or not _valid_host(parts.hostname):
+        raise ValueError(HTTP_URL_EXPECTED)
+    if any(c.isspace() for c in url):
+        raise ValueError("must be a URL without spaces (write a space in a path as %20)")
+    return url
+
+
+def host_name(value: Any) -> str:
+    """'WWW.Example.vn' -> 'www.example.vn'; a scheme, port, path or anything else is refused."""
+    if not isinstance(value, str) or not _valid_host(value.strip().lower()) or ":" in value:
+        raise ValueError(HOST_EXPECTED)
+    return value.strip().lower().removesuffix(".")
+
+
+HttpUrlStr = Annotated[str, BeforeValidator(http_url)]
+HostName = Annotated[str, BeforeValidator(host_name)]
+
 
 class Strict(BaseModel):
     """Unknown keys are errors: a typo must not pass silently."""
@@ -58,13 +108,14 @@ class Strict(BaseModel):
 
 class SiteSettings(Strict):
     title: str
-    url: str
+    url: HttpUrlStr
     description: str = ""
     language: str = "vi"
     timezone: str = "Asia/Ho_Chi_Minh"
-    public_url: str = "http://127.0.0.1:8000"
+    public_url: HttpUrlStr = "http://127.0.0.1:8000"
     author: str = ""
-    logo: str | None = None
+    logo: HttpUrlStr | None = None
+    allowed_hosts: list[HostName] = []  # other hosts whose article URLs belong to this site
 
     @field_validator("timezone")
     @classmethod
@@ -74,7 +125,7 @@ class SiteSettings(Strict):
         try:
             ZoneInfo(value)
         except Exception as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
+            raise ValueError("must be a time zone name like 'Asia/Ho_Chi_Minh'") from exc
         return value
 
 
@@ -126,7 +177,7 @@ class FeedSettings(Strict):
     limit: int = Field(default=50, ge=1, le=1000)
     per_category: bool = False
     ttl: int = Field(default=15, ge=1)
-    hubs: list[str] = []
+    hubs: list[HttpUrlStr] = []
     filters: FeedFilters = FeedFilters()
 
 
@@ -135,7 +186,7 @@ class SourceSettings(Strict):
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
     type: str
-    url: str | None = None
+    url: HttpUrlStr | None = None
     path: str | None = None
     interval: Duration = 300
     category: str | None = None
@@ -151,7 +202,7 @@ class ChannelSettings(Strict):
     type: str
     enabled: bool = True
     template: str | None = None
-    api_base: str | None = None
+    api_base: HttpUrlStr | None = None
     utm: bool = True
     utm_campaign: str = "distributor"
     rate_per_minute: float | None = Field(default=None, gt=0)
@@ -205,26 +256,74 @@ class Environment(BaseSettings):
 # --- loading -------------------------------------------------------------------------------------
 
 
-def _interpolate(value: Any, where: tuple[Any, ...], missing: list[tuple[tuple[Any, ...], str]]) -> Any:
-    """Replace `${NAME}` with the environment's NAME (or the contents of the file NAME_FILE)."""
+Location = tuple[Any, ...]
+
+
+@dataclasses.dataclass
+class _EnvTrace:
+    """Where the environment was read: values never shown, and keys whose variable was missing."""
+
+    hidden: set[Location] = dataclasses.field(default_factory=set)
+    unresolved: set[Location] = dataclasses.field(default_factory=set)
+
+
+def _interpolate(
+    value: Any,
+    where: Location,
+    missing: list[tuple[Location, str]],
+    hidden: set[Location] | None = None,
+) -> Any:
+    """Replace `${NAME}` with the environment's NAME (or the contents of the file NAME_FILE).
+
+    Problems go to `missing`; every location that took a value from the environment goes to
+    `hidden`, so that no error message ever shows it.
+    """
+    hidden = set() if hidden is None else hidden
     if isinstance(value, dict):
-        return {k: _interpolate(v, (*where, k), missing) for k, v in value.items()}
+        return {k: _interpolate(v, (*where, k), missing, hidden) for k, v in value.items()}
     if isinstance(value, list):
-        return [_interpolate(v, (*where, i), missing) for i, v in enumerate(value)]
+        return [_interpolate(v, (*where, i), missing, hidden) for i, v in enumerate(value)]
     if not isinstance(value, str) or "${" not in value:
         return value
 
     def lookup(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name in os.environ:
-            return os.environ[name]
-        file_name = os.environ.get(f"{name}_FILE")
-        if file_name and Path(file_name).is_file():
-            return Path(file_name).read_text(encoding="utf-8").strip()
-        missing.append((where, f"needs environment variable {name}, which is not set (written ${{{name}}})"))
-        return ""
+        found, problem = _from_environment(match.group(1))
+        if problem:
+            missing.append((where, problem))
+        return found
 
+    if _ENV_REF.search(value):
+        hidden.add(where)
     return _ENV_REF.sub(lookup, value)
+
+
+def _from_environment(name: str) -> tuple[str, str]:
+    """(value, "") or ("", the problem): NAME, else the file NAME_FILE names (Docker secrets)."""
+    if name in os.environ:
+        return os.environ[name], ""
+    written = f"(written ${{{name}}})"
+    file_variable = f"{name}_FILE"
+    if file_variable not in os.environ:
+        return "", f"needs environment variable {name}, which is not set {written}"
+    file_name = os.environ[file_variable]
+    if not file_name.strip():
+        return "", f"needs environment variable {name}, which is not set, and {file_variable} is empty {written}"
+    shown = f"{name} is not set and {file_variable} names {file_name!r}"
+    try:
+        content = Path(file_name).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return "", f"needs {name}: {shown}, which does not exist {written}"
+    except IsADirectoryError:
+        return "", f"needs {name}: {shown}, which is a directory, not a file {written}"
+    except PermissionError:
+        return "", f"needs {name}: {shown}, which this process may not read (permission denied) {written}"
+    except UnicodeDecodeError:
+        return "", f"needs {name}: {shown}, which is not UTF-8 text {written}"
+    except OSError as exc:
+        return "", f"needs {name}: {shown}, which cannot be read ({exc.strerror or exc}) {written}"
+    if not content:
+        return "", f"needs {name}: {shown}, which is empty {written}"
+    return content, ""
 
 
 def _describe(loc: tuple[Any, ...], raw: dict[str, Any]) -> str:
@@ -243,28 +342,108 @@ def _describe(loc: tuple[Any, ...], raw: dict[str, Any]) -> str:
     return f"[{head}] key '{keys}'" if keys else f"[{head}]"
 
 
-def _message(error: Any) -> str:
+SHOWN_LENGTH = 80  # a longer value is shortened in messages
+_KINDS = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "an array"}
+
+
+def _shown(value: Any) -> str:
+    """A given value as a message quotes it: 'not a url', 70000, true, ["a"]; long ones shortened."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        return repr(value if len(value) <= SHOWN_LENGTH else value[: SHOWN_LENGTH - 1] + "…")
+    text = json.dumps(value, ensure_ascii=False, default=str) if isinstance(value, list) else repr(value)
+    return text if len(text) <= SHOWN_LENGTH else text[: SHOWN_LENGTH - 1] + "…"
+
+
+def _mentions_secret(annotation: Any) -> bool:
+    if annotation is SecretStr:
+        return True
+    return any(_mentions_secret(arg) for arg in typing.get_args(annotation))
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType, list, tuple, Annotated):
+        for arg in typing.get_args(annotation):
+            if found := _model_in(arg):
+                return found
+    return None
+
+
+def _is_secret_field(model: type[BaseModel] | None, loc: Location) -> bool:
+    """Whether `loc` (relative to `model`) is, or is inside, a `SecretStr` key."""
+    for part in loc:
+        if model is None:
+            return False
+        if isinstance(part, int):
+            continue
+        info = model.model_fields.get(str(part))
+        if info is None:
+            return False
+        if _mentions_secret(info.annotation):
+            return True
+        model = _model_in(info.annotation)
+    return False
+
+
+def _overlaps(loc: Location, hidden: set[Location]) -> bool:
+    return any(loc[: len(h)] == h or h[: len(loc)] == loc for h in hidden)
+
+
+def _message(error: Any, secret: str = "") -> str:
+    """What is wrong and what was given: the value itself, unless `secret` says why it is hidden."""
     kind = error["type"]
     if kind == "missing":
         return "is required but missing"
     if kind == "extra_forbidden":
         return "is not a known key (check the spelling; see docs/configuration.md)"
     message = str(error["msg"]).removeprefix("Value error, ")
-    return f"{message} (got {type(error.get('input')).__name__})"
+    given = error.get("input")
+    if isinstance(given, dict | BaseModel):
+        return message  # a table-level problem: its message names what is wrong
+    if secret:
+        return f"{message} (got {_KINDS.get(type(given), 'a value')}; not shown, {secret})"
+    quoted = _shown(given)
+    return message if quoted in message else f"{message} (got {quoted})"
 
 
-def _format(exc: ValidationError, raw: dict[str, Any], origin: str, prefix: tuple[Any, ...] = ()) -> list[str]:
+def _format(
+    exc: ValidationError,
+    raw: dict[str, Any],
+    origin: str,
+    prefix: Location = (),
+    *,
+    model: type[BaseModel] | None = None,
+    env: _EnvTrace | None = None,
+) -> list[str]:
+    env = env or _EnvTrace()
     problems = []
     for error in exc.errors():
         loc = prefix + tuple(error["loc"])
+        if loc in env.unresolved:
+            continue  # already reported: the environment variable it needs is missing
         if len(loc) == 1 and error["type"] == "missing":
             problems.append(f"{origin}: [{loc[0]}] section is missing")
             continue
-        problems.append(f"{origin}: {_describe(loc, raw)} {_message(error)}")
+        secret = ""
+        if _is_secret_field(model, tuple(error["loc"])):
+            secret = "it is a secret"
+        elif _overlaps(loc, env.hidden):
+            secret = "it comes from the environment"
+        problems.append(f"{origin}: {_describe(loc, raw)} {_message(error, secret)}")
     return problems
 
 
-def _typed_items(raw: dict[str, Any], table: str, base: type[BaseModel], origin: str, problems: list[str]) -> list[Any]:
+def _typed_items(
+    raw: dict[str, Any],
+    table: str,
+    base: type[BaseModel],
+    origin: str,
+    problems: list[str],
+    env: _EnvTrace | None = None,
+) -> list[Any]:
     """Validate each [[sources]] / [[channels]] entry with the model its `type` registers."""
     from distributor.channels import CHANNELS, channel_class
     from distributor.sources import SOURCES, source_class
@@ -282,15 +461,20 @@ def _typed_items(raw: dict[str, Any], table: str, base: type[BaseModel], origin:
             problems.append(f"{origin}: {where} must be a table")
             continue
         kind = item.get("type")
-        if kind not in registry:
+        if not isinstance(kind, str) or kind not in registry:
             known = ", ".join(sorted(registry))
-            problems.append(f"{origin}: {where} key 'type' must be one of: {known} (got {kind!r})")
+            given = (
+                "not shown, it comes from the environment"
+                if env and _overlaps((table, index, "type"), env.hidden)
+                else _shown(kind)
+            )
+            problems.append(f"{origin}: {where} key 'type' must be one of: {known} (got {given})")
             continue
         model = load(kind).settings_model
         try:
             entry = model.model_validate(item)
         except ValidationError as exc:
-            problems.extend(_format(exc, raw, origin, (table, index)))
+            problems.extend(_format(exc, raw, origin, (table, index), model=model, env=env))
             continue
         if entry.name in names:
             problems.append(f"{origin}: {where} key 'name' repeats {entry.name!r}; names must be unique")
@@ -315,8 +499,10 @@ def load_settings(path: str | Path | None = None, env: Environment | None = None
 
 def settings_from_dict(raw: dict[str, Any], *, origin: str = "<config>", env: Environment | None = None) -> Settings:
     env = env or Environment()
-    missing: list[tuple[tuple[Any, ...], str]] = []
-    raw = _interpolate(raw, (), missing)
+    missing: list[tuple[Location, str]] = []
+    env_trace = _EnvTrace()
+    raw = _interpolate(raw, (), missing, env_trace.hidden)
+    env_trace.unresolved.update(loc for loc, _ in missing)
     problems = [f"{origin}: {_describe(loc, raw)} {message}" for loc, message in missing]
     raw.setdefault("redis", {})
     raw.setdefault("paths", {})
@@ -324,13 +510,13 @@ def settings_from_dict(raw: dict[str, Any], *, origin: str = "<config>", env: En
         raw["redis"]["url"] = env.redis_url
     if env.data_dir and isinstance(raw["paths"], dict):
         raw["paths"]["data_dir"] = env.data_dir
-    sources = _typed_items(raw, "sources", SourceSettings, origin, problems)
-    channels = _typed_items(raw, "channels", ChannelSettings, origin, problems)
+    sources = _typed_items(raw, "sources", SourceSettings, origin, problems, env_trace)
+    channels = _typed_items(raw, "channels", ChannelSettings, origin, problems, env_trace)
     rest = {k: v for k, v in raw.items() if k not in ("sources", "channels")}
     try:
         settings = Settings.model_validate({**rest, "sources": sources, "channels": channels, "config_path": origin})
     except ValidationError as exc:
-        problems.extend(_format(exc, raw, origin))
+        problems.extend(_format(exc, raw, origin, model=Settings, env=env_trace))
         raise ConfigError(problems) from None
     problems.extend(_cross_checks(settings, origin))
     if problems:
@@ -347,4 +533,10 @@ def _cross_checks(settings: Settings, origin: str) -> list[str]:
     for feed in settings.feeds:
         for unknown in set(feed.filters.sources) - source_names:
             problems.append(f"{origin}: [[feeds]] {feed.name!r} key 'filters.sources' names unknown source {unknown!r}")
+    # A channel type whose keys depend on other tables (Zalo's cover on [site] logo) says so itself.
+    names = {"channels": [{"name": c.name} for c in settings.channels]}
+    for index, channel in enumerate(settings.channels):
+        cross_check = getattr(channel, "cross_check", None)
+        for key, problem in cross_check(settings.site) if cross_check else []:
+            problems.append(f"{origin}: {_describe(('channels', index, key), names)} {problem}")
     return problems

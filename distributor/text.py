@@ -48,6 +48,54 @@ def clean_text(text: str | None) -> str:
     return _WHITESPACE.sub(" ", text).strip()
 
 
+# The HTML elements that editors' and CMS markup puts into titles (and Word's namespaced ones, `<o:p>`,
+# that SharePoint pages carry): only these are markup in a plain-text field, so that "a < b",
+# "List<Object>" and "R&D" stay as written.
+_MARKUP_ELEMENTS = frozenset({
+    "a", "abbr", "b", "big", "blink", "blockquote", "br", "center", "cite", "code", "dd", "del",
+    "div", "dl", "dt", "em", "font", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img",
+    "ins", "li", "mark", "nobr", "ol", "p", "pre", "q", "s", "script", "small", "span",
+    "strike", "strong", "style", "sub", "sup", "table", "tbody", "td", "tfoot", "th", "thead",
+    "tr", "tt", "u", "ul", "wbr"
+})  # fmt: skip
+# Inline elements vanish without a trace ("<b>T</b>in" is one word); any other tag is a word break.
+_INLINE_ELEMENTS = frozenset({
+    "a", "abbr", "b", "big", "blink", "cite", "code", "del", "em", "font", "i", "ins", "mark",
+    "nobr", "q", "s", "small", "span", "strike", "strong", "sub", "sup", "tt", "u", "wbr"
+})  # fmt: skip
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9]*(?::[A-Za-z][A-Za-z0-9]*)?)\b(?:[^<>\"']|\"[^\"]*\"|'[^']*')*>")
+_HIDDEN_CONTENT = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+_ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+_PLAIN_PASSES = 5  # markup escaped more often than this is left as text
+
+
+def _untag(match: re.Match[str]) -> str:
+    name = match.group(2).lower()
+    if ":" not in name and name not in _MARKUP_ELEMENTS:
+        return match.group()  # "x<y>" is text, not markup
+    return "" if name in _INLINE_ELEMENTS else " "
+
+
+def plain_text(text: str | None) -> str:
+    """A title, author or label as plain text: tags removed, entities decoded, then `clean_text`.
+
+    'Tiêu đề có <b>thẻ</b>' and 'Tiêu đề có &lt;b&gt;thẻ&lt;/b&gt;' both become 'Tiêu đề có thẻ';
+    'a < b', 'R&D' and 'AT&T' stay. Only entities with their ';' are decoded (never '&copy' in
+    '&copyright'). Applying it twice changes nothing more.
+    """
+    if not text:
+        return ""
+    for _ in range(_PLAIN_PASSES):
+        before = text
+        text = _COMMENT.sub(" ", _HIDDEN_CONTENT.sub(" ", text))
+        text = _TAG.sub(_untag, text)
+        text = _ENTITY.sub(lambda m: html.unescape(m.group()), text)
+        if text == before:
+            break
+    return clean_text(text)
+
+
 def nfc(text: str) -> str:
     return unicodedata.normalize("NFC", strip_illegal_xml(text))
 

@@ -18,6 +18,7 @@ from distributor.channels.secret_urls import WebhookSettings, endpoint, request,
 from distributor.errors import ChannelError
 from distributor.http import json_or_none, retry_after
 from distributor.models import Article, Post, Receipt
+from distributor.settings import HttpUrlStr
 from distributor.urls import with_params
 
 CONTENT_LIMIT = 2000
@@ -33,7 +34,7 @@ HINTS = {
 
 class DiscordSettings(WebhookSettings):
     username: str | None = None  # overrides the webhook's name for these posts
-    avatar_url: str | None = None
+    avatar_url: HttpUrlStr | None = None
 
 
 def discord_length(value: str) -> int:

@@ -21,8 +21,7 @@ from distributor import text as textlib
 from distributor.channels.base import Channel
 from distributor.errors import ChannelError
 from distributor.models import Article, Post, Receipt
-from distributor.settings import ChannelSettings
-from distributor.urls import is_http_url
+from distributor.settings import ChannelSettings, http_url
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +40,10 @@ class MastodonSettings(ChannelSettings):
     @field_validator("api_base")
     @classmethod
     def _instance_url(cls, value: str) -> str:
-        if not is_http_url(value):
-            raise ValueError("must be the instance URL, like 'https://mastodon.social'")
-        return value
+        try:
+            return http_url(value)
+        except ValueError:
+            raise ValueError("must be the instance URL, like 'https://mastodon.social'") from None
 
 
 class Mastodon(Channel):

@@ -24,7 +24,7 @@ from distributor.channels.base import Channel
 from distributor.channels.secret_urls import redact
 from distributor.errors import ChannelError
 from distributor.models import Article, Post, Receipt
-from distributor.settings import ChannelSettings, Duration
+from distributor.settings import ChannelSettings, Duration, HttpUrlStr, SiteSettings
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,9 @@ HINTS = {
     -213: "the user has not followed or recently interacted with the OA",
     -224: "the OA's package does not include this feature",
 }
+NO_COVER = (
+    "zalo needs a cover photo for an article without an image: set the channel's cover or [site] logo to an image URL"
+)
 REAUTHORISE = (
     "refresh token already used/expired: re-authorise the OA and configure the new token pair (docs/channels/zalo.md)"
 )
@@ -50,9 +53,9 @@ class ZaloSettings(ChannelSettings):
     secret_key: SecretStr  # the app's secret, sent to the OAuth server only
     mode: Literal["broadcast", "cs"] = "broadcast"
     user_ids: list[str] = []  # "cs" mode: the followers to message
-    oauth_base: str = "https://oauth.zaloapp.com"
+    oauth_base: HttpUrlStr = "https://oauth.zaloapp.com"
     target: dict[str, str] = {}  # broadcast audience (ages, gender, locations, cities, platform)
-    cover: str | None = None  # cover photo URL for articles without an image (else the site logo)
+    cover: HttpUrlStr | None = None  # cover photo URL for articles without an image (else the site logo)
     verify_attempts: int = Field(default=5, ge=1)
     verify_interval: Duration = 3.0
 
@@ -61,6 +64,20 @@ class ZaloSettings(ChannelSettings):
         if self.mode == "cs" and not self.user_ids:
             raise ValueError("mode 'cs' needs user_ids (the follower ids to message)")
         return self
+
+    def cross_check(self, site: SiteSettings) -> list[tuple[str, str]]:
+        """(key, problem) pairs `distributor check` reports: Zalo refuses an article without a cover,
+        so an article without an image needs the channel's cover or the site logo."""
+        if self.mode == "broadcast" and not self.cover and not site.logo:
+            return [
+                (
+                    "cover",
+                    "is needed in mode 'broadcast': Zalo refuses an article without a cover photo, and neither "
+                    "this channel's cover nor [site] logo is set for articles without an image "
+                    "(set one of them to an image URL)",
+                )
+            ]
+        return []
 
 
 class Zalo(Channel):
@@ -141,6 +158,8 @@ class Zalo(Channel):
 
     def _article(self, post: Post) -> dict[str, Any]:
         extra = post.extra
+        if not extra.get("cover"):
+            raise ChannelError(NO_COVER, permanent=True)  # Zalo would refuse it (-201)
         body: list[dict[str, str]] = [{"type": "text", "content": post.text}]
         if post.image:
             body.append({"type": "image", "url": post.image, "caption": extra["title"]})
@@ -152,13 +171,8 @@ class Zalo(Channel):
             "body": body,
             "status": "show",
             "comment": "show",
+            "cover": {"cover_type": "photo", "photo_url": extra["cover"], "status": "show"},
         }
-        if extra.get("cover"):
-            article["cover"] = {
-                "cover_type": "photo",
-                "photo_url": extra["cover"],
-                "status": "show",
-            }
         return article
 
     def _verify(self, token: str) -> str:

@@ -15,10 +15,10 @@ from pydantic import AfterValidator, Field, field_validator
 from distributor.dates import zone
 from distributor.fetch import Fetched, Fetcher
 from distributor.normalize import Draft
-from distributor.settings import Duration, SourceSettings
+from distributor.settings import Duration, HttpUrlStr, SourceSettings
 from distributor.sources.base import PollResult, Source
 from distributor.text import strip_illegal_xml
-from distributor.urls import is_http_url, parse_allowed_host
+from distributor.urls import parse_allowed_host
 
 MAX_REFUSALS_NAMED = 10  # links to other sites named one by one in a poll's errors
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
@@ -38,20 +38,13 @@ Selectors = Annotated[dict[str, str], AfterValidator(_check_selectors)]
 class WebSourceSettings(SourceSettings):
     """A source with a required http(s) `url` and the knobs of its fetcher."""
 
-    url: str
+    url: HttpUrlStr
     timeout: Duration = 20
     retries: int = Field(default=2, ge=0, le=10)
     politeness: float = Field(default=1.0, ge=0)  # seconds between requests to one host
     max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     # Hosts besides the source's own whose links (listing links, sitemap URLs, redirects) it follows.
     allowed_hosts: list[str] = []
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not is_http_url(value.strip()):
-            raise ValueError("must be an absolute http(s) URL")
-        return value.strip()
 
     @field_validator("allowed_hosts")
     @classmethod

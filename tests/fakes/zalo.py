@@ -3,7 +3,8 @@
 What it enforces, as Zalo does: the OA token in a header literally named `access_token` (a token
 in the query string is ignored), access tokens that expire (`expire()` forces it), single-use
 refresh tokens (a second use answers -14020), the app's `secret_key` header and `app_id` on refresh,
-article limits (title 150, description 300, author 50, in UTF-16 units), asynchronous article
+article limits (title 150, description 300, author 50, in UTF-16 units), a required cover photo
+(an article without `cover.photo_url` is refused, as Zalo refuses it), asynchronous article
 creation (`article/verify` answers -214 `processing_polls` times first), broadcasts only of verified
 articles, and consultation messages only to followers (-213). Failures come back in the
 `{"error", "message"}` envelope with HTTP 200 unless told otherwise; `fail_next(path, ...)` queues
@@ -139,6 +140,9 @@ class FakeZalo(ScriptedFake):
         article = request.json() or {}
         if article.get("type") != "normal" or not article.get("title") or not article.get("body"):
             return envelope(-201, "Parameters are invalid: type, title and body are required")
+        cover = article.get("cover")
+        if not isinstance(cover, dict) or not cover.get("photo_url"):
+            return envelope(-201, "Parameters are invalid: cover is required")
         for name, limit in LIMITS.items():
             if utf16_length(str(article.get(name) or "")) > limit:
                 return envelope(-201, f"Parameters are invalid: {name} is longer than {limit} characters")

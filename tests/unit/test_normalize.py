@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from distributor.dates import zone
+from distributor.models import Article
 from distributor.normalize import Draft, normalize
 from distributor.urls import article_id, canonical_url
 
@@ -100,3 +101,39 @@ def test_a_datetime_at_the_edge_of_the_calendar_is_no_date() -> None:
 def test_an_image_url_that_cannot_be_parsed_is_dropped_not_the_article() -> None:
     article = make(Draft(url="https://portal.example.gov.vn/a", title="A", image="http://[::1"))
     assert article.image is None
+
+
+def test_title_author_and_labels_are_plain_text() -> None:
+    article = make(
+        Draft(
+            url="https://example.vn/a",
+            title="Tiêu đề có <b>thẻ</b>",
+            author="<span>Ban Biên tập</span> &amp; <i>CTV</i>",
+            categories=["<b>Tin Tức</b> Sự Kiện", "Tin Tức Sự Kiện", "&lt;em&gt;Kinh tế&lt;/em&gt;"],
+            tags=["R&amp;D", "<i></i>"],
+        )
+    )
+    assert article.title == "Tiêu đề có thẻ"
+    assert article.author == "Ban Biên tập & CTV"
+    assert article.categories == ("Tin Tức Sự Kiện", "Kinh tế")  # the same label once
+    assert article.tags == ("R&D",)  # a label that was only markup is no label
+
+
+@pytest.mark.parametrize("title", ["So sánh a < b và b > c", "R&D tại Tây Ninh", "x<y"])
+def test_a_title_that_only_looks_like_markup_survives(title: str) -> None:
+    assert make(Draft(url="https://example.vn/a", title=title)).title == title
+
+
+def test_a_title_that_is_only_markup_is_no_title() -> None:
+    with pytest.raises(ValueError, match="has no title"):
+        make(Draft(url="https://example.vn/a", title="<b> </b><br>"))
+
+
+def test_an_article_read_back_is_plain_text_too() -> None:
+    # Articles stored before titles were made plain, read back from Redis, are plain as well; and
+    # a plain article reads back unchanged (its content hash stays the same).
+    article = make(Draft(url="https://example.vn/a", title="Tin &lt;b&gt;mới&lt;/b&gt;", tags=["R&amp;D"]))
+    stored = article.model_dump_json().replace("Tin mới", "Tin <b>mới</b>")
+    assert Article.model_validate_json(stored).title == "Tin mới"
+    again = Article.model_validate_json(article.model_dump_json())
+    assert again == article and again.content_hash() == article.content_hash()

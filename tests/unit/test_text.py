@@ -98,3 +98,34 @@ def test_text_within_limit_is_untouched() -> None:
 
 def test_html_to_text_keeps_paragraphs() -> None:
     assert text.html_to_text("<p>Một</p><p>Hai <b>ba</b></p>") == "Một\n\nHai ba"
+
+
+@pytest.mark.parametrize(
+    ("given", "plain"),
+    [
+        ("Tiêu đề có <b>thẻ</b>", "Tiêu đề có thẻ"),
+        ("Tiêu đề có &lt;b&gt;thẻ&lt;/b&gt;", "Tiêu đề có thẻ"),  # escaped markup (RSS, JSON)
+        ("Tiêu đề có &amp;lt;b&amp;gt;thẻ&amp;lt;/b&amp;gt;", "Tiêu đề có thẻ"),  # escaped twice
+        ("<b>T</b>in tức<br/>Sự kiện", "Tin tức Sự kiện"),  # inline tags join, line breaks separate
+        ("Hội nghị<o:p></o:p>", "Hội nghị"),  # Word markup from SharePoint
+        ('<a href="https://x.vn/?a=1&amp;b=2" title="a>b">Liên kết</a>', "Liên kết"),
+        ("Tin<script>alert(1)</script> mới<!-- ghi chú -->", "Tin mới"),
+        ("Giá&nbsp;vàng &#272;i&#xEA;n", "Giá vàng Điên"),
+        ("  Tin \n\t mới  ", "Tin mới"),
+        # Text that only looks like markup stays as written.
+        ("a < b và c > d", "a < b và c > d"),
+        ("x<y", "x<y"),
+        ("Kiểu List<Item> và Map<Object> trong Java", "Kiểu List<Item> và Map<Object> trong Java"),
+        ("R&D và AT&T", "R&D và AT&T"),
+        ("R&amp;D", "R&D"),
+        ("&copyright và &notable", "&copyright và &notable"),  # no ';': not an entity
+    ],
+)
+def test_plain_text_drops_markup_and_keeps_text(given: str, plain: str) -> None:
+    assert text.plain_text(given) == plain
+    assert text.plain_text(plain) == plain  # applying it again changes nothing
+
+
+def test_plain_text_is_nfc() -> None:
+    nfd = unicodedata.normalize("NFD", "<i>Tây Ninh</i>")
+    assert text.plain_text(nfd) == unicodedata.normalize("NFC", "Tây Ninh")

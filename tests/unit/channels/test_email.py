@@ -223,9 +223,13 @@ def test_message_id_is_derived_from_the_key(servers, inbox):
 
 def test_html_part_escapes_the_article_text(servers, inbox):
     channel = make(servers)
-    channel.send(channel.render(article(title='Tin <script>alert("x")</script> & "ưu đãi"')), "k")
+    # A title is plain text (markup was removed at normalisation) but may still hold "<", ">" and
+    # "&" as text; a summary is text that may look like anything.
+    title, summary = 'Kiểu List<Object> & "ưu đãi"', 'Tin <script>alert("x")</script> mới'
+    channel.send(channel.render(article(title=title, summary=summary)), "k")
     html = received(inbox)[3].get_body(("html",)).get_content()
     assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "<Object>" not in html and "List&lt;Object&gt; &amp;" in html
 
 
 def test_subject_template_and_no_header_injection(servers, inbox):

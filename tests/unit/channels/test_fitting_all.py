@@ -12,7 +12,13 @@ from tests.unit.channels.vi_articles import channel_from, hard_articles
 MINIMAL: dict[str, dict[str, object]] = {
     "outbox": {},
     "facebook": {"page_id": "1234567890", "access_token": "EAAB-token"},
-    "zalo": {"access_token": "a", "refresh_token": "r", "app_id": "1234", "secret_key": "s"},
+    "zalo": {
+        "access_token": "a",
+        "refresh_token": "r",
+        "app_id": "1234",
+        "secret_key": "s",
+        "cover": "https://tinhuy.example.gov.vn/logo-zalo.jpg",
+    },
     "telegram": {"token": "123456789:AAFakeTokenForTestsOnly_abcdefghijk", "chat_id": "@tintuc_tayninh"},
     "x": {"api_key": "k", "api_secret": "s", "access_token": "t", "access_token_secret": "ts"},
     "mastodon": {"api_base": "https://mastodon.example", "access_token": "t"},

@@ -9,11 +9,13 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+import requests
 
 from distributor.channel_state import RedisChannelState
-from distributor.channels.zalo import Zalo
+from distributor.channels.zalo import Zalo, ZaloSettings
 from distributor.errors import ChannelError, ConfigError
 from distributor.keys import Keys
+from distributor.settings import SiteSettings, settings_from_dict
 from distributor.text import graphemes, utf16_length
 from tests.fakes.server import Reply
 from tests.fakes.zalo import (
@@ -27,7 +29,7 @@ from tests.fakes.zalo import (
     envelope,
 )
 from tests.unit.channels.secret_url_cases import assert_hidden, build, fake_fixtures
-from tests.unit.channels.vi_articles import article, hard_articles
+from tests.unit.channels.vi_articles import SITE, article, hard_articles
 
 KEYS = {
     "access_token": ACCESS_TOKEN,
@@ -36,6 +38,8 @@ KEYS = {
     "secret_key": SECRET_KEY,
 }
 IMAGE = "https://tinhuy.example.gov.vn/PublishingImages/2021/07/hoi-nghi-dan-van.jpg"
+COVER = "https://tinhuy.example.gov.vn/PublishingImages/logo-zalo.jpg"
+LOGO = "https://tinhuy.example.gov.vn/logo.png"
 CREATE, VERIFY, BROADCAST, CS, GETOA = (
     "/v2.0/article/create",
     "/v2.0/article/verify",
@@ -60,6 +64,7 @@ def state(redis_url: str, prefix: str) -> Iterator[RedisChannelState]:
 def zalo(fake: FakeZalo, state: RedisChannelState | None = None, **keys: object) -> Zalo:
     settings = {
         **KEYS,
+        "cover": COVER,
         "api_base": fake.url,
         "oauth_base": fake.url,
         "verify_interval": "10ms",
@@ -72,9 +77,9 @@ def zalo(fake: FakeZalo, state: RedisChannelState | None = None, **keys: object)
     return channel
 
 
-def failure(channel: Zalo, key: str = "key-1") -> ChannelError:
+def failure(channel: Zalo, key: str = "key-1", image: str | None = IMAGE) -> ChannelError:
     with pytest.raises(ChannelError) as caught:
-        channel.send(channel.render(article(image=IMAGE)), key)
+        channel.send(channel.render(article(image=image)), key)
     return caught.value
 
 
@@ -85,7 +90,7 @@ def failure(channel: Zalo, key: str = "key-1") -> ChannelError:
 def test_config_names_the_missing_key(missing: str) -> None:
     keys = {k: v for k, v in KEYS.items() if k != missing}
     with pytest.raises(ConfigError, match=f"key '{missing}' is required") as caught:
-        build("zalo", **keys)
+        build("zalo", cover=COVER, **keys)
     for secret in keys.values():
         assert secret == APP_ID or secret not in str(caught.value)
 
@@ -100,11 +105,11 @@ def test_config_names_the_missing_key(missing: str) -> None:
 )
 def test_config_rejects_bad_modes(keys: dict[str, object], expected: str) -> None:
     with pytest.raises(ConfigError, match=expected):
-        build("zalo", **KEYS, **keys)
+        build("zalo", **KEYS, cover=COVER, **keys)
 
 
 def test_config_defaults() -> None:
-    channel = build("zalo", **KEYS)
+    channel = build("zalo", **KEYS, cover=COVER)
     assert isinstance(channel, Zalo)
     assert channel.config.mode == "broadcast"
     assert channel.api_base == "https://openapi.zalo.me"
@@ -140,6 +145,69 @@ def test_broadcast_creates_verifies_and_broadcasts_the_article(fake: FakeZalo) -
     assert broadcast["target"] == {"gender": "0"}
     assert receipt.post_id == broadcast["message_id"]
     assert receipt.url is not None and receipt.url.endswith(f"getdetail?id={article_id}")
+
+
+# --- the cover Zalo requires ----------------------------------------------------------------------
+
+
+def site_zalo(fake: FakeZalo, site: dict[str, object], **keys: object) -> Zalo:
+    """A Zalo channel under a site of our own (with or without a logo), through the loader."""
+    entry = {"name": "zalo", "type": "zalo", **KEYS, "api_base": fake.url, "oauth_base": fake.url, **keys}
+    settings = settings_from_dict({"site": {**SITE, **site}, "channels": [{**entry, "verify_interval": "10ms"}]})
+    channel = Zalo(settings.channels[0], settings.site)
+    return channel
+
+
+@pytest.mark.parametrize(
+    ("image", "cover", "logo", "expected"),
+    [
+        (IMAGE, COVER, LOGO, IMAGE),  # the article's own image first
+        (None, COVER, LOGO, COVER),  # then the channel's cover
+        (None, None, LOGO, LOGO),  # then the site logo
+    ],
+)
+def test_the_cover_falls_back_to_the_channel_cover_then_the_site_logo(
+    fake: FakeZalo, image: str | None, cover: str | None, logo: str, expected: str
+) -> None:
+    channel = site_zalo(fake, {"logo": logo}, **({"cover": cover} if cover else {}))
+    channel.send(channel.render(article(image=image)), "key-1")
+    assert fake.calls(CREATE)[0].json()["cover"] == {"cover_type": "photo", "photo_url": expected, "status": "show"}
+    assert len(fake.broadcasts) == 1
+
+
+def test_the_fake_refuses_an_article_without_a_cover_as_zalo_does(fake: FakeZalo) -> None:
+    body = {
+        "type": "normal",
+        "title": "Tin",
+        "author": "A",
+        "description": "D",
+        "body": [{"type": "text", "content": "x"}],
+    }
+    answer = requests.post(f"{fake.url}{CREATE}", json=body, headers={"access_token": ACCESS_TOKEN}, timeout=5).json()
+    assert answer["error"] == -201 and "cover" in answer["message"]
+    assert fake.articles == {}
+
+
+def test_an_article_without_any_cover_is_never_sent(fake: FakeZalo) -> None:
+    # `distributor check` refuses this configuration; should the adapter ever get one anyway (a
+    # settings model built by hand), it refuses the delivery itself instead of sending it.
+    settings = ZaloSettings.model_validate(
+        {"name": "zalo", "type": "zalo", **KEYS, "api_base": fake.url, "oauth_base": fake.url}
+    )
+    channel = Zalo(settings, SiteSettings.model_validate(SITE))
+    error = failure(channel, image=None)
+    assert error.permanent and not error.maybe_sent
+    assert error.message == (
+        "zalo needs a cover photo for an article without an image: set the channel's cover "
+        "or [site] logo to an image URL"
+    )
+    assert fake.calls(CREATE) == [] and fake.broadcasts == []
+
+
+def test_cs_mode_needs_no_cover(fake: FakeZalo) -> None:
+    channel = site_zalo(fake, {}, mode="cs", user_ids=[FOLLOWERS[0]])
+    channel.send(channel.render(article()), "key-1")
+    assert [m["user_id"] for m in fake.messages] == [FOLLOWERS[0]]
 
 
 @pytest.mark.parametrize("case", sorted(hard_articles()))
