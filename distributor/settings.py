@@ -65,6 +65,7 @@ class SiteSettings(Strict):
     public_url: str = "http://127.0.0.1:8000"
     author: str = ""
     logo: str | None = None
+    allowed_hosts: list[str] = []
 
     @field_validator("timezone")
     @classmethod
@@ -95,6 +96,7 @@ class ServerSettings(Strict):
     push_secret: SecretStr | None = None
     push_window: Duration = 300
     trusted_proxies: list[str] = []
+    public_metrics: bool = False
 
 
 class WorkerSettings(Strict):
