@@ -146,6 +146,7 @@ class ServerSettings(Strict):
     push_secret: SecretStr | None = None
     push_window: Duration = 300
     trusted_proxies: list[str] = []
+    public_metrics: bool = False
 
 
 class WorkerSettings(Strict):

@@ -1,9 +1,13 @@
-"""The JSON API: articles with their delivery states, share counts, top lists, and push."""
+"""The JSON API: articles (with delivery states for operators), share counts, top lists, and push.
+
+Who may call each route is declared in app.py and enforced in access.py, not here.
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -13,12 +17,11 @@ from starlette.responses import JSONResponse, Response
 from distributor import metrics, pipeline
 from distributor.context import Context
 from distributor.models import Article
+from distributor.settings import SiteSettings
 from distributor.sources.push import PushedArticle, problems
-from distributor.web.auth import bearer_ok, signed_ok
-from distributor.web.errors import error
+from distributor.web.access import is_operator
+from distributor.web.errors import error, quoted
 from distributor.web.state import state
-
-MAX_PUSH_BYTES = 5 * 1024 * 1024
 
 
 def _int(request: Request, name: str, default: int, high: int) -> int:
@@ -28,12 +31,9 @@ def _int(request: Request, name: str, default: int, high: int) -> int:
         return default
 
 
-def article_json(ctx: Context, article: Article, full: bool = False) -> dict[str, Any]:
-    channels = [c.name for c in ctx.settings.channels]
-    deliveries = {
-        d.channel: {"state": d.state, "post_id": d.post_id or None, "url": d.post_url or None, "error": d.error or None}
-        for d in ctx.ledger.for_article(article.id, channels)
-    }
+def article_json(ctx: Context, article: Article, full: bool = False, operator: bool = True) -> dict[str, Any]:
+    """An article as the API shows it; `operator` adds where it was posted, the platforms' errors
+    and its source (operator data); without it, only what the feeds publish anyway."""
     data: dict[str, Any] = {
         "id": article.id,
         "url": article.url,
@@ -41,8 +41,18 @@ def article_json(ctx: Context, article: Article, full: bool = False) -> dict[str
         "published": article.published.isoformat(),
         "updated": article.updated.isoformat(),
         "categories": list(article.categories),
-        "deliveries": deliveries,
     }
+    if operator:
+        channels = [c.name for c in ctx.settings.channels]
+        data["deliveries"] = {
+            d.channel: {
+                "state": d.state,
+                "post_id": d.post_id or None,
+                "url": d.post_url or None,
+                "error": d.error or None,
+            }
+            for d in ctx.ledger.for_article(article.id, channels)
+        }
     if full:
         data |= {
             "summary": article.summary,
@@ -51,9 +61,10 @@ def article_json(ctx: Context, article: Article, full: bool = False) -> dict[str
             "author": article.author,
             "tags": list(article.tags),
             "language": article.language,
-            "source": article.source,
-            "shares": ctx.shares.counts(article.id),
         }
+        if operator:
+            data["source"] = article.source
+        data["shares"] = ctx.shares.counts(article.id)
     return data
 
 
@@ -61,27 +72,29 @@ async def list_articles(request: Request) -> Response:
     ctx = state(request).ctx
     limit = _int(request, "limit", 50, 200)
     offset = _int(request, "offset", 0, 1_000_000)
+    operator = is_operator(request)
 
     def build() -> dict[str, Any]:
         articles = ctx.store.newest(offset, limit)
-        return {"total": ctx.store.count(), "articles": [article_json(ctx, a) for a in articles]}
+        return {"total": ctx.store.count(), "articles": [article_json(ctx, a, operator=operator) for a in articles]}
 
     return JSONResponse(await run_in_threadpool(build))
 
 
 async def get_article(request: Request) -> Response:
     ctx = state(request).ctx
-    article = await run_in_threadpool(ctx.store.get, request.path_params["article_id"])
+    article_id = request.path_params["article_id"]
+    article = await run_in_threadpool(ctx.store.get, article_id)
     if article is None:
-        return error(404, "unknown article")
-    return JSONResponse(await run_in_threadpool(article_json, ctx, article, True))
+        return error(404, f"unknown article {quoted(article_id)}")
+    return JSONResponse(await run_in_threadpool(article_json, ctx, article, True, is_operator(request)))
 
 
 async def article_shares(request: Request) -> Response:
     ctx = state(request).ctx
     article_id = request.path_params["article_id"]
     if await run_in_threadpool(ctx.store.get, article_id) is None:
-        return error(404, "unknown article")
+        return error(404, f"unknown article {quoted(article_id)}")
     counts = await run_in_threadpool(ctx.shares.counts, article_id)
     total = counts.pop("total", 0)
     return JSONResponse({"article_id": article_id, "total": total, "networks": counts})
@@ -114,21 +127,28 @@ def push_source(ctx: Context) -> tuple[str, bool]:
     return "push", True
 
 
+def _host(url_or_host: str) -> str:
+    """The host name to compare: lower case, no trailing dot, IDNA-encoded when it can be."""
+    host = (urlsplit(url_or_host).hostname if "//" in url_or_host else url_or_host) or ""
+    host = host.strip().rstrip(".").lower()
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return host
+
+
+def off_site(url: str, site: SiteSettings) -> bool:
+    """True when `url` is on neither the site's host nor one of `[site] allowed_hosts`: a push may
+    only announce the publisher's own pages."""
+    allowed = {_host(site.url), *(_host(h) for h in site.allowed_hosts)}
+    return _host(url) not in allowed - {""}
+
+
 async def push_article(request: Request) -> Response:
-    web = state(request)
-    ctx = web.ctx
-    server = ctx.settings.server
+    """Authentication, the cross-origin and JSON checks and the size cap happened in the route's guard."""
+    ctx = state(request).ctx
+    site = ctx.settings.site
     body = await request.body()
-    if len(body) > MAX_PUSH_BYTES:
-        return error(413, f"article larger than {MAX_PUSH_BYTES} bytes")
-    if not bearer_ok(request, server):
-        reason = signed_ok(request, body, server)
-        if reason is not None:
-            return error(401, f"authentication failed: {reason}", {"WWW-Authenticate": "Bearer"})
-        signature = request.headers.get("x-distributor-signature", "")
-        fresh = await web.redis.set(ctx.keys.push_seen(signature), "1", nx=True, ex=int(server.push_window) * 2)
-        if not fresh:
-            return error(409, "this signed request was already received (replay)")
     source, enabled = push_source(ctx)
     if not enabled:
         return error(403, f"push source {source!r} is disabled")
@@ -145,6 +165,12 @@ async def push_article(request: Request) -> Response:
         return error(422, f"invalid article: {problems(exc)}")
     except ValueError as exc:
         return error(422, f"invalid article: {exc}")
+    if off_site(article.url, site):
+        hosts = ", ".join([_host(site.url), *site.allowed_hosts])
+        return error(
+            422,
+            f"article URL {quoted(article.url)} is not on this site ({hosts}); add its host to [site] allowed_hosts",
+        )
     await run_in_threadpool(request.app.state.enqueue, "worker.tasks.ingest", [pushed.model_dump(), source, True])
     metrics.PUSHED.inc()
     return JSONResponse({"id": article.id, "url": article.url, "status": "accepted"}, status_code=202)

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.routing import Route
 
 from distributor.context import Context
 from distributor.web import api, dashboard, feeds, ops, shares
+from distributor.web.access import Access, GuardedRoute, require_access
+from distributor.web.auth import is_loopback
 from distributor.web.errors import http_exception, server_error
 from distributor.web.state import WebState
 
+log = logging.getLogger(__name__)
 Enqueue = Callable[[str, list[Any]], None]
 
 
@@ -27,7 +31,29 @@ def celery_enqueue(task: str, args: list[Any]) -> None:
     app.send_task(task, args=args)
 
 
-def create_app(ctx: Context, enqueue: Enqueue = celery_enqueue) -> Starlette:
+def warn_if_open(ctx: Context, bind_host: str | None) -> None:
+    """One warning when the service is published (a non-loopback bind or public URL) with no token:
+    operator routes then answer only to clients on this machine, which is rarely what was meant."""
+    if ctx.settings.server.api_tokens:
+        return
+    public_host = urlsplit(ctx.settings.site.public_url).hostname or ""
+    exposed = [
+        f"{host} ({what})"
+        for host, what in ((bind_host, "listen address"), (public_host, "[site] public_url"))
+        if host and not is_loopback(host)
+    ]
+    if exposed:
+        log.warning(
+            "published on %s without [server] api_tokens: the dashboard, delivery details and metrics answer only "
+            'to clients on this machine (403 for everyone else). Set api_tokens = ["${DISTRIBUTOR_API_TOKEN}"] '
+            "and the DISTRIBUTOR_API_TOKEN environment variable to reach them from elsewhere.",
+            " and ".join(exposed),
+        )
+
+
+def create_app(ctx: Context, enqueue: Enqueue = celery_enqueue, *, bind_host: str | None = None) -> Starlette:
+    """The app; `bind_host` (the listen address, when known) only decides the startup warning."""
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         web = WebState(
@@ -46,19 +72,23 @@ def create_app(ctx: Context, enqueue: Enqueue = celery_enqueue) -> Starlette:
             await web.redis.aclose()
             await web.binary.aclose()
 
+    # Every route declares who may call it (docs/operations.md, "Who can see what"); the guard
+    # in access.py enforces it, and a route without a level stops the app from being built.
     routes = [
-        Route("/feeds/{filename}", feeds.feed, methods=["GET", "HEAD"]),
-        Route("/feeds.opml", feeds.opml, methods=["GET", "HEAD"]),
-        Route("/s/{article_id}/{network}", shares.share, methods=["GET"]),
-        Route("/api/articles", api.list_articles, methods=["GET"]),
-        Route("/api/articles", api.push_article, methods=["POST"]),
-        Route("/api/articles/{article_id}", api.get_article, methods=["GET"]),
-        Route("/api/articles/{article_id}/shares", api.article_shares, methods=["GET"]),
-        Route("/api/shares/top", api.top_shares, methods=["GET"]),
-        Route("/dashboard", dashboard.dashboard, methods=["GET"]),
-        Route("/metrics", ops.metrics, methods=["GET"]),
-        Route("/healthz", ops.healthz, methods=["GET", "HEAD"]),
+        GuardedRoute("/feeds/{filename}", feeds.feed, methods=["GET", "HEAD"], access=Access.PUBLIC),
+        GuardedRoute("/feeds.opml", feeds.opml, methods=["GET", "HEAD"], access=Access.PUBLIC),
+        GuardedRoute("/s/{article_id}/{network}", shares.share, methods=["GET"], access=Access.PUBLIC),
+        GuardedRoute("/api/articles", api.list_articles, methods=["GET"], access=Access.PUBLIC),
+        GuardedRoute("/api/articles", api.push_article, methods=["POST"], access=Access.PUSH),
+        GuardedRoute("/api/articles/{article_id}", api.get_article, methods=["GET"], access=Access.PUBLIC),
+        GuardedRoute("/api/articles/{article_id}/shares", api.article_shares, methods=["GET"], access=Access.PUBLIC),
+        GuardedRoute("/api/shares/top", api.top_shares, methods=["GET"], access=Access.PUBLIC),
+        GuardedRoute("/dashboard", dashboard.dashboard, methods=["GET"], access=Access.OPERATOR_PAGE),
+        GuardedRoute("/metrics", ops.metrics, methods=["GET"], access=Access.METRICS),
+        GuardedRoute("/healthz", ops.healthz, methods=["GET", "HEAD"], access=Access.PUBLIC),
     ]
+    require_access(routes)
+    warn_if_open(ctx, bind_host)
     app = Starlette(
         routes=routes,
         lifespan=lifespan,

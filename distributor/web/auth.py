@@ -1,10 +1,12 @@
-"""Authentication for push and operator routes: bearer tokens or an HMAC-signed body."""
+"""Credentials: operator tokens (Bearer; HTTP Basic only where a page allows it), HMAC-signed pushes,
+and the local client who stands in for an operator when no token is configured."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
+import ipaddress
 import time
 
 from starlette.requests import Request
@@ -13,6 +15,8 @@ from distributor.settings import ServerSettings
 
 SIGNATURE_HEADER = "x-distributor-signature"
 TIMESTAMP_HEADER = "x-distributor-timestamp"
+# Any of these means a proxy relayed the request: its peer address is the proxy's, not the client's.
+PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-real-ip", "via")
 
 
 def _token_ok(presented: str, server: ServerSettings) -> bool:
@@ -21,18 +25,49 @@ def _token_ok(presented: str, server: ServerSettings) -> bool:
     return any(matches)
 
 
-def bearer_ok(request: Request, server: ServerSettings) -> bool:
+def token_ok(request: Request, server: ServerSettings, *, basic: bool = False) -> bool:
+    """A configured token in `Authorization: Bearer`; with `basic`, also as an HTTP Basic password.
+
+    Basic is for pages an operator opens in a browser only: the browser re-sends it by itself, to
+    requests other sites make it send too, so it must never authorise a change.
+    """
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value:
         return _token_ok(value.strip(), server)
-    if scheme.lower() == "basic" and value:  # browsers: any user name, the token as password
+    if basic and scheme.lower() == "basic" and value:  # any user name, the token as password
         try:
             password = base64.b64decode(value).decode().partition(":")[2]
         except (ValueError, UnicodeDecodeError):
             return False
         return _token_ok(password, server)
     return False
+
+
+def is_loopback(host: str) -> bool:
+    """'127.0.0.1', '::1', '[::1]', '::ffff:127.0.0.1', 'localhost': this machine only."""
+    name = host.strip().removeprefix("[").removesuffix("]").lower()
+    if name == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+def local_client(request: Request) -> bool:
+    """A client on this machine, not relayed by a proxy, that addressed this machine by a local name.
+
+    The name matters: a page whose host name was re-pointed at 127.0.0.1 (DNS rebinding) reaches us
+    from the operator's own browser, but with its own name in the Host header.
+    """
+    if any(name in request.headers for name in PROXY_HEADERS):
+        return False
+    peer = request.client.host if request.client else ""
+    return is_loopback(peer) and is_loopback(request.url.hostname or "")
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -58,8 +93,3 @@ def signed_ok(request: Request, body: bytes, server: ServerSettings) -> str | No
     if not hmac.compare_digest(expected.encode(), presented.encode()):
         return "bad signature"
     return None
-
-
-def operator_ok(request: Request, server: ServerSettings) -> bool:
-    """Operator pages are open when no token is configured (local use), else need a token."""
-    return not server.api_tokens or bearer_ok(request, server)

@@ -1,4 +1,9 @@
-"""The one JSON error shape: {"error": {"status": 404, "message": "..."}}."""
+"""The one JSON error shape: {"error": {"status": 404, "message": "..."}}, and how input is quoted in it.
+
+Ids, names and URLs in a request come from anyone: an error names them (so the caller sees what was
+refused) but only as a short, escaped quote, so an error is never a mirror for 10,000 characters of
+someone else's text. `error` also caps the whole message, for messages built from library errors.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,22 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+QUOTE_LIMIT = 80
+MESSAGE_LIMIT = 1000
+ELLIPSIS = "…"
+
+
+def quoted(value: str, limit: int = QUOTE_LIMIT) -> str:
+    """`value` as an error may echo it: repr-quoted (control characters escaped), at most `limit`
+    characters of it, then an ellipsis when it was longer."""
+    if len(value) <= limit:
+        return repr(value)
+    return repr(value[:limit]) + ELLIPSIS
+
 
 def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    if len(message) > MESSAGE_LIMIT:
+        message = message[:MESSAGE_LIMIT] + ELLIPSIS
     return JSONResponse({"error": {"status": status, "message": message}}, status_code=status, headers=headers)
 
 

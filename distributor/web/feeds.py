@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from distributor.feeds.build import FORMATS
 from distributor.feeds.opml import render_opml
-from distributor.web.errors import error
+from distributor.web.errors import error, quoted
 from distributor.web.state import WebState, state
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ async def feed(request: Request) -> Response:
     cache: FeedCache = request.app.state.feed_cache
     entry = await cache.get(web, name, fmt)
     if entry is None:
-        return error(404, f"no feed named {name!r}")
+        return error(404, f"no feed named {quoted(name)}")
     ttl = 60
     headers = {
         "ETag": entry.etag,

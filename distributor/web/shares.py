@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 
 from distributor import metrics
 from distributor.shares import COUNT_SCRIPT, NETWORKS, is_bot, share_url
-from distributor.web.errors import error
+from distributor.web.errors import error, quoted
 from distributor.web.state import state
 
 
@@ -45,10 +45,10 @@ async def share(request: Request) -> Response:
     article_id = request.path_params["article_id"]
     network = request.path_params["network"]
     if network not in NETWORKS or network not in settings.shares.networks:
-        return error(404, f"unknown network {network!r}")
+        return error(404, f"unknown network {quoted(network)}")
     raw = await web.redis.get(web.ctx.keys.article(article_id))
     if raw is None:
-        return error(404, f"unknown article {article_id!r}")
+        return error(404, f"unknown article {quoted(article_id)}")
     article = json.loads(raw)
     user_agent = request.headers.get("user-agent", "")
     if not (settings.shares.ignore_bots and is_bot(user_agent)):

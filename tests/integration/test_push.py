@@ -1,5 +1,5 @@
 """A CMS push through the real HTTP server and worker: a signed POST /api/articles is in the feed
-and posted once; a replay of the same request is refused."""
+and posted once; a replay of the same request is refused; operator data stays with local clients."""
 
 from __future__ import annotations
 
@@ -60,3 +60,12 @@ type = "outbox"
         assert json.loads(line)["article_id"] == article_id
         details = requests.get(f"{base}/api/articles/{article_id}", timeout=5).json()
         assert details["source"] == "cms" and details["deliveries"]["outbox"]["state"] == "sent"
+        # No token configured: this loopback client is the operator, but not once a proxy relays it
+        # (uvicorn takes the client address from X-Forwarded-For for a loopback peer).
+        relayed = {"X-Forwarded-For": "198.51.100.7"}
+        public = requests.get(f"{base}/api/articles/{article_id}", headers=relayed, timeout=5).json()
+        assert public["title"] == article["title"] and "deliveries" not in public
+        assert requests.get(f"{base}/metrics", headers=relayed, timeout=5).status_code == 403
+        # A page elsewhere cannot make a browser push, whatever it sends.
+        forged = {**headers, "Content-Type": "text/plain", "Origin": "https://attacker.example"}
+        assert requests.post(f"{base}/api/articles", data=body, headers=forged, timeout=5).status_code == 403

@@ -18,6 +18,10 @@ from distributor.web.app import create_app
 from distributor.web.auth import signature
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0"
+TOKEN = "tok-en-1234567890"
+OPERATOR = {"authorization": f"Bearer {TOKEN}"}
+REMOTE = ("203.0.113.5", 40000)  # a documentation address: anyone on the network
+LOCAL = ("127.0.0.1", 40000)
 
 
 QUEUED: list[tuple[str, list]] = []
@@ -29,11 +33,11 @@ def web(make_settings) -> Iterator[tuple[Context, TestClient]]:  # type: ignore[
     ctx = Context.create(
         make_settings(
             sources=[],
-            server={"api_tokens": ["tok-en-1234567890"], "push_secret": "shh-secret-key"},
+            server={"api_tokens": [TOKEN], "push_secret": "shh-secret-key"},
         )
     )
     app = create_app(ctx, enqueue=lambda task, args: QUEUED.append((task, args)))
-    with TestClient(app, follow_redirects=False) as client:
+    with TestClient(app, follow_redirects=False, client=REMOTE) as client:
         yield ctx, client
 
 
@@ -89,16 +93,20 @@ def test_articles_api_lists_newest_first_with_delivery_states(web) -> None:  # t
     first = add(ctx, "mot", "Một")
     time.sleep(0.01)
     second = add(ctx, "hai", "Hai")
-    body = client.get("/api/articles").json()
+    body = client.get("/api/articles", headers=OPERATOR).json()
     assert [a["id"] for a in body["articles"]] == [second, first]
     assert body["articles"][0]["deliveries"]["outbox"]["state"] == "sent"
-    one = client.get(f"/api/articles/{first}").json()
+    one = client.get(f"/api/articles/{first}", headers=OPERATOR).json()
     assert one["title"] == "Một" and one["categories"] == ["Tin Tức Sự Kiện"]
+    assert one["deliveries"]["outbox"]["state"] == "sent" and one["source"] == "test"
     assert client.get("/api/articles/ffffffffffffffff").status_code == 404
 
 
+JSON = {"content-type": "application/json"}
+
+
 def push(client: TestClient, payload: dict, headers: dict[str, str]):  # type: ignore[no-untyped-def]
-    return client.post("/api/articles", content=json.dumps(payload).encode(), headers=headers)
+    return client.post("/api/articles", content=json.dumps(payload).encode(), headers={**JSON, **headers})
 
 
 ARTICLE = {"url": "https://portal.example.gov.vn/day", "title": "Bài đẩy", "content": "<p>x</p>"}
@@ -132,7 +140,7 @@ def test_push_with_hmac_signature_and_replay_refusal(web) -> None:  # type: igno
 
 def test_push_with_bearer_token_validates_the_article(web) -> None:  # type: ignore[no-untyped-def]
     _, client = web
-    auth = {"authorization": "Bearer tok-en-1234567890"}
+    auth = OPERATOR
     assert push(client, ARTICLE, auth).status_code == 202
     bad = push(client, {"url": "https://x.vn/a", "title": ""}, auth)
     assert bad.status_code == 422 and "title: String should have at least 1 character" in bad.text
@@ -203,7 +211,7 @@ def test_dashboard_needs_the_operator_token_and_shows_no_secret(web) -> None:  #
     ctx, client = web
     add(ctx)
     assert client.get("/dashboard").status_code == 401
-    page = client.get("/dashboard", headers={"authorization": "Bearer tok-en-1234567890"})
+    page = client.get("/dashboard", headers=OPERATOR)
     assert page.status_code == 200 and "Bài viết thử" in page.text
     assert "tok-en-1234567890" not in page.text and "shh-secret-key" not in page.text
 
@@ -216,7 +224,7 @@ def test_dashboard_lists_failures_and_retries_with_the_platform_message(web) -> 
         assert ctx.ledger.claim(article_id, "telegram", lease=60) == "go"
     ctx.ledger.failed(one, "telegram", "Unauthorized", "401")
     ctx.ledger.retry_later(two, "telegram", 30, "Too Many Requests: retry after 30", "429")
-    page = client.get("/dashboard", headers={"authorization": "Bearer tok-en-1234567890"}).text
+    page = client.get("/dashboard", headers=OPERATOR).text
     attention = page.split("Needs attention")[1].split("Latest articles")[0]
     assert "Unauthorized" in attention and "(code 401)" in attention and ">failed<" in attention
     assert "Too Many Requests: retry after 30" in attention and ">retrying<" in attention
@@ -225,7 +233,7 @@ def test_dashboard_lists_failures_and_retries_with_the_platform_message(web) -> 
 def test_health_and_metrics(web) -> None:  # type: ignore[no-untyped-def]
     ctx, client = web
     add(ctx)
-    text = client.get("/metrics").text
+    text = client.get("/metrics", headers=OPERATOR).text
     assert "distributor_shares_total" in text
     assert "distributor_articles 1.0" in text
     assert 'distributor_deliveries{state="sent"} 1.0' in text
