@@ -96,6 +96,15 @@ class ServerSettings(Strict):
     push_window: Duration = 300
     trusted_proxies: list[str] = []
 
+    @field_validator("api_tokens", "push_secret")
+    @classmethod
+    def _not_blank(cls, value: Any) -> Any:
+        # A blank token would admit an empty password; a blank HMAC key lets anyone sign a push.
+        secrets = value if isinstance(value, list) else [value]
+        if any(s is not None and not s.get_secret_value().strip() for s in secrets):
+            raise ValueError("must not be empty (a blank secret would let anyone in)")
+        return value
+
 
 class WorkerSettings(Strict):
     broker_url: str = ""  # empty: the Redis above; e.g. "amqp://guest:guest@rabbit:5672//"
@@ -216,15 +225,32 @@ def _interpolate(value: Any, where: tuple[Any, ...], missing: list[tuple[tuple[A
 
     def lookup(match: re.Match[str]) -> str:
         name = match.group(1)
-        if name in os.environ:
-            return os.environ[name]
-        file_name = os.environ.get(f"{name}_FILE")
-        if file_name and Path(file_name).is_file():
-            return Path(file_name).read_text(encoding="utf-8").strip()
+        value, file_name = os.environ.get(name), os.environ.get(f"{name}_FILE")
+        if value and file_name:  # a stale variable must not silently shadow the secret file
+            missing.append((where, f"has both {name} and {name}_FILE set; set only one"))
+        if value is not None and (value or not file_name):
+            return value
+        if file_name:
+            return _read_secret_file(name, file_name, where, missing)
         missing.append((where, f"needs environment variable {name}, which is not set (written ${{{name}}})"))
         return ""
 
     return _ENV_REF.sub(lookup, value)
+
+
+def _read_secret_file(
+    name: str, file_name: str, where: tuple[Any, ...], missing: list[tuple[tuple[Any, ...], str]]
+) -> str:
+    """NAME_FILE's contents (Docker secrets); a missing, unreadable or empty file is a problem, named."""
+    try:
+        secret = Path(file_name).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        missing.append((where, f"needs {name}_FILE ({file_name}), which cannot be read: {reason}"))
+        return ""
+    if not secret:
+        missing.append((where, f"needs {name}_FILE ({file_name}), which is empty"))
+    return secret
 
 
 def _describe(loc: tuple[Any, ...], raw: dict[str, Any]) -> str:
