@@ -148,6 +148,15 @@ class ServerSettings(Strict):
     trusted_proxies: list[str] = []
     public_metrics: bool = False
 
+    @field_validator("api_tokens", "push_secret")
+    @classmethod
+    def _not_blank(cls, value: Any) -> Any:
+        # A blank token would admit an empty password; a blank HMAC key lets anyone sign a push.
+        secrets = value if isinstance(value, list) else [value]
+        if any(s is not None and not s.get_secret_value().strip() for s in secrets):
+            raise ValueError("must not be empty (a blank secret would let anyone in)")
+        return value
+
 
 class WorkerSettings(Strict):
     broker_url: str = ""  # empty: the Redis above; e.g. "amqp://guest:guest@rabbit:5672//"
@@ -300,10 +309,13 @@ def _interpolate(
 
 def _from_environment(name: str) -> tuple[str, str]:
     """(value, "") or ("", the problem): NAME, else the file NAME_FILE names (Docker secrets)."""
-    if name in os.environ:
-        return os.environ[name], ""
     written = f"(written ${{{name}}})"
     file_variable = f"{name}_FILE"
+    value = os.environ.get(name)
+    if value and os.environ.get(file_variable):  # a stale .env value must not shadow the secret file
+        return "", f"has both {name} and {file_variable} set; set only one {written}"
+    if value is not None and (value or file_variable not in os.environ):
+        return value, ""
     if file_variable not in os.environ:
         return "", f"needs environment variable {name}, which is not set {written}"
     file_name = os.environ[file_variable]
@@ -423,8 +435,8 @@ def _format(
     problems = []
     for error in exc.errors():
         loc = prefix + tuple(error["loc"])
-        if loc in env.unresolved:
-            continue  # already reported: the environment variable it needs is missing
+        if any(unresolved[: len(loc)] == loc for unresolved in env.unresolved):
+            continue  # already reported: the environment variable it (or an item of it) needs is missing
         if len(loc) == 1 and error["type"] == "missing":
             problems.append(f"{origin}: [{loc[0]}] section is missing")
             continue
