@@ -1,4 +1,4 @@
-"""/healthz (Redis reachable) and /metrics (Prometheus)."""
+"""/healthz (Redis reachable, state not lost) and /metrics (Prometheus)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from distributor import recovery
 from distributor.metrics import STATE
 from distributor.web.state import state
 
@@ -15,8 +16,11 @@ async def healthz(request: Request) -> Response:
     web = state(request)
     try:
         await web.redis.ping()
+        lost = recovery.parse(await web.redis.hgetall(web.ctx.keys.state_lost()))
     except Exception:
         return JSONResponse({"status": "unavailable", "redis": "down"}, status_code=503)
+    if lost is not None:  # still serving, but the operator must look (until `distributor recovery ack`)
+        return JSONResponse({"status": "degraded", "redis": "up", "state_lost": lost})
     return JSONResponse({"status": "ok", "redis": "up"})
 
 
