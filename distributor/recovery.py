@@ -151,42 +151,40 @@ def _lost(ctx: Context, stored: Identity | None, local: Identity) -> None:
     ctx.redis.hset(ctx.keys.instance(), mapping={"instance": identity.instance, "epoch": identity.epoch})
     ctx.journal.set_identity(identity)
     log.error(
-        "Redis lost its state (%s; journal %s): restored %d sources, %d deliveries from the journal, which "
-        "knows %d articles; new articles will be posted, old ones will not. See `distributor recovery status`, "
+        "Redis lost its state (%s): restored from the journal outside Redis, which knows %d sources, %d articles "
+        "and %d deliveries; new articles will be posted, old ones will not. See `distributor recovery status`, "
         "then `distributor recovery ack`",
         reason,
-        ctx.journal.path.name,
         counts["sources"],
-        counts["deliveries"],
         counts["articles"],
+        counts["deliveries"],
     )
 
 
 def _merge(ctx: Context, stored: Identity) -> None:
-    """Another journal already restored Redis after a loss: add what this one knows."""
+    """Another journal (another machine's) already restored Redis after a loss: add this one's."""
     counts = _restore(ctx)
     ctx.journal.set_identity(stored)
-    flag = ctx.keys.state_lost()
-    if ctx.redis.exists(flag):
-        pipe = ctx.redis.pipeline()
-        for name in ("sources", "deliveries"):
-            pipe.hincrby(flag, name, counts[name])
-        pipe.execute()
     log.warning(
-        "Redis state was restored by another process; this journal added %d sources, %d deliveries",
+        "Redis state was restored by another process after a loss; this journal added what it knows: %d sources, "
+        "%d articles, %d deliveries",
         counts["sources"],
+        counts["articles"],
         counts["deliveries"],
     )
 
 
 def _restore(ctx: Context) -> dict[str, int]:
+    """Put back what the journal knows (only what Redis lacks); what the journal knows, counted.
+
+    Articles are not copied: each one is asked about when its source lists it again."""
     sources = ctx.journal.sources()
-    missing_sources = 0
     if sources:
-        missing_sources = int(ctx.redis.sadd(ctx.keys.source_seen(), *sources))
-    deliveries = sum(ctx.ledger.restore(batch) for batch in ctx.journal.deliveries())
+        ctx.redis.sadd(ctx.keys.source_seen(), *sources)
+    for batch in ctx.journal.deliveries():
+        ctx.ledger.restore(batch)
     rebuild.register_configured_feeds(ctx)  # served again even before their first article
-    return {"sources": missing_sources, "deliveries": deliveries, "articles": ctx.journal.counts()["articles"]}
+    return ctx.journal.counts()
 
 
 def _seed_journal(ctx: Context, batch: int = 1000) -> dict[str, int]:

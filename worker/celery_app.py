@@ -1,5 +1,5 @@
 """Celery configured from the Distributor settings: Redis broker and results, JSON, late acks,
-RedBeat (the beat schedule lives in Redis and a Redis lock keeps one beat running)."""
+RedBeat (the beat schedule lives in Redis and a Redis lock keeps one beat running; see worker.beat)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def create_app() -> Celery:
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
         timezone="UTC",
-        beat_scheduler="redbeat.RedBeatScheduler",
+        beat_scheduler="worker.beat:Scheduler",  # RedBeat that rides out a Redis restart
         redbeat_redis_url=ctx.redis_url,
         redbeat_key_prefix=ctx.keys.beat_prefix(),
         redbeat_redis_options={},  # the broker's transport options are not the scheduler's

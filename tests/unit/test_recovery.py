@@ -4,6 +4,7 @@ posted (or deliberately not posted) never are, and the loss is reported until ac
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,11 +12,15 @@ from pathlib import Path
 import pytest
 import redis as redis_py
 from starlette.testclient import TestClient
+from typer.testing import CliRunner
 
 from distributor import delivery, pipeline, recovery
-from distributor.context import Context
+from distributor.cli import app
+from distributor.context import Context, reset_context
 from distributor.inline import InlineDispatcher
+from distributor.settings import load_settings
 from distributor.web.app import create_app
+from tests.integration.helpers import ALL_FEEDS_AND_OUTBOX, config_file
 from tests.unit.test_pipeline import outbox_lines, setup, write
 
 
@@ -191,3 +196,32 @@ def test_an_unwritable_journal_is_reported_and_the_pipeline_goes_on(make_setting
     assert titles(ctx) == ["Bài B"]
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1 and "journal" in errors[0]
+
+
+def test_recovery_commands_show_and_acknowledge_the_loss(
+    tmp_path: Path, redis_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DISTRIBUTOR_REDIS_URL", redis_url)  # the CLI exports it for its children
+    config = config_file(tmp_path, redis_url, prefix, ALL_FEEDS_AND_OUTBOX)
+    runner = CliRunner()
+    reset_context()
+    try:
+        result = runner.invoke(app, ["recovery", "status", "--config", str(config)])
+        assert result.exit_code == 0 and "holds the service's state" in result.output
+        ctx = Context.create(load_settings(config))
+        pipeline.poll_source(ctx, "articles", InlineDispatcher(ctx))
+        lose_redis_state(ctx)
+        assert recovery.ensure(ctx)
+
+        result = runner.invoke(app, ["recovery", "status", "--config", str(config)])
+        assert result.exit_code == 1 and "Redis lost its state (Redis came back empty)" in result.output
+        result = runner.invoke(app, ["recovery", "status", "--json", "--config", str(config)])
+        assert result.exit_code == 1
+        assert json.loads(result.stdout)["state_lost"]["sources"] == 1
+        result = runner.invoke(app, ["recovery", "ack", "--config", str(config)])
+        assert result.exit_code == 0 and "acknowledged" in result.output
+        assert recovery.status(ctx) is None
+        result = runner.invoke(app, ["recovery", "ack", "--config", str(config)])
+        assert result.exit_code == 1 and "no loss of state" in result.output
+    finally:
+        reset_context()
