@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from distributor import delivery, pipeline, recovery
 from distributor.cli import app
 from distributor.context import Context, reset_context
 from distributor.inline import InlineDispatcher
+from distributor.normalize import Draft
 from distributor.settings import load_settings
 from distributor.web.app import create_app
 from tests.integration.helpers import ALL_FEEDS_AND_OUTBOX, config_file
@@ -225,3 +227,26 @@ def test_recovery_commands_show_and_acknowledge_the_loss(
         assert result.exit_code == 1 and "no loss of state" in result.output
     finally:
         reset_context()
+
+
+def test_a_second_machines_journal_merges_what_only_it_knows(running, make_settings, tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
+    ctx, folder, dispatch = running
+    other = Context.create(
+        make_settings(
+            sources=[{"name": "files", "type": "directory", "path": str(folder)}],
+            paths={"data_dir": str(tmp_path / "machine-2")},
+        )
+    )
+    recovery.ensure(other)  # its new journal learns Redis' state
+    draft = Draft(url="https://portal.example.gov.vn/day", title="Bài đẩy", published=datetime.now(UTC).isoformat())
+    pushed = pipeline.to_article(other, draft, "push")
+    pipeline.ingest(other, pushed, InlineDispatcher(other), announce=True)  # only machine 2 knows this post
+    lose_redis_state(ctx)
+    assert recovery.ensure(ctx)
+    with caplog.at_level(logging.WARNING, logger="distributor.recovery"):
+        assert recovery.ensure(other)
+    assert "restored by another process" in caplog.text
+    record = ctx.ledger.get(pushed.id, "outbox")
+    assert record is not None and record.state == "sent"
+    pipeline.ingest(ctx, pushed, dispatch, announce=True)  # pushed again, to the first machine
+    assert titles(ctx) == ["Bài mới 1"] and titles(other) == ["Bài đẩy"]
