@@ -26,11 +26,13 @@ deliveries_app = typer.Typer(help="List, retry or cancel deliveries.", invoke_wi
 shares_app = typer.Typer(help="Share counts.", no_args_is_help=True)
 sources_app = typer.Typer(help="Source tools.", no_args_is_help=True)
 channels_app = typer.Typer(help="Channel tools.", no_args_is_help=True)
+recovery_app = typer.Typer(help="Redis lost the service's state: see it, acknowledge it.", no_args_is_help=True)
 app.add_typer(feeds_app, name="feeds")
 app.add_typer(deliveries_app, name="deliveries")
 app.add_typer(shares_app, name="shares")
 app.add_typer(sources_app, name="sources")
 app.add_typer(channels_app, name="channels")
+app.add_typer(recovery_app, name="recovery")
 
 console = Console(markup=False, highlight=False)  # titles like "[Video] ..." are text, not markup
 err = Console(stderr=True)
@@ -421,6 +423,40 @@ def deliveries_cancel(article_id: ArticleIdArg, channel: ChannelArg, config: Con
         error(f"nothing to cancel for {article_id} -> {channel}")
         raise typer.Exit(1)
     console.print(f"cancelled {article_id} -> {channel}")
+
+
+@recovery_app.command("status")
+def recovery_status(
+    config: ConfigOption = None, as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False
+) -> None:
+    """Whether Redis was found without the service's state (exit code 1 until acknowledged)."""
+    from distributor import recovery
+
+    lost = recovery.status(_context(config))
+    if as_json:
+        console.print_json(data={"state_lost": lost})
+    elif lost is None:
+        ok("Redis holds the service's state")
+    else:
+        error(
+            f"Redis lost its state ({lost['reason']}), noticed {lost['detected_at']}. Restored from the journal: "
+            f"{lost['sources']} sources, {lost['articles']} articles, {lost['deliveries']} deliveries; articles "
+            "published since were posted, none already posted was posted again. Check the dashboard and "
+            "`distributor deliveries --state unknown`, then `distributor recovery ack`."
+        )
+    if lost is not None:
+        raise typer.Exit(1)
+
+
+@recovery_app.command("ack")
+def recovery_ack(config: ConfigOption = None) -> None:
+    """Acknowledge a loss of state: /healthz and the console stop reporting it."""
+    from distributor import recovery
+
+    if not recovery.acknowledge(_context(config)):
+        error("no loss of state to acknowledge")
+        raise typer.Exit(1)
+    ok("acknowledged")
 
 
 @shares_app.command("top")

@@ -14,6 +14,7 @@ from distributor.channel_state import RedisChannelState
 from distributor.channels import channel_class
 from distributor.channels.base import Channel
 from distributor.dates import zone
+from distributor.journal import Journal
 from distributor.keys import Keys
 from distributor.ledger import Ledger
 from distributor.settings import Settings, load_settings
@@ -45,12 +46,17 @@ class Context:
         return redis_support.client(self.redis_url)
 
     @cached_property
+    def journal(self) -> Journal:
+        """What must outlive Redis, kept beside the data (see `distributor.journal`)."""
+        return Journal(self.data_dir / "state" / "journal.sqlite3")
+
+    @cached_property
     def store(self) -> Store:
-        return Store(self.redis, redis_support.binary_client(self.redis_url), self.keys)
+        return Store(self.redis, redis_support.binary_client(self.redis_url), self.keys, self.journal)
 
     @cached_property
     def ledger(self) -> Ledger:
-        return Ledger(self.redis, self.keys)
+        return Ledger(self.redis, self.keys, self.journal)
 
     @cached_property
     def shares(self) -> Shares:

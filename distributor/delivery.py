@@ -8,6 +8,7 @@ import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from distributor import recovery
 from distributor.context import Context
 from distributor.errors import ChannelError
 from distributor.ratelimit import RateLimiter
@@ -39,11 +40,15 @@ def deliver(ctx: Context, article_id: str, channel_name: str) -> DeliveryResult:
     except KeyError:
         ledger.cancel(article_id, channel_name, f"channel {channel_name!r} is no longer configured")
         return DeliveryResult("cancelled", detail="channel not configured")
+    article = ctx.store.get(article_id)
+    if article is None and recovery.status(ctx) is not None:
+        # Redis lost its state and this delivery was restored: its article comes back with the
+        # source's next poll. Untouched, the record stays due, and the sweep asks again.
+        return DeliveryResult("skipped", detail="waiting for the article to be read again")
     claim = ledger.claim(article_id, channel_name, ctx.settings.worker.lease)
     if claim in ("busy", "done", "missing"):
         return DeliveryResult("skipped", detail=claim)
     key = f"{article_id}:{channel_name}"
-    article = ctx.store.get(article_id)
     if article is None:
         ledger.failed(article_id, channel_name, "article no longer exists (unpublished)")
         return DeliveryResult("failed", detail="article gone")
@@ -107,6 +112,7 @@ def _failed(ctx: Context, article_id: str, channel: str, safe_to_repeat: bool, e
 
 def sweep(ctx: Context, dispatch: Dispatcher) -> int:
     """Re-dispatch deliveries whose task was lost; the ledger's claim makes duplicates harmless."""
+    recovery.ensure(ctx)  # restores the unfinished deliveries of a Redis that lost its state
     overdue = ctx.ledger.overdue(grace=ctx.settings.worker.sweep_interval)
     for article_id, channel in overdue:
         dispatch.deliver(article_id, channel)

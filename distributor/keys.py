@@ -85,6 +85,16 @@ class Keys:
         """Hash 'worker:<node>' | 'beat:<node>' -> '<unix time> <role>': who is alive, and when it last said so."""
         return f"{self.prefix}heartbeats"
 
+    def instance(self) -> str:
+        """Hash: the installation's identity (instance, epoch), also kept in the journal outside
+        Redis: its absence while the journal has one means Redis lost the state."""
+        return f"{self.prefix}instance"
+
+    def state_lost(self) -> str:
+        """Hash: when Redis was found without the state and what the journal restored (until the
+        operator acknowledges it)."""
+        return f"{self.prefix}state-lost"
+
     def beat_prefix(self) -> str:
         return f"{self.prefix}beat:"
 

@@ -7,17 +7,23 @@ the platform's idempotency key or a read-back, or flags it for the operator.
 
 Every non-final record also sits in a 'due' sorted set (score: when to look at it next), so a
 periodic sweep re-dispatches anything whose task was lost (crash, broker restart).
+
+Every change is also written to the journal outside Redis (`distributor.journal`), which `create`
+consults: a delivery Redis forgot is restored, never made again.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import redis
 
 from distributor.keys import Keys
+
+if TYPE_CHECKING:
+    from distributor.journal import Journal, JournaledDelivery
 
 FINAL = ("sent", "failed", "unknown", "cancelled")
 Claim = Literal["go", "crashed", "busy", "done", "missing"]
@@ -57,6 +63,16 @@ redis.call('ZADD', KEYS[4], tonumber(redis.call('HGET', KEYS[1], 'updated')), KE
 return 1
 """
 
+# A record from the journal, only where Redis has none: ARGV = member, due ('' when final), updated,
+# then field/value pairs.
+_RESTORE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if ARGV[2] ~= '' then redis.call('ZADD', KEYS[2], tonumber(ARGV[2]), ARGV[1]) end
+redis.call('ZADD', KEYS[3], tonumber(ARGV[3]), ARGV[1])
+return 1
+"""
+
 
 @dataclass(frozen=True)
 class Delivery:
@@ -78,17 +94,29 @@ class Delivery:
 
 
 class Ledger:
-    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+    def __init__(self, client: redis.Redis, keys: Keys, journal: Journal | None = None) -> None:
         self.redis = client
         self.keys = keys
+        self.journal = journal  # what outlives Redis (see distributor.journal)
         self._claim = client.register_script(_CLAIM)
         self._finish = client.register_script(_FINISH)
+        self._restore = client.register_script(_RESTORE)
+
+    def _journal(self, article_id: str, channel: str, state: str, **fields: str) -> None:
+        if self.journal is not None:
+            self.journal.delivery(article_id, channel, state, **fields)
 
     def _due_key(self) -> str:
         return self.keys.deliveries_by_time() + ":due"
 
     def create(self, article_id: str, channel: str, due: float | None = None) -> bool:
-        """Record a pending delivery; False when one already exists (never post twice)."""
+        """Record a pending delivery; False when one already exists, in Redis or only in the journal
+        (then it is restored): never post twice."""
+        if self.journal is not None:
+            known = self.journal.find_delivery(article_id, channel)
+            if known is not None:
+                self.restore([known])
+                return False
         now = time.time()
         key = self.keys.delivery(article_id, channel)
         member = f"{article_id}:{channel}"
@@ -109,7 +137,43 @@ class Ledger:
         pipe.zadd(self._due_key(), {member: due or now})
         pipe.zadd(self.keys.deliveries_by_time(), {member: now})
         pipe.execute()
+        self._journal(article_id, channel, "pending")
         return True
+
+    def restore(self, records: list[JournaledDelivery]) -> int:
+        """Put journaled deliveries back where Redis has no record; how many were missing.
+
+        Unfinished ones come back due now: a pending one is sent by the sweep, one that was being
+        sent comes back with an expired lease, so the crash rules decide (idempotency key, read-back,
+        or `unknown`), never a blind second post."""
+        now = time.time()
+        pipe = self.redis.pipeline(transaction=False)
+        for d in records:
+            unfinished = d.state in ("pending", "sending")
+            fields: dict[str, str | float] = {
+                "state": d.state,
+                "article_id": d.article_id,
+                "channel": d.channel,
+                "attempts": 1 if d.state == "sending" else 0,
+                "created": d.created,
+                "updated": d.updated,
+                "due": now if unfinished else d.updated,
+                "post_id": d.post_id,
+                "post_url": d.post_url,
+                "error": d.error,
+                "code": "",
+            }
+            if d.state == "sending":
+                fields["lease_until"] = 0
+            args: list[str | float] = [f"{d.article_id}:{d.channel}", now if unfinished else "", d.updated]
+            for name, value in fields.items():
+                args += [name, value]
+            self._restore(
+                keys=[self.keys.delivery(d.article_id, d.channel), self._due_key(), self.keys.deliveries_by_time()],
+                args=args,
+                client=pipe,
+            )
+        return sum(int(done) for done in pipe.execute()) if records else 0
 
     def claim(self, article_id: str, channel: str, lease: float) -> Claim:
         member = f"{article_id}:{channel}"
@@ -117,6 +181,8 @@ class Ledger:
             keys=[self.keys.delivery(article_id, channel), self._due_key()],
             args=[time.time(), lease, member],
         )
+        if result in ("go", "crashed"):  # journaled before the post is attempted
+            self._journal(article_id, channel, "sending")
         return result  # type: ignore[no-any-return]
 
     def _set(self, article_id: str, channel: str, state: str, **fields: str | float) -> bool:
@@ -129,6 +195,13 @@ class Ledger:
             keys=[self.keys.delivery(article_id, channel), self._due_key(), member, self.keys.deliveries_by_time()],
             args=args,
         )
+        if done:
+            self._journal(
+                article_id,
+                channel,
+                state,
+                **{k: str(fields[k]) for k in ("post_id", "post_url", "error") if k in fields},
+            )
         return bool(done)
 
     def sent(self, article_id: str, channel: str, post_id: str | None, post_url: str | None, note: str = "") -> bool:
@@ -162,6 +235,7 @@ class Ledger:
         pipe.hset(key, mapping={"state": "cancelled", "error": reason, "updated": time.time()})
         pipe.zrem(self._due_key(), f"{article_id}:{channel}")
         pipe.execute()
+        self._journal(article_id, channel, "cancelled", error=reason)
         return True
 
     def requeue(self, article_id: str, channel: str) -> bool:
@@ -174,6 +248,7 @@ class Ledger:
         pipe.hset(key, mapping={"state": "pending", "due": now, "updated": now, "attempts": 0})
         pipe.zadd(self._due_key(), {f"{article_id}:{channel}": now})
         pipe.execute()
+        self._journal(article_id, channel, "pending")
         return True
 
     def get(self, article_id: str, channel: str) -> Delivery | None:

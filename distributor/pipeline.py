@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from distributor import feedset
+from distributor import feedset, recovery
 from distributor.context import Context
 from distributor.errors import SourceError
 from distributor.models import Article
@@ -71,6 +71,7 @@ def poll_source(ctx: Context, name: str, dispatch: Dispatcher) -> PollReport:
     """Read one source once and act on what changed. Bad items are reported, never fatal."""
     config = ctx.settings.source(name)
     report = PollReport(source=name)
+    restored = recovery.ensure(ctx)  # Redis came back without our state? Say so, restore it.
     source = ctx.source(name)
     state = ctx.store.source_state(name)
     try:
@@ -93,7 +94,7 @@ def poll_source(ctx: Context, name: str, dispatch: Dispatcher) -> PollReport:
         return report
     announce = config.announce_existing or ctx.store.first_poll_done(name)
     seen: set[str] = set()
-    changed_feeds: set[str] = set()
+    changed_feeds: set[str] = set(ctx.store.feed_meta()) if restored else set()
     for draft in result.drafts:
         try:
             article = to_article(ctx, draft, name)
@@ -139,6 +140,8 @@ def ingest(
     change = ctx.store.upsert(article)
     if change == "unchanged":
         return change, set()
+    if change == "new":  # new to Redis; the journal outside it may know better (Redis lost its state)
+        announce = ctx.journal.sighted(article.id, article.published.timestamp(), announce)
     if article.published > now():
         dispatch.release(article.id, announce and change == "new", article.published)
         return change, set()

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import redis
 
 from distributor.keys import Keys
 from distributor.models import Article
+
+if TYPE_CHECKING:
+    from distributor.journal import Journal
 
 Change = Literal["new", "updated", "unchanged"]
 
@@ -26,10 +29,11 @@ return 'new'
 
 
 class Store:
-    def __init__(self, client: redis.Redis, binary: redis.Redis, keys: Keys) -> None:
+    def __init__(self, client: redis.Redis, binary: redis.Redis, keys: Keys, journal: Journal | None = None) -> None:
         self.redis = client
         self.binary = binary
         self.keys = keys
+        self.journal = journal  # what outlives Redis (see distributor.journal)
         self._upsert = client.register_script(_UPSERT)
 
     # --- articles --------------------------------------------------------------------------------
@@ -100,10 +104,16 @@ class Store:
         pipe.execute()
 
     def first_poll_done(self, source: str) -> bool:
-        return bool(self.redis.sismember(self.keys.source_seen(), source))
+        if self.redis.sismember(self.keys.source_seen(), source):
+            return True
+        if self.journal is not None and self.journal.first_poll_done(source):
+            self.redis.sadd(self.keys.source_seen(), source)  # Redis forgot it: not a new source
+            return True
+        return False
 
     def mark_polled(self, source: str) -> None:
-        self.redis.sadd(self.keys.source_seen(), source)
+        if self.redis.sadd(self.keys.source_seen(), source) and self.journal is not None:
+            self.journal.source_polled([source])
 
     # --- feeds -----------------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
 """Celery configured from the Distributor settings: Redis broker and results, JSON, late acks,
-RedBeat (the beat schedule lives in Redis and a Redis lock keeps one beat running)."""
+RedBeat (the beat schedule lives in Redis and a Redis lock keeps one beat running; see worker.beat)."""
 
 from __future__ import annotations
 
