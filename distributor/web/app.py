@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+import redis
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -17,7 +18,7 @@ from distributor.context import Context
 from distributor.web import api, dashboard, feeds, ops, shares
 from distributor.web.access import Access, GuardedRoute, require_access
 from distributor.web.auth import is_loopback
-from distributor.web.errors import http_exception, server_error
+from distributor.web.errors import http_exception, server_error, storage_unavailable
 from distributor.web.state import WebState
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,12 @@ def create_app(ctx: Context, enqueue: Enqueue = celery_enqueue, *, bind_host: st
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={HTTPException: http_exception, Exception: server_error},
+        exception_handlers={
+            HTTPException: http_exception,
+            redis.ConnectionError: storage_unavailable,
+            redis.TimeoutError: storage_unavailable,
+            Exception: server_error,
+        },
     )
     app.state.feed_cache = feeds.FeedCache()
     app.state.enqueue = enqueue

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from distributor import heartbeat, recovery
 from distributor.context import Context
 from distributor.web.state import state
 
@@ -39,6 +40,8 @@ def dashboard_context(ctx: Context) -> dict[str, Any]:
     missing = {d.article_id for d in attention} | {aid for aid, _ in top}
     titles |= {a.id: a.title for a in ctx.store.get_many(missing - set(titles))}
     return {
+        "state_lost": recovery.status(ctx),
+        "health": heartbeat.judge(heartbeat.read(ctx.redis, ctx.keys)),
         "site": ctx.settings.site,
         "channels": channels,
         "rows": rows,

@@ -7,6 +7,8 @@ someone else's text. `error` also caps the whole message, for messages built fro
 
 from __future__ import annotations
 
+import logging
+
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -14,6 +16,9 @@ from starlette.responses import JSONResponse, Response
 QUOTE_LIMIT = 80
 MESSAGE_LIMIT = 1000
 ELLIPSIS = "…"
+
+
+log = logging.getLogger(__name__)
 
 
 def quoted(value: str, limit: int = QUOTE_LIMIT) -> str:
@@ -38,3 +43,9 @@ async def http_exception(request: Request, exc: Exception) -> Response:
 async def server_error(request: Request, exc: Exception) -> Response:
     # Never echo the exception: it may carry configuration values.
     return error(500, "internal error; see the server log")
+
+
+async def storage_unavailable(request: Request, exc: Exception) -> Response:
+    """Redis is down or restarting: a 503 the client may retry, and one log line, not a traceback."""
+    log.warning("%s %s: Redis unavailable (%s: %s)", request.method, request.url.path, type(exc).__name__, exc)
+    return error(503, "storage temporarily unavailable; try again shortly", {"Retry-After": "5"})

@@ -68,3 +68,17 @@ def test_health_command_exit_codes(tmp_path, redis_url, prefix, ctx, monkeypatch
     assert result.exit_code == 0, result.output
     ctx.redis.hset(ctx.keys.heartbeats(), "worker:celery@w9", f"{time.time() - 300:.3f} active")
     assert runner.invoke(cli, args).exit_code == 1
+
+
+def test_redis_down_is_a_503_to_retry_and_one_log_line(make_settings, prefix, caplog) -> None:  # type: ignore[no-untyped-def]
+    from tests.integration.helpers import free_port
+
+    closed = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    ctx = Context.create(make_settings(sources=[], redis={"url": closed, "key_prefix": prefix}))
+    with TestClient(create_app(ctx, enqueue=lambda task, args: None)) as client:
+        answer = client.get("/s/abc123/facebook")
+        assert answer.status_code == 503 and answer.headers["retry-after"] == "5"
+        assert answer.json()["error"]["message"] == "storage temporarily unavailable; try again shortly"
+        assert client.get("/healthz").json() == {"status": "unavailable", "redis": "down"}
+        assert client.get("/healthz?scope=web").status_code == 200
+    assert not [r for r in caplog.records if r.exc_info]  # no traceback for an expected outage

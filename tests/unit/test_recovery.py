@@ -176,7 +176,9 @@ def test_healthz_reports_the_loss_until_acknowledged(running) -> None:  # type: 
         heartbeat.beat(ctx.redis, ctx.keys, "worker", "celery@w1")
         heartbeat.beat(ctx.redis, ctx.keys, "beat", "b1", "active")
 
-    with TestClient(create_app(ctx, enqueue=lambda task, args: None)) as client:
+    app = create_app(ctx, enqueue=lambda task, args: None)
+    # An operator on this machine (no token configured): the console answers loopback clients.
+    with TestClient(app, base_url="http://127.0.0.1:8000", client=("127.0.0.1", 50000)) as client:
         alive()
         assert client.get("/healthz").json()["status"] == "ok"
         lose_redis_state(ctx)
@@ -188,8 +190,11 @@ def test_healthz_reports_the_loss_until_acknowledged(running) -> None:  # type: 
         assert body["status"] == "degraded" and body["redis"] == "up"
         assert body["state_lost"]["deliveries"] == 1 and body["state_lost"]["detected_at"]
         assert str(ctx.data_dir) not in response.text
+        page = client.get("/dashboard").text  # loopback client, no token configured
+        assert "Redis lost its state" in page and "distributor recovery ack" in page
         recovery.acknowledge(ctx)
         assert client.get("/healthz").json()["status"] == "ok"
+        assert "Redis lost its state" not in client.get("/dashboard").text
 
 
 def test_an_unwritable_journal_is_reported_and_the_pipeline_goes_on(make_settings, tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
