@@ -33,10 +33,11 @@ ROUNDS = 3
 class RedisServer:
     """A redis-server child that the test can kill and start again on the same port and data."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, password: str = "") -> None:
         self.directory = directory
         self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.password = password
+        self.url = f"redis://:{password}@127.0.0.1:{self.port}/0" if password else f"redis://127.0.0.1:{self.port}/0"
         self.child: subprocess.Popen[bytes] | None = None
         directory.mkdir(parents=True, exist_ok=True)
 
@@ -44,6 +45,7 @@ class RedisServer:
         command = [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
                    "--appendonly", "yes", "--appendfsync", "always", "--save", "",
                    "--logfile", str(self.directory / "redis.log")]  # fmt: skip
+        command += ["--requirepass", self.password] if self.password else []
         self.child = subprocess.Popen(command, stdout=subprocess.DEVNULL)
         wait_for(self.answers, timeout=15, what="redis-server to start")
 
@@ -64,8 +66,8 @@ class RedisServer:
 
 
 @contextmanager
-def redis_server(directory: Path) -> Iterator[RedisServer]:
-    server_ = RedisServer(directory)
+def redis_server(directory: Path, password: str = "") -> Iterator[RedisServer]:
+    server_ = RedisServer(directory, password)
     server_.start()
     try:
         yield server_
@@ -172,3 +174,16 @@ def test_separate_worker_beat_and_web_survive_redis_being_killed(tmp_path: Path,
         survive_outages(tmp_path, redis, base, [worker, beat_])
     for name in ("worker.log", "beat.log", "web.log"):
         assert "Traceback" not in (tmp_path / name).read_text(encoding="utf-8", errors="replace"), name
+
+
+def test_run_never_prints_the_redis_password(tmp_path: Path) -> None:
+    password = "Mat-khau-Redis-123"
+    with redis_server(tmp_path / "redis", password=password) as redis:
+        config = config_file(tmp_path, redis.url, "secret:", ALL_FEEDS_AND_OUTBOX)
+        port = free_port()
+        args = [sys.executable, "-m", "distributor.cli", "run", "--host", "127.0.0.1", "--port", str(port)]
+        with process(args, config, tmp_path / "run.log"):
+            wait_for(lambda: healthy(f"http://127.0.0.1:{port}"), timeout=60, what="the service to start")
+    log = (tmp_path / "run.log").read_text(encoding="utf-8", errors="replace")
+    assert f"127.0.0.1:{redis.port}" in log  # the URL is shown, with its password masked
+    assert password not in log
