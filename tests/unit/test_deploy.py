@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 import yaml
-from typer.main import get_command
 from typer.testing import CliRunner
 
 from distributor.channels import channel_class
