@@ -73,3 +73,6 @@ class Receipt(BaseModel):
 
     post_id: str | None = None
     url: str | None = None
+    # What the platform needs later to edit or delete this post, beyond its id (Telegram: the chat and
+    # whether it is a photo caption; Slack: channel and ts). Kept in the ledger's post history.
+    data: dict[str, str] = Field(default_factory=dict)

@@ -203,6 +203,9 @@ class SourceSettings(Strict):
     announce_existing: bool = False
     max_age: Duration | None = None
     enabled: bool = True
+    # Round 2 (issue 10): retract an article's posts when it disappears from this source, once the
+    # removal has been confirmed on two polls.
+    retract_on_remove: bool = False
 
 
 class ChannelSettings(Strict):
@@ -218,6 +221,28 @@ class ChannelSettings(Strict):
     rate_per_minute: float | None = Field(default=None, gt=0)
     allow_private_images: bool = False
     categories: list[str] = []  # empty: every article
+    # Corrections and approval (issue 10)
+    on_edit: Literal["edit", "repost", "ignore"] = "edit"
+    edit_window: Duration = 7 * 86400  # posts older than this are left alone when the article changes
+    approval: bool = False  # hold each new delivery until an operator approves it
+    approval_notify: str | None = None  # a channel name: where editors get the preview of what waits
+    # Share tracking (issue 13)
+    track_clicks: bool = False  # links in posts go through /r/{id}/{channel}
+    # Delivery at scale (issue 14)
+    max_in_flight: int = Field(default=2, ge=1)  # deliveries of this channel at once, across all workers
+    min_interval: Duration | None = None  # no two posts closer than this
+    max_per_day: int | None = Field(default=None, ge=1)  # posts per day (site's timezone)
+    quiet_hours: str | None = None  # "22:00-06:00" in the site's timezone: posts wait for the morning
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        match = re.fullmatch(r"\s*([01]\d|2[0-3]):([0-5]\d)\s*-\s*([01]\d|2[0-3]):([0-5]\d)\s*", value)
+        if not match or match.group(1, 2) == match.group(3, 4):
+            raise ValueError('expected two different times like "22:00-06:00"')
+        return f"{match.group(1)}:{match.group(2)}-{match.group(3)}:{match.group(4)}"
 
 
 class Settings(Strict):

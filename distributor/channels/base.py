@@ -17,6 +17,7 @@ import jinja2
 from distributor import text as textlib
 from distributor.channel_state import ChannelState, MemoryChannelState
 from distributor.channels.fit import fit
+from distributor.errors import ChannelError
 from distributor.models import Article, Post, Receipt
 from distributor.settings import ChannelSettings, SiteSettings
 from distributor.urls import with_params
@@ -33,6 +34,11 @@ class Channel(ABC):
     max_hashtags: ClassVar[int] = 3
     idempotent: ClassVar[bool] = False  # the platform dedupes our idempotency key
     supports_readback: ClassVar[bool] = False  # `find_existing` can tell whether a post exists
+    can_edit: ClassVar[bool] = False  # `edit` changes a published post in place
+    can_delete: ClassVar[bool] = False  # `delete` removes a published post
+    # Why not, in the operator's words (shown in the ledger and the retraction report).
+    cannot_edit: ClassVar[str] = "this platform does not let a published post be edited"
+    cannot_delete: ClassVar[str] = "this platform does not let a published post be deleted"
 
     def __init__(self, settings: ChannelSettings, site: SiteSettings, data_dir: Path = Path("data")) -> None:
         self.settings = settings
@@ -130,6 +136,20 @@ class Channel(ABC):
 
         Raises ChannelError, classified per the platform's answer.
         """
+
+    def edit(self, post: Post, receipt: Receipt, key: str) -> Receipt:
+        """Change the published post `receipt` (what `send` returned, kept in the ledger) to `post`.
+
+        Returns the post as it now stands (same id on most platforms). Raises ChannelError: permanent
+        when the platform refuses (too old, deleted meanwhile) with its own message. A platform's
+        "not modified" answer is a success, not an error.
+        """
+        raise ChannelError(self.cannot_edit, permanent=True)
+
+    def delete(self, receipt: Receipt, key: str) -> None:
+        """Remove the published post `receipt`. An already-deleted post is a success. Raises
+        ChannelError with the platform's message when it refuses (e.g. a time limit passed)."""
+        raise ChannelError(self.cannot_delete, permanent=True)
 
     def find_existing(self, post: Post, key: str) -> Receipt | None:
         """Read back whether `post` was already published (only where `supports_readback`)."""

@@ -455,3 +455,15 @@ def test_a_zalo_channel_with_a_cover_fallback_or_in_cs_mode_passes(site: dict, k
 def test_a_type_that_is_not_text_is_a_problem_not_a_crash() -> None:
     found = problems({"site": SITE, "channels": [{"name": "a", "type": ["outbox"]}]})
     assert len(found) == 1 and "key 'type' must be one of:" in found[0] and found[0].endswith('(got ["outbox"])')
+
+
+@pytest.mark.parametrize("given", ["22:00", "25:00-06:00", "22:00-22:00", "10pm-6am"])
+def test_quiet_hours_must_be_two_different_times(make_settings, given: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ConfigError) as caught:
+        make_settings(channels=[{"name": "outbox", "type": "outbox", "quiet_hours": given}])
+    assert any("quiet_hours" in p and "22:00-06:00" in p for p in caught.value.problems)
+
+
+def test_quiet_hours_are_normalised(make_settings) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings(channels=[{"name": "outbox", "type": "outbox", "quiet_hours": " 22:00 - 06:30 "}])
+    assert settings.channels[0].quiet_hours == "22:00-06:30"
