@@ -134,7 +134,15 @@ def _serve(ctx, host: str | None, port: int | None) -> None:  # type: ignore[no-
     bind_host = host or settings.server.host
     bind_port = settings.server.port if port is None else port
     console.print(f"Serving on http://{bind_host}:{bind_port}  (feeds at /feeds/<name>.rss, dashboard at /dashboard)")
-    uvicorn.run(create_app(ctx), host=bind_host, port=bind_port, loop="uvloop", http="httptools", log_level="info")
+    uvicorn.run(
+        create_app(ctx),
+        host=bind_host,
+        port=bind_port,
+        loop="uvloop",
+        http="httptools",
+        log_level="info",
+        access_log=settings.server.access_log,
+    )
 
 
 @app.command()

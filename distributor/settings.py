@@ -95,6 +95,7 @@ class ServerSettings(Strict):
     push_secret: SecretStr | None = None
     push_window: Duration = 300
     trusted_proxies: list[str] = []
+    access_log: bool = False  # one log line per request roughly halves the plain request rate
 
 
 class WorkerSettings(Strict):
