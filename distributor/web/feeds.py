@@ -119,7 +119,7 @@ class FeedCache:
         if task.cancelled():
             self.dirty.discard(key)
             return
-        task.exception()  # a failed first load was answered with a 503; nothing more to report
+        task.exception()  # a failed first load was answered (503 or 500) to the requests that waited
         if key in self.dirty:
             self.dirty.discard(key)
             self._start(web, key)
@@ -137,6 +137,12 @@ class FeedCache:
                 raise FeedUnavailable(reason) from exc
             entry.checked = time.monotonic()  # try again after the next re-check interval
             log.warning("feed %s (%s): Redis unreachable (%s); serving the copy in memory", name, fmt, reason)
+            return entry
+        except Exception:  # a stored rendering this code cannot read: keep what was good
+            if entry is None:
+                raise  # the request answers 500 and the server logs it
+            entry.checked = time.monotonic()
+            log.exception("feed %s (%s): unreadable rendering in Redis; serving the copy in memory", name, fmt)
             return entry
 
     async def _fetch(self, web: WebState, key: Key, entry: CachedFeed | None) -> CachedFeed | None:

@@ -199,6 +199,24 @@ def test_a_cached_feed_is_rechecked_by_its_etag_and_fetched_only_when_it_changed
         assert own_redis.calls(*BODY_FETCHES) == 1
 
 
+def test_an_unreadable_rendering_keeps_the_copy_in_memory(  # type: ignore[no-untyped-def]
+    own_ctx: Context, own_redis: OwnRedis, caplog
+) -> None:
+    add(own_ctx, 1)
+    with serving(own_ctx, recheck=0.1) as base:
+        first = get(f"{base}/feeds/all.rss")
+        key = own_ctx.keys.feed_render("all", "rss")
+        own_redis.client().hset(key, mapping={"etag": '"broken"', "modified": "not a number"})
+        caplog.set_level(logging.ERROR, logger="distributor.web.feeds")
+
+        def refresh_failed() -> bool:
+            response = get(f"{base}/feeds/all.rss")
+            assert response.status_code == 200 and response.content == first.content
+            return any("unreadable rendering" in r.getMessage() for r in caplog.records)
+
+        wait_for(refresh_failed, timeout=10, interval=0.05, what="the refresh of the unreadable rendering")
+
+
 def test_concurrent_requests_during_a_refresh_fetch_the_body_once_and_wait_only_for_their_own_feed(
     own_ctx: Context, own_redis: OwnRedis
 ) -> None:
