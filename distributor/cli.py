@@ -167,6 +167,7 @@ def _serve(ctx, host: str | None, port: int | None) -> None:  # type: ignore[no-
         loop="uvloop",
         http="httptools",
         log_level="info",
+        access_log=settings.server.access_log,
     )
 
 

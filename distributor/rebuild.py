@@ -89,8 +89,7 @@ def _rebuild_one(ctx: Context, name: str, meta: dict[str, object]) -> bool:
     feed_changed = False
     for fmt, body in rendered.items():
         etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
-        current = ctx.store.load_render(name, fmt)
-        if current.get(b"etag", b"").decode() == etag:
+        if ctx.store.render_etag(name, fmt) == etag:
             continue
         ctx.store.save_render(name, fmt, body, etag, modified)
         write_public(ctx.settings.public_dir / "feeds" / f"{name}.{FORMATS[fmt][1]}", body)

@@ -147,6 +147,7 @@ class ServerSettings(Strict):
     push_window: Duration = 300
     trusted_proxies: list[str] = []
     public_metrics: bool = False
+    access_log: bool = False  # one log line per request roughly halves the plain request rate
 
     @field_validator("api_tokens", "push_secret")
     @classmethod

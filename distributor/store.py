@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Iterable
 from datetime import datetime
@@ -16,6 +17,12 @@ if TYPE_CHECKING:
     from distributor.journal import Journal
 
 Change = Literal["new", "updated", "unchanged"]
+
+
+def compress(body: bytes) -> bytes:
+    """gzip with no timestamp in the header: the same body always gives the same bytes."""
+    return gzip.compress(body, 6, mtime=0)
+
 
 # Compare-and-set of the content hash, so two workers ingesting the same article agree on "new".
 _UPSERT = """
@@ -153,10 +160,17 @@ class Store:
         return self.get_many(self.redis.zrevrange(self.keys.feed_index(name), 0, limit - 1))
 
     def save_render(self, name: str, fmt: str, body: bytes, etag: str, modified: datetime) -> None:
+        """Store a rendering with its gzip bytes beside it (one HSET: readers never see a body with
+        another body's ETag), so that web processes serve gzip without compressing anything."""
         self.binary.hset(
             self.keys.feed_render(name, fmt),
-            mapping={"body": body, "etag": etag, "modified": modified.timestamp()},
+            mapping={"body": body, "gzip": compress(body), "etag": etag, "modified": modified.timestamp()},
         )
+
+    def render_etag(self, name: str, fmt: str) -> str | None:
+        """The stored rendering's ETag alone: comparing it costs no transfer of the body."""
+        etag = self.binary.hget(self.keys.feed_render(name, fmt), "etag")
+        return None if etag is None else bytes(etag).decode()
 
     def load_render(self, name: str, fmt: str) -> dict[bytes, bytes]:
         return dict(self.binary.hgetall(self.keys.feed_render(name, fmt)))
