@@ -44,7 +44,6 @@ HostOption = Annotated[Optional[str], typer.Option(help="Listen address (default
 PortOption = Annotated[Optional[int], typer.Option(help="Listen port (default: [server] port).")]  # noqa: UP045
 ArticleIdArg = Annotated[str, typer.Argument(help="The article's id (see `distributor deliveries`).")]
 ChannelArg = Annotated[str, typer.Argument(help="The channel's name in the config.")]
-STOP_GRACE = 30.0  # seconds a stopping worker gets to finish its deliveries before it is killed
 
 
 def error(message: str) -> None:
@@ -118,7 +117,9 @@ def run(config: ConfigOption = None, host: HostOption = None, port: PortOption =
     ctx = _context(config)
     console.print(f"Redis: {mask_url(ctx.redis_url)}")
     env = os.environ.copy()
-    supervisor = Supervisor(grace=STOP_GRACE, on_give_up=lambda: os.kill(os.getpid(), signal.SIGTERM))
+    supervisor = Supervisor(
+        grace=ctx.settings.worker.stop_timeout, on_give_up=lambda: os.kill(os.getpid(), signal.SIGTERM)
+    )
     children = {
         "worker": _celery_worker_command(ctx.settings, beat=False),
         "beat": [sys.executable, "-m", "distributor.cli", "beat"],
@@ -191,21 +192,22 @@ def worker(
     _logging()
     ctx = _context(config)
     _wait_for_redis(ctx.redis_url)
-    raise typer.Exit(_supervise({"celery worker": _celery_worker_command(ctx.settings, beat)}))
+    children = {"celery worker": _celery_worker_command(ctx.settings, beat)}
+    raise typer.Exit(_supervise(children, ctx.settings.worker.stop_timeout))
 
 
 def _celery_worker_command(settings: Settings, beat: bool) -> list[str]:
     return [sys.executable, "-m", "celery", "-A", "worker", *_worker_argv(settings, beat)]
 
 
-def _supervise(children: dict[str, list[str]]) -> int:
+def _supervise(children: dict[str, list[str]], grace: float) -> int:
     """Run `children` under a Supervisor until SIGTERM/SIGINT (exit 0) or one keeps dying (exit 1)."""
     import threading
 
     from distributor.supervise import Supervisor, spawn
 
     stop = threading.Event()
-    supervisor = Supervisor(grace=STOP_GRACE, on_give_up=stop.set)
+    supervisor = Supervisor(grace=grace, on_give_up=stop.set)
     for name, argv in children.items():
         supervisor.add(name, functools.partial(spawn, argv, os.environ.copy()))
     for signum in (signal.SIGTERM, signal.SIGINT):

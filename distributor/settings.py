@@ -166,6 +166,7 @@ class WorkerSettings(Strict):
     max_attempts: int = Field(default=8, ge=1)
     lease: Duration = 300
     sweep_interval: Duration = 30  # how often lost deliveries are looked for (and how late they must be)
+    stop_timeout: Duration = 30  # a stopping worker's time to finish its deliveries before it is killed
 
 
 class ShareSettings(Strict):

@@ -68,9 +68,12 @@ class Child:
 
 
 class Supervisor:
-    def __init__(self, grace: float = 30.0, on_give_up: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, grace: float = 30.0, on_give_up: Callable[[], None] | None = None, max_backoff: float = MAX_BACKOFF
+    ) -> None:
         self.children: list[Child] = []
         self.grace = grace
+        self.max_backoff = max_backoff
         self.on_give_up = on_give_up
         self.gave_up: str | None = None
         self._stopping = threading.Event()
@@ -116,7 +119,7 @@ class Supervisor:
             if self.on_give_up is not None:
                 self.on_give_up()
             return
-        delay = min(MAX_BACKOFF, 2.0 ** (len(recent) - 1))
+        delay = min(self.max_backoff, 2.0 ** (len(recent) - 1))
         log.error("%s exited with status %s; restarting it in %.0fs", child.name, code, delay)
         child.restart_at = now + delay
 
