@@ -67,6 +67,9 @@ class Apprise(Channel):
     kind = "apprise"
     settings_model = AppriseSettings
     limit = 4000
+    # Apprise only sends: it returns no message id and has no update or delete for any service.
+    cannot_edit = "Apprise only sends notifications; it cannot change one once sent"
+    cannot_delete = "Apprise only sends notifications; it cannot withdraw one once sent"
 
     @property
     def config(self) -> AppriseSettings:

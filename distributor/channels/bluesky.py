@@ -8,6 +8,10 @@ built here, thumbnail included, because Bluesky does not fetch it. There is no i
 the record key is derived from the delivery key instead, so a retried create meets the record the
 first attempt wrote and `com.atproto.repo.getRecord` on that key tells whether a post exists.
 Sessions are cached in the channel state (createSession is limited to 30 per 5 minutes).
+
+A retraction deletes the record (`com.atproto.repo.deleteRecord`, named by the post's at:// URI).
+There is no edit: rewriting a post record is not something the Bluesky app offers or shows, and the
+likes, reposts and replies point at the version people saw.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ _TID_BASE = 1_420_070_400_000_000  # 2015-01-01 in microseconds
 _TAG = re.compile(r"(?:^|(?<=\s))#([^\s#]+)")
 _TRAILING = ".,;:!?)]}…"
 _RELOGIN = {"AuthenticationRequired", "InvalidToken"}
+_AT_URI = re.compile(r"^at://(?P<repo>[^/]+)/(?P<collection>[^/]+)/(?P<rkey>[^/]+)$")
 
 
 class BlueskySettings(ChannelSettings):
@@ -76,6 +81,11 @@ class Bluesky(Channel):
     default_api_base = "https://bsky.social"
     limit = MAX_GRAPHEMES
     supports_readback = True
+    can_delete = True
+    cannot_edit = (
+        "Bluesky posts cannot be edited (the app has no edit, and likes, reposts and replies point at the "
+        "version people saw); only deleting it is possible"
+    )
 
     @property
     def config(self) -> BlueskySettings:
@@ -140,6 +150,23 @@ class Bluesky(Channel):
         if _error_name(response) == "RecordNotFound" or response.status_code == 404:
             return None
         raise _error(response)
+
+    def delete(self, receipt: Receipt, key: str) -> None:
+        """`deleteRecord` on the post's repo, collection and rkey; the PDS answers 200 whether the
+        record existed or not ("delete, or ensure it doesn't exist")."""
+        repo, collection, rkey = self._record_of(receipt, key)
+        body = {"repo": repo, "collection": collection, "rkey": rkey}
+        response = self._call("POST", "com.atproto.repo.deleteRecord", json=body)
+        if response.status_code != 200:
+            raise _error(response, "delete")
+
+    def _record_of(self, receipt: Receipt, key: str) -> tuple[str, str, str]:
+        """(repo, collection, rkey) from the at:// URI `send` returned, else from the delivery key
+        (the record key is derived from it) and the account's did."""
+        match = _AT_URI.match(receipt.post_id or "")
+        if match:
+            return match["repo"], match["collection"], match["rkey"]
+        return self._session().did, POST, record_key(key)
 
     def check(self) -> str:
         session = self._login()

@@ -3,11 +3,16 @@
 The content (title, link, hashtags) is what notifications show; the embed carries the summary,
 image, site and time. The link in the content is wrapped in `<>` so Discord does not add a second
 card. `allowed_mentions` is empty: text from the portal never pings anyone.
+
+A webhook can edit and delete the messages it posted (`PATCH`/`DELETE .../messages/{id}`), which is
+why `send` asks for the message with `?wait=true`: its id is all a later correction or retraction
+needs, with the webhook URL from the configuration.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
@@ -26,7 +31,9 @@ TITLE_LIMIT = 256
 DESCRIPTION_LIMIT = 4096
 FOOTER_LIMIT = 2048
 EMBED_TOTAL_LIMIT = 6000
+UNKNOWN_MESSAGE = 10008
 HINTS = {
+    UNKNOWN_MESSAGE: "the message was deleted in Discord (or posted by another webhook)",
     10015: "the webhook was deleted: create a new one and update url",
     50027: "the webhook token is wrong: copy the webhook URL again",
 }
@@ -46,6 +53,8 @@ class Discord(Channel):
     kind = "discord"
     settings_model = DiscordSettings
     limit = CONTENT_LIMIT
+    can_edit = True
+    can_delete = True
 
     @property
     def config(self) -> DiscordSettings:
@@ -82,10 +91,17 @@ class Discord(Channel):
 
     # --- delivery --------------------------------------------------------------------------------
 
-    def send(self, post: Post, key: str) -> Receipt:
+    def payload(self, post: Post) -> dict[str, Any]:
+        """The message body (text and card); `send` adds the webhook's name and avatar."""
         payload: dict[str, Any] = {"content": post.text, "allowed_mentions": {"parse": []}}
-        if post.extra.get("embed"):
-            payload["embeds"] = [post.extra["embed"]]
+        # An edit without a card must remove the old one, so `embeds` is always sent.
+        payload["embeds"] = [post.extra["embed"]] if post.extra.get("embed") else []
+        return payload
+
+    def send(self, post: Post, key: str) -> Receipt:
+        payload = self.payload(post)
+        if not payload["embeds"]:
+            del payload["embeds"]
         if self.config.username:
             payload["username"] = self.config.username
         if self.config.avatar_url:
@@ -103,10 +119,39 @@ class Discord(Channel):
             url = f"https://discord.com/channels/{data['guild_id']}/{data.get('channel_id')}/{message_id}"
         return Receipt(post_id=str(message_id) if message_id else None, url=url)
 
-    def _request(self, method: str, params: dict[str, str], **kwargs: Any) -> requests.Response:
+    def edit(self, post: Post, receipt: Receipt, key: str) -> Receipt:
+        """`PATCH .../messages/{id}`: text and card replaced in place (Discord marks it "edited")."""
+        message_id = self._message_id(receipt, "edited")
+        response = self._request("PATCH", {}, json=self.payload(post), path=f"/messages/{message_id}")
+        if response.status_code != 200:
+            raise self.error(response)
+        return Receipt(post_id=message_id, url=receipt.url, data=receipt.data)
+
+    def delete(self, receipt: Receipt, key: str) -> None:
+        """`DELETE .../messages/{id}` (204); a message already gone (10008) counts as deleted."""
+        message_id = self._message_id(receipt, "deleted")
+        response = self._request("DELETE", {}, path=f"/messages/{message_id}")
+        if response.status_code in (200, 204):
+            return
+        error = self.error(response)
+        if error.code == str(UNKNOWN_MESSAGE):
+            return
+        raise error
+
+    def _message_id(self, receipt: Receipt, done: str) -> str:
+        if not receipt.post_id:
+            raise ChannelError(
+                f"Discord: the message id is unknown (the post was answered without it), so it cannot be {done}",
+                permanent=True,
+            )
+        return receipt.post_id
+
+    def _request(self, method: str, params: dict[str, str], path: str = "", **kwargs: Any) -> requests.Response:
         secret = self.config.url.get_secret_value()
         target = endpoint(secret, self.config.api_base)
         secrets = url_secrets(secret) + url_secrets(target)
+        parts = urlsplit(target)  # `path` goes after the webhook's path, before any query (thread_id)
+        target = urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + path, parts.query, ""))
         return request(method, with_params(target, params), secrets=secrets, **kwargs)
 
     def error(self, response: requests.Response) -> ChannelError:

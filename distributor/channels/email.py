@@ -101,6 +101,9 @@ class Email(Channel):
     settings_model = EmailSettings
     limit = 20_000
     max_hashtags = 0
+    # Delivered mail sits in the recipients' mailboxes; SMTP has no recall.
+    cannot_edit = "an e-mail cannot be changed once sent"
+    cannot_delete = "an e-mail cannot be unsent"
 
     @property
     def config(self) -> EmailSettings:

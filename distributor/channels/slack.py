@@ -49,6 +49,10 @@ class Slack(Channel):
     kind = "slack"
     settings_model = SlackSettings
     limit = SECTION_LIMIT
+    # chat.update / chat.delete need a bot token and the message's channel and ts, which an
+    # incoming webhook never returns (docs/channels/slack.md, "Corrections and retractions").
+    cannot_edit = "a Slack incoming webhook cannot edit what it posted (Slack returns no message id to webhooks)"
+    cannot_delete = "a Slack incoming webhook cannot delete what it posted (Slack returns no message id to webhooks)"
 
     @property
     def config(self) -> SlackSettings:

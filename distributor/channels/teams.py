@@ -69,6 +69,9 @@ class Teams(Channel):
     kind = "teams"
     settings_model = TeamsSettings
     limit = TEXT_LIMIT
+    # Both webhook flavours answer without a message id; changing a message needs the Graph API.
+    cannot_edit = "a Teams webhook cannot change a card once posted (it returns no message id)"
+    cannot_delete = "a Teams webhook cannot delete a card once posted (it returns no message id)"
 
     @property
     def config(self) -> TeamsSettings:

@@ -3,6 +3,10 @@
 Length is X's weighted count (links 23, Vietnamese tone letters and emoji 2), so a Vietnamese
 summary is fitted by `distributor.text.x_length`, not `len()`. X has no idempotency key; an exact
 repeat is refused as "duplicate content", which the pipeline reads as "already posted".
+
+A retraction deletes the post (`DELETE /2/tweets/:id`). A correction cannot reach it: X's API
+offers apps no way to edit a published post, so the ledger records why and nothing is re-posted
+unless the channel asks for it.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ class X(Channel):
     settings_model = XSettings
     default_api_base = "https://api.x.com"
     limit = 280
+    can_delete = True
+    cannot_edit = "X's API does not let an app edit a published post; only deleting it is possible"
 
     @property
     def config(self) -> XSettings:
@@ -55,6 +61,20 @@ class X(Channel):
                 raise ChannelError("x answered without a post id", permanent=True, maybe_sent=True)
             raise self._error(response)
         return Receipt(post_id=str(tweet_id), url=f"https://x.com/i/web/status/{tweet_id}")
+
+    def delete(self, receipt: Receipt, key: str) -> None:
+        """`DELETE /2/tweets/:id` -> `{"data": {"deleted": true}}`; a post already gone counts as deleted."""
+        if not receipt.post_id:
+            raise ChannelError("x: the post id is unknown, so the post cannot be deleted", permanent=True)
+        response = http.request("DELETE", f"{self.api_base}/2/tweets/{receipt.post_id}", auth=self._auth())
+        if response.ok and _data(response).get("deleted") is True:
+            return
+        if response.status_code == 404 or _problem_type(http.json_or_none(response)) == "resource-not-found":
+            return  # already gone (deleted in the app, or by an earlier attempt whose answer was lost)
+        if response.ok:  # e.g. `deleted: false`: never report a post as deleted that may still be up
+            answer = self._redact(response.text[:200])
+            raise ChannelError(f"x did not confirm the deletion: {answer}", permanent=True, status=response.status_code)
+        raise self._error(response)
 
     def check(self) -> str:
         response = http.request("GET", f"{self.api_base}/2/users/me", auth=self._auth())

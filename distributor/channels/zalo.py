@@ -6,6 +6,10 @@ good. The pair therefore lives in `self.state` (Redis), is refreshed under a loc
 time, and is saved in one write; the stored pair always beats the configured one unless the operator
 configures a new refresh token (re-authorisation). Success is `error == 0` inside an HTTP 200; most
 failures also come back as HTTP 200 (see platforms.md §2).
+
+In broadcast mode what followers open is the OA article, which Zalo lets its owner change
+(`article/update`) and take down (`article/remove`); the broadcast message itself cannot be
+recalled. Consultation messages can be neither edited nor unsent.
 """
 
 from __future__ import annotations
@@ -41,6 +45,9 @@ HINTS = {
 NO_COVER = (
     "zalo needs a cover photo for an article without an image: set the channel's cover or [site] logo to an image URL"
 )
+CS_CANNOT_EDIT = "a Zalo consultation message cannot be edited once sent (mode 'cs')"
+CS_CANNOT_DELETE = "a Zalo consultation message cannot be unsent (mode 'cs')"
+ACCOUNT_CODES = {TOKEN_INVALID, -224}  # refusals about the OA or token, not about one article
 REAUTHORISE = (
     "refresh token already used/expired: re-authorise the OA and configure the new token pair (docs/channels/zalo.md)"
 )
@@ -85,6 +92,10 @@ class Zalo(Channel):
     settings_model = ZaloSettings
     default_api_base = "https://openapi.zalo.me"
     limit = 2000  # consultation text and article body text [?]; title/description fit apart
+    can_edit = True  # broadcast mode (the default): the article; mode "cs" refuses with the reason
+    can_delete = True
+    cannot_edit = CS_CANNOT_EDIT
+    cannot_delete = CS_CANNOT_DELETE
 
     @property
     def config(self) -> ZaloSettings:
@@ -145,7 +156,35 @@ class Zalo(Channel):
         return Receipt(
             post_id=_required(data, "message_id"),
             url=f"{self.api_base}/v2.0/article/getdetail?id={article_id}",
+            data={"article_id": article_id},
         )
+
+    def edit(self, post: Post, receipt: Receipt, key: str) -> Receipt:
+        """Rewrite the broadcast article (title, description, cover, body) with `article/update`."""
+        if self.config.mode == "cs":
+            raise ChannelError(CS_CANNOT_EDIT, permanent=True)
+        article_id = _article_id(receipt)
+        self._api("POST", "/v2.0/article/update", {"id": article_id, **self._article(post)})
+        return Receipt(post_id=receipt.post_id, url=receipt.url, data={**receipt.data, "article_id": article_id})
+
+    def delete(self, receipt: Receipt, key: str) -> None:
+        """Take the broadcast article down with `article/remove`. Zalo's answer for an article that
+        is already gone is not documented, so a refusal is checked against `article/getdetail`: an
+        article Zalo no longer shows counts as deleted, one it still shows keeps the refusal."""
+        if self.config.mode == "cs":
+            raise ChannelError(CS_CANNOT_DELETE, permanent=True)
+        article_id = _article_id(receipt)
+        try:
+            self._api("POST", "/v2.0/article/remove", {"id": article_id})
+        except ChannelError as refused:
+            if not refused.permanent or _int(refused.code) in ACCOUNT_CODES:
+                raise
+            try:
+                self._api("GET", f"/v2.0/article/getdetail?id={article_id}")
+            except ChannelError as gone:
+                if gone.permanent and _int(gone.code) not in ACCOUNT_CODES:
+                    return
+            raise
 
     def _publish_article(self, post: Post, key: str) -> str:
         token = self.state.get(f"pending:{key}")
@@ -340,6 +379,16 @@ class Zalo(Channel):
             return ChannelError(message, **common)
         hint = HINTS.get(code)
         return ChannelError(f"{message}: {hint}" if hint else message, permanent=True, **common)
+
+
+def _article_id(receipt: Receipt) -> str:
+    """The broadcast article's id: kept in the receipt's data (older receipts: in its URL)."""
+    article_id = receipt.data.get("article_id") or (receipt.url or "").partition("getdetail?id=")[2]
+    if not article_id:
+        raise ChannelError(
+            "zalo: the article id of this post is unknown, so the article cannot be changed", permanent=True
+        )
+    return article_id
 
 
 def _fit(text: str, limit: int) -> str:

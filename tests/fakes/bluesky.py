@@ -7,6 +7,10 @@ byte range covers exactly its hashtag, or its link (in full or in the short form
 Bluesky app writes). A create on a record key already taken fails with
 `duplicate_reply` (the reference PDS throws a 500 from its MST). Failures are queued per NSID in
 `fail_next`; every answer carries `RateLimit-*` headers.
+
+`deleteRecord` removes a post of the account and answers `{"commit": {...}}`, or `{}` when there
+is no such record (the reference PDS: "No-op if record already doesn't exist"); another repo
+answers 401 AuthenticationRequired, as the PDS does for a did that is not the session's.
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ class FakeBluesky(FakeServer):
             ("POST", "com.atproto.repo.createRecord"): self._create_record,
             ("POST", "com.atproto.repo.uploadBlob"): self._upload_blob,
             ("GET", "com.atproto.repo.getRecord"): self._get_record,
+            ("POST", "com.atproto.repo.deleteRecord"): self._delete_record,
         }
         for (method, nsid), handler in routes.items():
             self.add(method, f"/xrpc/{re.escape(nsid)}", self._wrap(nsid, handler))
@@ -253,6 +258,21 @@ class FakeBluesky(FakeServer):
             uri = f"at://{query.get('repo')}/{query.get('collection')}/{query.get('rkey')}"
             return 400, {"error": "RecordNotFound", "message": f"Could not locate record: {uri}"}
         return 200, stored
+
+    def _delete_record(self, request: Request) -> tuple[int, Any]:
+        refused = self._auth(request)
+        if refused:
+            return refused
+        body = request.json() or {}
+        if body.get("repo") not in (self.did, self.user_handle):
+            return 401, {"error": "AuthenticationRequired", "message": "Authentication Required"}
+        if not isinstance(body.get("collection"), str) or not isinstance(body.get("rkey"), str):
+            return invalid('Input must have the properties "collection" and "rkey"')
+        if body["collection"] != POST or body["rkey"] not in self.records:
+            return 200, {}
+        del self.records[body["rkey"]]
+        rev = "3l" + hashlib.sha256(body["rkey"].encode()).hexdigest()[:11]
+        return 200, {"commit": {"cid": "bafyrei" + rev, "rev": rev}}
 
 
 def _check_facet(data: bytes, facet: dict[str, Any]) -> str | None:

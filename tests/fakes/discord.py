@@ -3,6 +3,11 @@
 Checks the webhook id and token in the path, the body (something to send, content 2000, at most
 10 embeds, title 256, description 4096, footer 2048, 6000 in all) and answers like Discord: the
 Message with `?wait=true`, 204 without, `{"code", "message", "errors"}` on failure.
+
+The messages a webhook posted are kept in `messages` (id -> Message): `PATCH` on
+`.../messages/{id}` edits one (same checks as posting, answered with the Message, "edited_timestamp"
+set), `DELETE` removes it (204), and an id it does not hold answers 404 `Unknown Message` (10008),
+as Discord does for a message deleted or never posted by this webhook.
 """
 
 from __future__ import annotations
@@ -39,6 +44,9 @@ def rate_limited(seconds: float, *, is_global: bool = False) -> Reply:
     return Reply(429, body, headers)
 
 
+UNKNOWN_MESSAGE = {"message": "Unknown Message", "code": 10008}
+
+
 def invalid_form(errors: dict[str, Any]) -> Reply:
     return Reply(400, {"code": 50035, "message": "Invalid Form Body", "errors": errors})
 
@@ -70,12 +78,16 @@ class DiscordFake(ScriptedFake):
     def __init__(self) -> None:
         super().__init__()
         self.serve("*", r"/api(?:/v\d+)?/webhooks/(?P<id>[^/]+)/(?P<token>[^/]+)", self._webhook)
+        self.serve(
+            "*", r"/api(?:/v\d+)?/webhooks/(?P<id>[^/]+)/(?P<token>[^/]+)/messages/(?P<message>[^/]+)", self._message
+        )
 
     def reset(self) -> None:
         super().reset()
         self.hooks = {WEBHOOK_ID: TOKEN}
         self.guild_id: str | None = None  # executed-webhook messages usually carry no guild_id
         self.next_id = 1180000000000001000
+        self.messages: dict[str, dict[str, Any]] = {}  # what the channel shows now
 
     @property
     def webhook_path(self) -> str:
@@ -83,11 +95,10 @@ class DiscordFake(ScriptedFake):
 
     def _webhook(self, request: Request) -> Reply:
         assert request.match is not None
-        token = self.hooks.get(request.match["id"])
-        if token is None:
-            return Reply(404, {"message": "Unknown Webhook", "code": 10015})
-        if request.match["token"] != token:
-            return Reply(401, {"message": "Invalid Webhook Token", "code": 50027})
+        refused = self._webhook_refusal(request)
+        if refused is not None:
+            return refused
+        token = self.hooks[request.match["id"]]
         if request.method == "GET":
             return Reply(200, self._hook_object(request.match["id"], token))
         if request.method != "POST":
@@ -105,20 +116,54 @@ class DiscordFake(ScriptedFake):
             "url": f"https://discord.com/api/webhooks/{hook_id}/{token}",
         }
 
-    def _execute(self, request: Request) -> Reply:
+    def _message(self, request: Request) -> Reply:
+        assert request.match is not None
+        refused = self._webhook_refusal(request)
+        if refused is not None:
+            return refused
+        message = self.messages.get(request.match["message"])
+        if message is None:
+            return Reply(404, UNKNOWN_MESSAGE)
+        if request.method == "GET":
+            return Reply(200, message)
+        if request.method == "DELETE":
+            del self.messages[request.match["message"]]
+            return Reply(204, b"")
+        if request.method != "PATCH":
+            return Reply(405, {"message": "405: Method Not Allowed", "code": 0})
+        body, refusal = self._checked_body(request)
+        if refusal is not None:
+            return refusal
+        assert body is not None
+        # PATCH replaces only the fields sent; the result must still not be empty.
+        content = str(body["content"]) if "content" in body else message["content"]
+        embeds = body["embeds"] if "embeds" in body else message["embeds"]
+        if not content and not embeds:
+            return Reply(400, {"message": "Cannot send an empty message", "code": 50006})
+        message.update(content=content, embeds=embeds, edited_timestamp="2021-07-13T15:00:00.000000+00:00")
+        return Reply(200, message)
+
+    def _webhook_refusal(self, request: Request) -> Reply | None:
+        assert request.match is not None
+        token = self.hooks.get(request.match["id"])
+        if token is None:
+            return Reply(404, {"message": "Unknown Webhook", "code": 10015})
+        if request.match["token"] != token:
+            return Reply(401, {"message": "Invalid Webhook Token", "code": 50027})
+        return None
+
+    def _checked_body(self, request: Request) -> tuple[dict[str, Any] | None, Reply | None]:
+        """The JSON body, or Discord's refusal of it (bad JSON, content or embeds over a limit)."""
         try:
             body = json.loads(request.body or b"null")
         except ValueError:
-            return Reply(400, {"message": "The request body contains invalid JSON.", "code": 50109})
+            body = None
         if not isinstance(body, dict):
-            return Reply(400, {"message": "The request body contains invalid JSON.", "code": 50109})
-        content = str(body.get("content") or "")
-        embeds = body.get("embeds") or []
-        if not content and not embeds:
-            return Reply(400, {"message": "Cannot send an empty message", "code": 50006})
+            return None, Reply(400, {"message": "The request body contains invalid JSON.", "code": 50109})
         errors: dict[str, Any] = {}
-        if utf16(content) > 2000:
+        if utf16(str(body.get("content") or "")) > 2000:
             errors["content"] = _too_long(2000)
+        embeds = body.get("embeds") or []
         if len(embeds) > 10:
             errors["embeds"] = {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 10 or fewer"}]}
         else:
@@ -126,8 +171,17 @@ class DiscordFake(ScriptedFake):
                 found = _embed_errors(embed)
                 if found:
                     errors.setdefault("embeds", {})[str(index)] = found
-        if errors:
-            return invalid_form(errors)
+        return (None, invalid_form(errors)) if errors else (body, None)
+
+    def _execute(self, request: Request) -> Reply:
+        body, refusal = self._checked_body(request)
+        if refusal is not None:
+            return refusal
+        assert body is not None
+        content = str(body.get("content") or "")
+        embeds = body.get("embeds") or []
+        if not content and not embeds:
+            return Reply(400, {"message": "Cannot send an empty message", "code": 50006})
         self.next_id += 1
         message = {
             "id": str(self.next_id),
@@ -145,6 +199,7 @@ class DiscordFake(ScriptedFake):
         if self.guild_id:
             message["guild_id"] = self.guild_id
         self.accept({**body, "id": message["id"], "query": request.query})
+        self.messages[message["id"]] = message
         if request.query.get("wait") == ["true"]:
             return Reply(200, message)
         return Reply(204, b"")

@@ -7,6 +7,10 @@ counted with the twitter-text weights and link rules (280, links 23, bare domain
 `vnexpress.net` too), on its own, not with the adapter's counter; an exact repeat is refused as
 duplicate content. Every answer carries the x-rate-limit-* and x-user-limit-24hour-* headers, and a spent
 window answers 429. `fail_next` queues any reply; accepted posts are in `posts`.
+
+`DELETE /2/tweets/:id` removes a post of the account (`{"data": {"deleted": true}}`), refuses
+another account's post with 403, and answers an id it does not hold with 404 and a
+`resource-not-found` problem (the shape X uses for missing posts; for DELETE it is [?]).
 """
 
 from __future__ import annotations
@@ -63,6 +67,12 @@ TOO_MANY = {
     "type": "about:blank",
     "status": 429,
 }
+NOT_YOURS = {
+    "title": "Forbidden",
+    "status": 403,
+    "detail": "You are not allowed to delete a Tweet that is not yours.",
+    "type": "about:blank",
+}
 TOO_LONG = {
     "errors": [{"message": "Your Tweet text is too long."}],
     "title": "Invalid Request",
@@ -118,6 +128,7 @@ class FakeX(ScriptedFake):
         super().__init__()
         self.add("POST", "/2/tweets", self._tweet)
         self.add("GET", "/2/users/me", self._me)
+        self.add("DELETE", r"/2/tweets/(?P<id>\d+)", self._delete)
 
     def reset(self, *, per_window: int = 100, per_day: int = 1000) -> None:
         super().reset()
@@ -128,6 +139,7 @@ class FakeX(ScriptedFake):
         self.window_reset = int(time.time()) + 900
         self.day_reset = int(time.time()) + 86_400
         self._ids = itertools.count(1_445_880_548_472_328_192)
+        self.others = {"1445880548472320000"}  # posts of other accounts
 
     def fail_next(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         self.then(Reply(status, body, {**self.limit_headers(), **(headers or {})}))
@@ -201,6 +213,29 @@ class FakeX(ScriptedFake):
         tweet = {"id": tweet_id, "text": text, "edit_history_tweet_ids": [tweet_id]}
         self.accept(tweet)
         return Reply(201, {"data": tweet}, self.limit_headers())
+
+    def _delete(self, request: Request) -> Reply:
+        refusal = self._guard(request)
+        if refusal is not None:
+            return refusal
+        assert request.match is not None
+        tweet_id = request.match["id"]
+        if tweet_id in self.others:
+            return Reply(403, NOT_YOURS, self.limit_headers())
+        kept = [tweet for tweet in self.posts if tweet["id"] != tweet_id]
+        if len(kept) == len(self.posts):
+            missing = {
+                "value": tweet_id,
+                "detail": f"Could not find tweet with id: [{tweet_id}].",
+                "title": "Not Found Error",
+                "resource_type": "tweet",
+                "parameter": "id",
+                "resource_id": tweet_id,
+                "type": "https://api.twitter.com/2/problems/resource-not-found",
+            }
+            return Reply(404, {**missing, "errors": [missing]}, self.limit_headers())
+        self.posts[:] = kept
+        return Reply(200, {"data": {"deleted": True}}, self.limit_headers())
 
     def _me(self, request: Request) -> Reply:
         refusal = self._guard(request)

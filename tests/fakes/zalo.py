@@ -9,6 +9,13 @@ creation (`article/verify` answers -214 `processing_polls` times first), broadca
 articles, and consultation messages only to followers (-213). Failures come back in the
 `{"error", "message"}` envelope with HTTP 200 unless told otherwise; `fail_next(path, ...)` queues
 an error for one endpoint, `then(...)` any reply for the next call.
+
+Articles can be changed and removed after they were broadcast, with the endpoints of Zalo's own
+Java SDK: `POST /v2.0/article/update` (the create body plus `id`, checked like a create) and
+`POST /v2.0/article/remove` (`{"id"}`); `GET /v2.0/article/getdetail?id=` reads one. The answers'
+data and the error for an id Zalo does not hold (here -201 "article does not exist") are not
+documented anywhere readable [?]: the adapter relies only on `error == 0` and on getdetail failing
+for a removed article.
 """
 
 from __future__ import annotations
@@ -47,6 +54,9 @@ class FakeZalo(ScriptedFake):
         self.add("POST", "/v2.0/oa/message", self._api(self._broadcast))
         self.add("POST", "/v3.0/oa/message/cs", self._api(self._consult))
         self.add("GET", "/v2.0/oa/getoa", self._api(self._getoa))
+        self.add("POST", "/v2.0/article/update", self._api(self._update))
+        self.add("POST", "/v2.0/article/remove", self._api(self._remove))
+        self.add("GET", "/v2.0/article/getdetail", self._api(self._detail))
 
     def reset(self) -> None:
         """The initial token pair, no articles or messages; failures queued per path."""
@@ -136,8 +146,9 @@ class FakeZalo(ScriptedFake):
 
         return guarded
 
-    def _create(self, request: Request) -> dict[str, Any]:
-        article = request.json() or {}
+    @staticmethod
+    def _refusal(article: dict[str, Any]) -> dict[str, Any] | None:
+        """Zalo's answer to an article it will not take (create and update alike), else None."""
         if article.get("type") != "normal" or not article.get("title") or not article.get("body"):
             return envelope(-201, "Parameters are invalid: type, title and body are required")
         cover = article.get("cover")
@@ -146,6 +157,45 @@ class FakeZalo(ScriptedFake):
         for name, limit in LIMITS.items():
             if utf16_length(str(article.get(name) or "")) > limit:
                 return envelope(-201, f"Parameters are invalid: {name} is longer than {limit} characters")
+        return None
+
+    def published(self, article_id: str) -> dict[str, Any] | None:
+        """The verified, not removed article with this id (what followers can open)."""
+        for article in self.articles.values():
+            if article.get("id") == article_id and not article.get("removed"):
+                return article
+        return None
+
+    def _update(self, request: Request) -> dict[str, Any]:
+        body = request.json() or {}
+        article = self.published(str(body.get("id") or ""))
+        if article is None:
+            return envelope(-201, "Parameters are invalid: article does not exist")
+        refusal = self._refusal(body)
+        if refusal is not None:
+            return refusal
+        article.update({k: v for k, v in body.items() if k != "id"})
+        return envelope(data={"token": f"art-token-{next(self._numbers)}"})
+
+    def _remove(self, request: Request) -> dict[str, Any]:
+        article = self.published(str((request.json() or {}).get("id") or ""))
+        if article is None:
+            return envelope(-201, "Parameters are invalid: article does not exist")
+        article["removed"] = True
+        return envelope()
+
+    def _detail(self, request: Request) -> dict[str, Any]:
+        article = self.published((request.query.get("id") or [""])[-1])
+        if article is None:
+            return envelope(-201, "Parameters are invalid: article does not exist")
+        fields = ("id", "type", "title", "author", "description", "cover", "body", "status")
+        return envelope(data={name: article.get(name) for name in fields})
+
+    def _create(self, request: Request) -> dict[str, Any]:
+        article = request.json() or {}
+        refusal = self._refusal(article)
+        if refusal is not None:
+            return refusal
         token = f"art-token-{next(self._numbers)}"
         self.articles[token] = {**article, "polls": self.processing_polls}
         return envelope(data={"token": token})

@@ -178,3 +178,26 @@ def test_hard_articles_fit(server, name):
     assert post.length <= 500 and post.url in post.text
     channel.send(post, f"k-{name}")
     assert server.requests[-1].json()["message"] == post.text
+
+
+# --- corrections and retractions -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("operation", "reason"),
+    [
+        ("edit", "Apprise only sends notifications; it cannot change one once sent"),
+        ("delete", "Apprise only sends notifications; it cannot withdraw one once sent"),
+    ],
+)
+def test_a_notification_cannot_be_edited_or_withdrawn_and_nothing_is_sent(server, operation, reason):
+    channel = make([json_url(server)])
+    receipt = channel.send(channel.render(article()), "key-1")
+    assert not channel.can_edit and not channel.can_delete
+    with pytest.raises(ChannelError) as caught:
+        if operation == "edit":
+            channel.edit(channel.render(article(title="Đính chính")), receipt, "key-1")
+        else:
+            channel.delete(receipt, "key-1")
+    assert caught.value.permanent and caught.value.message == reason
+    assert len(server.requests) == 1

@@ -14,6 +14,7 @@ from PIL import Image as PILImage
 from distributor import text as textlib
 from distributor.channels.bluesky import Bluesky, display_url, record_key, rich_text
 from distributor.errors import ChannelError, ConfigError
+from distributor.models import Receipt
 from tests.fakes.bluesky import TID, FakeBluesky
 from tests.fakes.server import Reply
 from tests.unit.channels.vi_articles import SEED_TITLE, article, channel_from, hard_articles
@@ -407,3 +408,68 @@ def test_byte_limit_binds_before_the_grapheme_limit():
     assert channel.length(family * 100) == 250  # 100 graphemes but 2,500 bytes
     assert channel.length(family * 121) > 300
     assert channel.length("a" * 300) == 300
+
+
+# --- editing and deleting ------------------------------------------------------------------------
+
+
+def test_delete_removes_the_record_named_by_the_receipt_and_a_second_delete_succeeds(fake, tmp_path):
+    channel = make(fake, tmp_path)
+    receipt = channel.send(channel.render(article()), "k-del")
+    assert list(fake.records) == [record_key("k-del")]
+
+    channel.delete(receipt, "k-del")
+    assert fake.records == {}
+    channel.delete(receipt, "k-del")  # the PDS answers {} for a record already gone
+
+    [first, _] = [r.json() for r in fake.calls("com.atproto.repo.deleteRecord")]
+    assert first == {"repo": fake.did, "collection": "app.bsky.feed.post", "rkey": record_key("k-del")}
+
+
+def test_a_receipt_without_uri_is_deleted_by_the_record_key_of_the_delivery(fake, tmp_path):
+    channel = make(fake, tmp_path)
+    channel.send(channel.render(article()), "k-del")
+    channel.delete(Receipt(), "k-del")
+    assert fake.records == {}
+
+
+def test_deleting_another_accounts_post_is_refused_with_the_pds_message(fake, tmp_path):
+    channel = make(fake, tmp_path)
+    other = Receipt(post_id="at://did:plc:someoneelse000000000000/app.bsky.feed.post/3k4duaz5vfs2b")
+    with pytest.raises(ChannelError) as caught:
+        channel.delete(other, "k-del")
+    error = caught.value
+    assert error.permanent and error.code == "AuthenticationRequired"
+    assert error.message == "bluesky: delete: AuthenticationRequired: Authentication Required"
+    assert PASSWORD not in repr(error)
+
+
+@pytest.mark.parametrize(
+    ("reply", "retry_after"),
+    [
+        (Reply(429, {"error": "RateLimitExceeded", "message": "Rate Limit Exceeded"}, {"Retry-After": "30"}), 30),
+        (Reply(502, {"error": "UpstreamFailure", "message": "Upstream Failure"}), None),
+    ],
+    ids=["429", "502"],
+)
+def test_a_rate_limited_or_failing_delete_is_retried(fake, tmp_path, reply, retry_after):
+    channel = make(fake, tmp_path)
+    receipt = channel.send(channel.render(article()), "k-del")
+    fake.fail_next["com.atproto.repo.deleteRecord"] = [reply]
+    with pytest.raises(ChannelError) as caught:
+        channel.delete(receipt, "k-del")
+    assert not caught.value.permanent and caught.value.retry_after == retry_after
+    assert fake.records  # still there...
+    channel.delete(receipt, "k-del")
+    assert fake.records == {}  # ...until the retry
+
+
+def test_edit_is_refused_with_the_reason_and_nothing_is_sent(fake, tmp_path):
+    channel = make(fake, tmp_path)
+    receipt = channel.send(channel.render(article()), "k-edit")
+    calls = len(fake.requests)
+    assert not channel.can_edit and channel.can_delete
+    with pytest.raises(ChannelError) as caught:
+        channel.edit(channel.render(article(title="Đính chính")), receipt, "k-edit")
+    assert caught.value.permanent and caught.value.message.startswith("Bluesky posts cannot be edited")
+    assert len(fake.requests) == calls

@@ -4,7 +4,7 @@ import pytest
 
 from distributor.channels.discord import Discord, discord_length
 from distributor.errors import ChannelError
-from distributor.models import Post
+from distributor.models import Post, Receipt
 from tests.fakes.discord import CHANNEL_ID, GUILD_ID, TOKEN, WEBHOOK_ID, DiscordFake, rate_limited
 from tests.fakes.server import Reply
 from tests.unit.channels.secret_url_cases import (
@@ -12,6 +12,7 @@ from tests.unit.channels.secret_url_cases import (
     SEED,
     ErrorCase,
     assert_classified,
+    assert_hidden,
     assert_logs_hide,
     assert_rejected,
     assert_unreachable_hides,
@@ -265,3 +266,86 @@ def test_check_fails_for_a_deleted_webhook(fake: DiscordFake) -> None:
     with pytest.raises(ChannelError, match="Unknown Webhook") as caught:
         discord(fake).check()
     assert caught.value.permanent
+
+
+# --- editing and deleting ------------------------------------------------------------------------
+
+
+def test_edit_replaces_the_text_and_the_card_of_the_posted_message(fake: DiscordFake) -> None:
+    channel = discord(fake)
+    receipt = channel.send(channel.render(SEED), "key-1")
+    corrected = channel.render(article(title="Hội nghị đính chính", summary="Số liệu đã sửa", image=None))
+
+    edited = channel.edit(corrected, receipt, "key-1")
+
+    assert edited.post_id == receipt.post_id
+    message = fake.messages[str(receipt.post_id)]
+    assert message["content"] == corrected.text and "Hội nghị đính chính" in message["content"]
+    assert [embed["title"] for embed in message["embeds"]] == ["Hội nghị đính chính"]
+    assert "image" not in message["embeds"][0]  # the new card replaced the old one
+    patch = fake.requests[-1]
+    assert patch.method == "PATCH" and patch.path == f"{fake.webhook_path}/messages/{receipt.post_id}"
+    assert patch.json()["allowed_mentions"] == {"parse": []}
+
+
+def test_delete_removes_the_message_and_a_second_delete_succeeds(fake: DiscordFake) -> None:
+    channel = discord(fake)
+    receipt = channel.send(channel.render(SEED), "key-1")
+
+    channel.delete(receipt, "key-1")
+    assert fake.messages == {}
+    channel.delete(receipt, "key-1")  # already gone (10008): deleted is deleted
+
+    assert [r.method for r in fake.requests] == ["POST", "DELETE", "DELETE"]
+
+
+def test_editing_a_message_deleted_in_discord_is_refused_with_discords_words(fake: DiscordFake) -> None:
+    channel = discord(fake)
+    receipt = channel.send(channel.render(SEED), "key-1")
+    fake.messages.clear()
+
+    with pytest.raises(ChannelError) as caught:
+        channel.edit(channel.render(SEED), receipt, "key-1")
+
+    assert caught.value.permanent
+    assert "Discord: Unknown Message (10008): the message was deleted in Discord" in caught.value.message
+    assert TOKEN not in str(caught.value)
+
+
+def test_deleting_through_a_removed_webhook_is_refused(fake: DiscordFake) -> None:
+    channel = discord(fake)
+    receipt = channel.send(channel.render(SEED), "key-1")
+    fake.hooks.clear()
+
+    with pytest.raises(ChannelError, match="Unknown Webhook") as caught:
+        channel.delete(receipt, "key-1")
+    assert caught.value.permanent
+    assert_hidden(caught.value, TOKEN)
+
+
+@pytest.mark.parametrize("operation", ["edit", "delete"])
+def test_edit_and_delete_are_retried_on_rate_limits_and_server_errors(fake: DiscordFake, operation: str) -> None:
+    channel = discord(fake)
+    receipt = channel.send(channel.render(SEED), "key-1")
+    fake.then(rate_limited(2.5), Reply(502, "<html>bad gateway</html>"))
+
+    def run() -> None:
+        if operation == "edit":
+            channel.edit(channel.render(SEED), receipt, "key-1")
+        else:
+            channel.delete(receipt, "key-1")
+
+    for retry_after in (2.5, None):
+        with pytest.raises(ChannelError) as caught:
+            run()
+        assert not caught.value.permanent and caught.value.retry_after == retry_after
+        assert_hidden(caught.value, TOKEN)
+    run()  # the platform answers again: done
+    assert (str(receipt.post_id) in fake.messages) is (operation == "edit")
+
+
+def test_a_receipt_without_a_message_id_cannot_be_deleted(fake: DiscordFake) -> None:
+    with pytest.raises(ChannelError, match="message id is unknown") as caught:
+        discord(fake).delete(Receipt(), "key-1")
+    assert caught.value.permanent
+    assert fake.requests == []

@@ -350,3 +350,23 @@ def test_hard_articles_are_delivered_intact(servers, inbox, name):
     assert "\n" not in subject and subject.startswith(unicodedata.normalize("NFC", source.title)[:40])
     if name == "emoji title":
         assert subject.startswith(EMOJI_TITLE[:20])
+
+
+# --- corrections and retractions -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("operation", "reason"),
+    [("edit", "an e-mail cannot be changed once sent"), ("delete", "an e-mail cannot be unsent")],
+)
+def test_a_sent_mail_cannot_be_edited_or_unsent_and_nothing_is_mailed(servers, inbox, operation, reason):
+    channel = make(servers)
+    receipt = channel.send(channel.render(article()), "key-1")
+    assert not channel.can_edit and not channel.can_delete
+    with pytest.raises(ChannelError) as caught:
+        if operation == "edit":
+            channel.edit(channel.render(article(title="Đính chính")), receipt, "key-1")
+        else:
+            channel.delete(receipt, "key-1")
+    assert caught.value.permanent and caught.value.message == reason
+    assert len(inbox.messages) == 1  # no correction mail went out

@@ -234,3 +234,29 @@ def test_check_fails_for_a_dead_webhook(fake: SlackFake, setup: Callable[[SlackF
     with pytest.raises(ChannelError, match=fragment) as caught:
         slack(fake).check()
     assert caught.value.permanent
+
+
+# --- corrections and retractions -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("operation", "reason"),
+    [
+        ("edit", "a Slack incoming webhook cannot edit what it posted (Slack returns no message id to webhooks)"),
+        ("delete", "a Slack incoming webhook cannot delete what it posted (Slack returns no message id to webhooks)"),
+    ],
+)
+def test_a_webhook_message_cannot_be_edited_or_deleted_and_nothing_is_sent(
+    fake: SlackFake, operation: str, reason: str
+) -> None:
+    channel = slack(fake)
+    receipt = channel.send(channel.render(SEED), "key-1")
+    assert receipt.post_id is None and not channel.can_edit and not channel.can_delete
+    with pytest.raises(ChannelError) as caught:
+        if operation == "edit":
+            channel.edit(channel.render(SEED), receipt, "key-1")
+        else:
+            channel.delete(receipt, "key-1")
+    assert caught.value.permanent and caught.value.message == reason
+    assert len(fake.requests) == 1
+    assert SECRET not in caught.value.message

@@ -255,3 +255,29 @@ def test_check_posts_nothing_and_says_so(fake: TeamsFake) -> None:
     found = teams(fake, "connector").check()
     assert found == "connector webhook at http://127.0.0.1/*** (Teams offers no read-only check: nothing was sent)"
     assert fake.requests == []
+
+
+# --- corrections and retractions -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("endpoint", ["workflows", "connector"])
+@pytest.mark.parametrize(
+    ("operation", "reason"),
+    [
+        ("edit", "a Teams webhook cannot change a card once posted (it returns no message id)"),
+        ("delete", "a Teams webhook cannot delete a card once posted (it returns no message id)"),
+    ],
+)
+def test_a_posted_card_cannot_be_edited_or_deleted_and_nothing_is_sent(
+    fake: TeamsFake, endpoint: str, operation: str, reason: str
+) -> None:
+    channel = teams(fake, endpoint)
+    receipt = channel.send(channel.render(SEED), "key-1")
+    assert not channel.can_edit and not channel.can_delete
+    with pytest.raises(ChannelError) as caught:
+        if operation == "edit":
+            channel.edit(channel.render(SEED), receipt, "key-1")
+        else:
+            channel.delete(receipt, "key-1")
+    assert caught.value.permanent and caught.value.message == reason
+    assert len(fake.requests) == 1

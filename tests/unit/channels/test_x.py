@@ -8,6 +8,7 @@ import pytest
 
 from distributor.channels.x import X
 from distributor.errors import ChannelError, ConfigError
+from distributor.models import Receipt
 from distributor.text import x_length
 from tests.fakes.server import Reply
 from tests.fakes.x import (
@@ -217,3 +218,61 @@ def test_secrets_never_reach_the_error(fake: FakeX) -> None:
     error = failure(x(fake))
     for secret in KEYS.values():
         assert_hidden(error, secret)
+
+
+# --- editing and deleting -------------------------------------------------------------------------
+
+
+def test_delete_removes_the_post_and_a_second_delete_succeeds(fake: FakeX) -> None:
+    channel = x(fake)
+    receipt = channel.send(channel.render(article()), "key-1")
+
+    channel.delete(receipt, "key-1")
+    assert fake.posts == []
+    channel.delete(receipt, "key-1")  # 404 resource-not-found: already deleted
+
+    deletes = [r for r in fake.requests if r.method == "DELETE"]
+    assert [r.path for r in deletes] == [f"/2/tweets/{receipt.post_id}"] * 2
+    assert fake.authorisation_problem(deletes[0]) is None  # signed like a post
+
+
+def test_deleting_another_accounts_post_is_refused_with_xs_words(fake: FakeX) -> None:
+    with pytest.raises(ChannelError) as caught:
+        x(fake).delete(Receipt(post_id="1445880548472320000"), "key-1")
+    assert caught.value.permanent and caught.value.status == 403
+    assert "You are not allowed to delete a Tweet that is not yours." in caught.value.message
+
+
+def test_an_unconfirmed_deletion_is_not_reported_as_done(fake: FakeX) -> None:
+    receipt = x(fake).send(x(fake).render(article()), "key-1")
+    fake.fail_next(200, {"data": {"deleted": False}})
+    with pytest.raises(ChannelError, match="did not confirm the deletion"):
+        x(fake).delete(receipt, "key-1")
+
+
+def test_a_rate_limited_or_failing_delete_is_retried(fake: FakeX) -> None:
+    channel = x(fake)
+    receipt = channel.send(channel.render(article()), "key-1")
+    fake.fail_next(429, TOO_MANY, {"x-rate-limit-remaining": "0", "x-rate-limit-reset": str(int(time.time()) + 60)})
+    fake.fail_next(503, {"title": "Service Unavailable", "detail": "Service Unavailable", "status": 503})
+    waits = []
+    for status in (429, 503):
+        with pytest.raises(ChannelError) as caught:
+            channel.delete(receipt, "key-1")
+        assert not caught.value.permanent and caught.value.status == status
+        waits.append(caught.value.retry_after)
+    assert waits[0] is not None and 55 <= waits[0] <= 61  # until x-rate-limit-reset
+    assert waits[1] is None
+    channel.delete(receipt, "key-1")
+    assert fake.posts == []
+
+
+def test_edit_is_refused_with_the_reason_and_nothing_is_sent(fake: FakeX) -> None:
+    channel = x(fake)
+    receipt = channel.send(channel.render(article()), "key-1")
+    assert not channel.can_edit and channel.can_delete
+    with pytest.raises(ChannelError) as caught:
+        channel.edit(channel.render(article(title="Đính chính")), receipt, "key-1")
+    assert caught.value.permanent
+    assert caught.value.message == "X's API does not let an app edit a published post; only deleting it is possible"
+    assert len(fake.requests) == 1  # only the post

@@ -15,6 +15,7 @@ from distributor.channel_state import RedisChannelState
 from distributor.channels.zalo import Zalo, ZaloSettings
 from distributor.errors import ChannelError, ConfigError
 from distributor.keys import Keys
+from distributor.models import Receipt
 from distributor.settings import SiteSettings, settings_from_dict
 from distributor.text import graphemes, utf16_length
 from tests.fakes.server import Reply
@@ -465,3 +466,122 @@ def test_secrets_never_reach_the_error(fake: FakeZalo, state: RedisChannelState)
     with pytest.raises(ChannelError) as caught:
         zalo(fake).check()
     assert_hidden(caught.value, REFRESH_TOKEN)
+
+
+# --- editing and deleting (broadcast articles) ----------------------------------------------------
+
+UPDATE, REMOVE, DETAIL = "/v2.0/article/update", "/v2.0/article/remove", "/v2.0/article/getdetail"
+
+
+def broadcast(channel: Zalo) -> tuple[Receipt, str]:
+    receipt = channel.send(channel.render(article(image=IMAGE)), "key-1")
+    return receipt, receipt.data["article_id"]
+
+
+def test_edit_rewrites_the_broadcast_article(fake: FakeZalo) -> None:
+    channel = zalo(fake)
+    receipt, article_id = broadcast(channel)
+    corrected = channel.render(article(title="Đính chính: hội nghị dân vận", summary="Số liệu đã sửa", image=None))
+
+    edited = channel.edit(corrected, receipt, "key-1")
+
+    assert edited.post_id == receipt.post_id and edited.data["article_id"] == article_id
+    shown = fake.published(article_id)
+    assert shown is not None
+    assert shown["title"] == "Đính chính: hội nghị dân vận" and shown["description"] == "Số liệu đã sửa"
+    assert shown["cover"]["photo_url"] == COVER  # no image any more: the channel's cover
+    assert shown["body"] == [{"type": "text", "content": corrected.text}]
+    assert fake.calls(UPDATE)[0].header("access_token") == ACCESS_TOKEN
+    assert len(fake.broadcasts) == 1  # nothing re-broadcast
+
+
+def test_an_older_receipt_finds_the_article_in_its_url(fake: FakeZalo) -> None:
+    channel = zalo(fake)
+    receipt, article_id = broadcast(channel)
+    channel.delete(Receipt(post_id=receipt.post_id, url=receipt.url), "key-1")
+    assert fake.published(article_id) is None
+
+
+def test_delete_removes_the_article_and_a_second_delete_succeeds(fake: FakeZalo) -> None:
+    channel = zalo(fake)
+    receipt, article_id = broadcast(channel)
+
+    channel.delete(receipt, "key-1")
+    assert fake.published(article_id) is None
+    channel.delete(receipt, "key-1")  # refused, and getdetail no longer shows it: already deleted
+
+    assert [r.path for r in fake.requests[-3:]] == [REMOVE, REMOVE, DETAIL]
+
+
+def test_a_refused_remove_of_an_article_still_shown_keeps_zalos_message(fake: FakeZalo) -> None:
+    channel = zalo(fake)
+    receipt, article_id = broadcast(channel)
+    fake.fail_next(REMOVE, -201, "Parameters are invalid: article is in use")
+
+    with pytest.raises(ChannelError) as caught:
+        channel.delete(receipt, "key-1")
+
+    assert caught.value.permanent and caught.value.code == "-201"
+    assert "Parameters are invalid: article is in use" in caught.value.message
+    assert fake.published(article_id) is not None
+
+
+def test_editing_a_removed_article_is_refused_with_zalos_message(fake: FakeZalo) -> None:
+    channel = zalo(fake)
+    receipt, _ = broadcast(channel)
+    channel.delete(receipt, "key-1")
+    with pytest.raises(ChannelError) as caught:
+        channel.edit(channel.render(article(image=IMAGE)), receipt, "key-1")
+    assert caught.value.permanent and "article does not exist" in caught.value.message
+
+
+@pytest.mark.parametrize("operation", ["edit", "delete"])
+def test_rate_limits_and_server_errors_are_retried(fake: FakeZalo, operation: str) -> None:
+    channel = zalo(fake)
+    receipt, article_id = broadcast(channel)
+    path = UPDATE if operation == "edit" else REMOVE
+    fake.fail_next(path, -32, "Request exceeded limit")
+    fake.then(Reply(502, "<html>Bad Gateway</html>"))
+
+    def run() -> None:
+        if operation == "edit":
+            channel.edit(channel.render(article(title="Đính chính", image=IMAGE)), receipt, "key-1")
+        else:
+            channel.delete(receipt, "key-1")
+
+    for _ in range(2):
+        with pytest.raises(ChannelError) as caught:
+            run()
+        assert not caught.value.permanent
+    run()
+    shown = fake.published(article_id)
+    assert (shown is not None and shown["title"] == "Đính chính") if operation == "edit" else shown is None
+
+
+def test_an_expired_token_is_refreshed_for_an_edit(fake: FakeZalo) -> None:
+    channel = zalo(fake)
+    receipt, article_id = broadcast(channel)
+    fake.expire()
+    channel.edit(channel.render(article(title="Đính chính", image=IMAGE)), receipt, "key-1")
+    shown = fake.published(article_id)
+    assert fake.refreshes == 1 and shown is not None and shown["title"] == "Đính chính"
+
+
+@pytest.mark.parametrize(
+    ("operation", "reason"),
+    [
+        ("edit", "a Zalo consultation message cannot be edited once sent (mode 'cs')"),
+        ("delete", "a Zalo consultation message cannot be unsent (mode 'cs')"),
+    ],
+)
+def test_consultation_messages_cannot_be_edited_or_deleted(fake: FakeZalo, operation: str, reason: str) -> None:
+    channel = zalo(fake, mode="cs", user_ids=list(FOLLOWERS))
+    receipt = channel.send(channel.render(article()), "key-1")
+    calls = len(fake.requests)
+    with pytest.raises(ChannelError) as caught:
+        if operation == "edit":
+            channel.edit(channel.render(article(title="Đính chính")), receipt, "key-1")
+        else:
+            channel.delete(receipt, "key-1")
+    assert caught.value.permanent and caught.value.message == reason
+    assert len(fake.requests) == calls
