@@ -4,6 +4,10 @@ A link post (`/{page-id}/feed` with `message` + `link`) lets Facebook build the 
 article's Open Graph tags; with `photo = true` an article that has an image goes out as a photo
 post (`/{page-id}/photos`) whose caption carries the link, since one post cannot hold both.
 Errors are classified by the Graph `error.code`, never by the HTTP status (see platforms.md §1).
+
+A published post's text can be edited (`POST /{post-id}` with `message`, for link and photo posts
+alike) and the post deleted (`DELETE /{post-id}`). Facebook lets neither the link of a link post nor
+the image of a photo post change: an edit corrects the text and says so in the log.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
@@ -24,6 +29,8 @@ from distributor.channels.secret_urls import redact, secrets_masked
 from distributor.errors import ChannelError
 from distributor.models import Article, Post, Receipt
 from distributor.settings import ChannelSettings
+
+log = logging.getLogger(__name__)
 
 RATE_LIMIT_CODES = frozenset({4, 17, 32, 341, 613, 80001})
 TRANSIENT_CODES = frozenset({1, 2})
@@ -50,6 +57,8 @@ class Facebook(Channel):
     settings_model = FacebookSettings
     default_api_base = "https://graph.facebook.com"
     limit = 63_206
+    can_edit = True
+    can_delete = True
 
     @property
     def config(self) -> FacebookSettings:
@@ -79,7 +88,58 @@ class Facebook(Channel):
         post_id = str(body.get("post_id") or body.get("id") or "")
         if not post_id:
             raise ChannelError("facebook answered without a post id", permanent=True, maybe_sent=True)
-        return Receipt(post_id=post_id, url=f"https://www.facebook.com/{post_id}")
+        if self._photo_post(post.image):
+            data = {"kind": "photo", "image": post.image or "", "photo_id": str(body.get("id") or "")}
+        else:
+            data = {"kind": "feed", "link": post.url}
+        return Receipt(post_id=post_id, url=f"https://www.facebook.com/{post_id}", data=data)
+
+    # --- corrections and retractions -------------------------------------------------------------
+
+    def edit(self, post: Post, receipt: Receipt, key: str) -> Receipt:
+        """Replace the post's text (a photo post's text is its caption). Facebook answers success
+        for a text that did not change. The link card and the photo cannot be changed."""
+        post_id = self._post_id(receipt)
+        data = receipt.data
+        text = post.text
+        if data.get("kind") == "photo":
+            if post.url not in text:  # a photo post carries its link in the caption: keep it there
+                text = f"{text}\n\n{post.url}"
+            if post.image != data.get("image"):
+                log.warning("%s: post %s keeps its photo: Facebook cannot replace it", self.name, post_id)
+        elif data.get("link") and post.url != data["link"]:
+            log.warning("%s: post %s keeps its link card: Facebook cannot change a post's link", self.name, post_id)
+        body = self._call("POST", post_id, {"message": text})
+        if body.get("success") is False:
+            raise ChannelError(f"facebook refused to edit post {post_id} (success: false)", permanent=True)
+        return receipt
+
+    def delete(self, receipt: Receipt, key: str) -> None:
+        """DELETE the post. Graph's "does not exist" (code 100) also covers a post this token cannot
+        see, so a post that can still be read is reported as not deleted rather than as gone."""
+        post_id = self._post_id(receipt)
+        try:
+            self._call("DELETE", post_id, {})
+        except ChannelError as exc:
+            if exc.code != "100" or "does not exist" not in exc.message:
+                raise
+            try:
+                self._call("GET", post_id, {"fields": "id"})
+            except ChannelError as missing:
+                if missing.code == "100":
+                    return  # already deleted
+                raise
+            raise ChannelError(
+                f"{exc.message}; the post is still online: is it on this Page and made with this app?",
+                permanent=True,
+                code=exc.code,
+                status=exc.status,
+            ) from None
+
+    def _post_id(self, receipt: Receipt) -> str:
+        if not receipt.post_id:
+            raise ChannelError("facebook: no post id was recorded for this post", permanent=True)
+        return receipt.post_id
 
     def check(self) -> str:
         body = self._call("GET", self.config.page_id, {"fields": "id,name"})
@@ -98,10 +158,10 @@ class Facebook(Channel):
     def _call(self, method: str, path: str, fields: dict[str, str]) -> dict[str, Any]:
         url = f"{self.api_base}/{self.config.graph_version}/{path}"
         fields = {**fields, **self._auth()}
-        # A GET carries the token in its query string, which requests' errors and urllib3's DEBUG
-        # lines quote: mask it there (a POST keeps it in the form body, out of URLs altogether).
+        # A GET or DELETE carries the token in its query string, which requests' errors and urllib3's
+        # DEBUG lines quote: mask it there (a POST keeps it in the form body, out of URLs altogether).
         with secrets_masked(*self._secrets()):
-            if method == "GET":
+            if method in ("GET", "DELETE"):
                 response = http.request(method, url, params=fields)
             else:
                 response = http.request(method, url, data=fields)

@@ -5,6 +5,10 @@ hour returns the status first created, so a retry after a lost answer cannot dou
 is graphemes with every link counted as 23 (`distributor.text.mastodon_length`). The article
 image is uploaded as media with the title as alt text; when that fails the status goes out as
 text and link, and Mastodon builds its own link card from the page's OpenGraph tags.
+
+A status can be edited (`PUT /api/v1/statuses/:id`, Mastodon keeps the edit history and shows
+"edited") and deleted. An edit must list the media to keep, or Mastodon drops them, so the receipt
+keeps the media ids and the image they show.
 """
 
 from __future__ import annotations
@@ -51,6 +55,8 @@ class Mastodon(Channel):
     settings_model = MastodonSettings
     limit = 500
     idempotent = True
+    can_edit = True
+    can_delete = True
     media_poll_attempts = 10  # a 202 upload is polled this often...
     media_poll_delay = 1.0  # ...this many seconds apart before posting without the image
 
@@ -72,9 +78,7 @@ class Mastodon(Channel):
 
     def send(self, post: Post, key: str) -> Receipt:
         body: dict[str, Any] = {"status": post.text, "visibility": self.config.visibility}
-        language = self.config.language or post.extra.get("language")
-        if language:
-            body["language"] = language
+        body.update(self._language(post))
         media_id = self._media(post) if self.config.media else None
         if media_id:
             body["media_ids"] = [media_id]
@@ -86,7 +90,74 @@ class Mastodon(Channel):
         if not isinstance(status, dict) or not status.get("id"):
             # Created, but the answer is unreadable: the idempotency key makes a retry safe.
             raise ChannelError("mastodon answered 200 without a status id", maybe_sent=True)
-        return Receipt(post_id=str(status["id"]), url=status.get("url") or status.get("uri"))
+        data = _media_data([media_id] if media_id else [], post.image if media_id else None)
+        return Receipt(post_id=str(status["id"]), url=status.get("url") or status.get("uri"), data=data)
+
+    def _language(self, post: Post) -> dict[str, str]:
+        language = self.config.language or post.extra.get("language")
+        return {"language": str(language)} if language else {}
+
+    # --- corrections and retractions -------------------------------------------------------------
+
+    def edit(self, post: Post, receipt: Receipt, key: str) -> Receipt:
+        """PUT the new text. The media are listed again (Mastodon removes any not listed): the same
+        ones with the corrected alt text, or the article's new image uploaded. An edit that changes
+        nothing is answered 200 by Mastodon, without a new version."""
+        url = f"{self.api_base}/api/v1/statuses/{self._status_id(receipt)}"
+        body: dict[str, Any] = {"status": post.text, **self._language(post)}
+        media_ids, image = self._media_for_edit(post, receipt, url)
+        body["media_ids"] = media_ids
+        if media_ids and image == post.image:  # kept: its alt text is the title, which may be the correction
+            description = textlib.truncate(post.title, 1500)
+            body["media_attributes"] = [{"id": m, "description": description} for m in media_ids]
+        response = http.request("PUT", url, json=body, headers=self._auth())
+        if response.status_code != 200:
+            raise _error(response)
+        status = http.json_or_none(response)
+        shown = (status.get("url") if isinstance(status, dict) else None) or receipt.url
+        return Receipt(post_id=receipt.post_id, url=shown, data=_media_data(media_ids, image))
+
+    def delete(self, receipt: Receipt, key: str) -> None:
+        """DELETE the status. Mastodon answers 404 for a status already deleted, but also for one of
+        another account: a status still readable is reported as not deleted."""
+        url = f"{self.api_base}/api/v1/statuses/{self._status_id(receipt)}"
+        response = http.request("DELETE", url, headers=self._auth())
+        if response.status_code == 200:
+            return
+        if response.status_code != 404:
+            raise _error(response)
+        still = http.request("GET", url, headers=self._auth())
+        if still.status_code == 200:
+            raise ChannelError(
+                f"mastodon: {_error(response).message}: the status is still online but this account cannot "
+                "delete it (was it posted with another account's token?)",
+                permanent=True,
+                status=404,
+                code=404,
+            )
+        if still.status_code != 404:
+            raise _error(still)
+
+    def _status_id(self, receipt: Receipt) -> str:
+        if not receipt.post_id or not receipt.post_id.isdigit():
+            raise ChannelError("mastodon: no status id was recorded for this post", permanent=True)
+        return receipt.post_id
+
+    def _media_for_edit(self, post: Post, receipt: Receipt, url: str) -> tuple[list[str], str | None]:
+        """The media ids the edited status keeps, and the image they show."""
+        if "media_ids" not in receipt.data:  # a receipt from before receipts kept media: keep what is there
+            response = http.request("GET", url, headers=self._auth())
+            if response.status_code != 200:
+                raise _error(response)
+            status = http.json_or_none(response) or {}
+            kept = [str(m.get("id")) for m in status.get("media_attachments") or [] if isinstance(m, dict)]
+            return kept, post.image if kept else None
+        kept = [m for m in receipt.data["media_ids"].split(",") if m]
+        image = receipt.data.get("image") or None
+        if image == post.image or not self.config.media:
+            return kept, image
+        media_id = self._media(post)  # the article's image changed (or came back): show the new one
+        return ([media_id], post.image) if media_id else ([], None)
 
     def check(self) -> str:
         url = f"{self.api_base}/api/v1/accounts/verify_credentials"
@@ -141,6 +212,10 @@ class Mastodon(Channel):
                 raise _error(response)
         log.warning("%s: media %s still processing; posting without it", self.name, media_id)
         return None
+
+
+def _media_data(media_ids: list[str], image: str | None) -> dict[str, str]:
+    return {"media_ids": ",".join(media_ids), "image": image or ""}
 
 
 def _error(response: requests.Response) -> ChannelError:

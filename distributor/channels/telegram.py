@@ -2,11 +2,16 @@
 
 The bot token is part of every URL (`/bot<token>/method`), so all calls go through
 `secret_urls.request`, which keeps it out of errors and logs.
+
+A published message can be edited (`editMessageText`, `editMessageCaption`, `editMessageMedia`
+for a new image) and deleted (`deleteMessage`); the receipt keeps the chat and whether the message
+is a text or a captioned photo, since each needs its own method.
 """
 
 from __future__ import annotations
 
 import html
+import logging
 import re
 from typing import Annotated, Any
 
@@ -20,6 +25,8 @@ from distributor.errors import ChannelError
 from distributor.http import json_or_none, retry_after
 from distributor.models import Article, Post, Receipt
 from distributor.settings import ChannelSettings
+
+log = logging.getLogger(__name__)
 
 MESSAGE_LIMIT = 4096
 CAPTION_LIMIT = 1024
@@ -35,6 +42,9 @@ _PHOTO_REJECTED = (
     "photo_invalid_dimensions",
     "photo_save_file_invalid",
 )
+_NOT_MODIFIED = "message is not modified"  # an edit that changes nothing: a success
+_ALREADY_DELETED = "message to delete not found"
+_NO_TEXT = "there is no text in the message to edit"  # editMessageText on a photo
 
 
 def _as_text(value: Any) -> Any:
@@ -78,6 +88,8 @@ class Telegram(Channel):
     default_api_base = "https://api.telegram.org"
     limit = MESSAGE_LIMIT
     markup = "html"
+    can_edit = True
+    can_delete = True
 
     @property
     def config(self) -> TelegramSettings:
@@ -106,7 +118,103 @@ class Telegram(Channel):
         message_id = result.get("message_id")
         if message_id is None:
             return Receipt()
-        return Receipt(post_id=str(message_id), url=self._permalink(result, message_id))
+        return Receipt(
+            post_id=str(message_id), url=self._permalink(result, message_id), data=self._data(result, post.image)
+        )
+
+    def _data(self, message: dict[str, Any], image: str | None) -> dict[str, str]:
+        """What edit and delete need: the chat's numeric id (stable when a channel's @name changes)
+        and whether the message is a captioned photo, and of which image, as Telegram answered."""
+        chat = message.get("chat")
+        chat_id = chat.get("id") if isinstance(chat, dict) else None
+        data = {"chat_id": self.config.chat_id if chat_id is None else str(chat_id)}
+        if message.get("photo"):
+            return {**data, "type": "photo", "image": image or ""}
+        return {**data, "type": "text"}
+
+    # --- corrections and retractions -------------------------------------------------------------
+
+    def edit(self, post: Post, receipt: Receipt, key: str) -> Receipt:
+        """Edit the message in place: its text, or a photo's caption (and the photo itself when the
+        article's image changed). Telegram's "message is not modified" is a success."""
+        target = self._target(receipt)
+        data = dict(receipt.data)
+        kind = data.get("type")
+        if kind == "photo":
+            if post.image and post.image != data.get("image"):
+                if self._edit_media(post, target):
+                    data["image"] = post.image
+                    return receipt.model_copy(update={"data": data})
+            elif not post.image:
+                log.warning(
+                    "%s: message %s keeps its photo: Telegram cannot turn it into text", self.name, receipt.post_id
+                )
+            self._edit_caption(post, target)
+        elif kind == "text":
+            self._edit(("editMessageText", {**self._message(post), **target}))
+        else:  # a receipt from before receipts kept the type: try text, then caption
+            try:
+                self._edit(("editMessageText", {**self._message(post), **target}))
+            except ChannelError as exc:
+                if _NO_TEXT not in exc.message.lower():
+                    raise
+                self._edit_caption(post, target)
+                data["type"] = "photo"
+        return receipt.model_copy(update={"data": data})
+
+    def delete(self, receipt: Receipt, key: str) -> None:
+        """deleteMessage; a message already gone is a success. Telegram refuses ("message can't be
+        deleted") when the bot lacks the right or, in groups, after 48 hours."""
+        try:
+            self.call("deleteMessage", self._target(receipt))
+        except ChannelError as exc:
+            if exc.status == 400 and _ALREADY_DELETED in exc.message.lower():
+                return
+            if exc.status == 400 and "can't be deleted" in exc.message.lower():
+                exc.message = (
+                    f"{exc.message}: the bot needs the 'Delete messages' right in the channel, and in groups "
+                    "Telegram allows deleting only during 48 hours; delete it by hand in the Telegram app"
+                )
+                exc.args = (exc.message,)
+            raise
+
+    def _target(self, receipt: Receipt) -> dict[str, Any]:
+        if not receipt.post_id or not receipt.post_id.isdigit():
+            raise ChannelError("Telegram: no message id was recorded for this post", permanent=True)
+        chat_id = receipt.data.get("chat_id") or self.config.chat_id
+        return {"chat_id": chat_id, "message_id": int(receipt.post_id)}
+
+    def _edit_caption(self, post: Post, target: dict[str, Any]) -> None:
+        length = telegram_length(post.text)
+        if length > CAPTION_LIMIT:
+            raise ChannelError(
+                f"Telegram: the post is a photo whose caption holds {CAPTION_LIMIT} characters; "
+                f"the corrected text has {length}",
+                permanent=True,
+            )
+        self._edit(("editMessageCaption", {**target, "caption": post.text, "parse_mode": "HTML"}))
+
+    def _edit_media(self, post: Post, target: dict[str, Any]) -> bool:
+        """Replace the photo and its caption in one call; False when Telegram cannot use the new
+        image (the caption is then edited alone, under the old photo)."""
+        media = {"type": "photo", "media": post.image, "caption": post.text, "parse_mode": "HTML"}
+        try:
+            self._edit(("editMessageMedia", {**target, "media": media}))
+        except ChannelError as exc:
+            if not _photo_rejected(exc):
+                raise
+            log.warning("%s: keeping the old photo: Telegram refused the new one: %s", self.name, exc.message)
+            return False
+        return True
+
+    def _edit(self, call: tuple[str, dict[str, Any]]) -> None:
+        method, payload = call
+        try:
+            self.call(method, payload)
+        except ChannelError as exc:
+            if exc.status == 400 and _NOT_MODIFIED in exc.message.lower():
+                return  # the message already reads so: nothing to change
+            raise
 
     def _message(self, post: Post) -> dict[str, Any]:
         preview: dict[str, Any] = {"is_disabled": True} if self.config.disable_preview else {"url": post.url}

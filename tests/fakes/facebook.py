@@ -5,6 +5,11 @@ It checks what Facebook checks: a Page token as `access_token` parameter or Bear
 exact repeat of the last message (code 506). It answers with Graph's bodies (the error object with
 code, subcode and fbtrace_id, HTTP 400 or 500) and its usage headers. `fail_next` queues any error;
 accepted posts are in `posts`.
+
+`POST /{post-id}` with `message` edits a post (`{"success": true}`; the previous text is appended to
+the post's `edits`, and an unchanged text adds no version); `DELETE /{post-id}` marks it `deleted`.
+A post that does not exist (or was deleted) gets Graph's code 100 subcode 33 "Unsupported <verb>
+request. Object with ID ... does not exist"; ids in `protected` get "(#200) Permissions error".
 """
 
 from __future__ import annotations
@@ -69,7 +74,9 @@ class FakeFacebook(ScriptedFake):
     def __init__(self) -> None:
         super().__init__()
         self.add("POST", r"/v\d+\.\d+/(?P<page>[^/]+)/(?P<edge>feed|photos)", self._publish)
-        self.add("GET", r"/v\d+\.\d+/(?P<page>[^/]+)", self._page)
+        self.add("GET", r"/v\d+\.\d+/(?P<page>[^/]+)", self._read)
+        self.add("POST", r"/v\d+\.\d+/(?P<page>[^/]+)", self._edit)
+        self.add("DELETE", r"/v\d+\.\d+/(?P<page>[^/]+)", self._delete)
 
     def reset(self) -> None:
         super().reset()
@@ -77,6 +84,12 @@ class FakeFacebook(ScriptedFake):
         self.token = PAGE_TOKEN
         self.app_secret: str | None = None  # set: every call must carry a matching appsecret_proof
         self._ids = itertools.count(9_000_000_001)
+        self.protected: set[str] = set()  # post ids this app may not edit or delete
+
+    def post(self, post_id: str | None) -> dict[str, Any]:
+        """The accepted post with this id (deleted ones included), as it now stands."""
+        [post] = [p for p in self.posts if p["post_id"] == post_id]
+        return post
 
     def fail_next(
         self,
@@ -94,8 +107,8 @@ class FakeFacebook(ScriptedFake):
 
     # --- handlers ---------------------------------------------------------------------------------
 
-    def _refusal(self, request: Request) -> Reply | None:
-        """The authentication, proof and page checks every call goes through."""
+    def _refusal(self, request: Request, page: bool = True) -> Reply | None:
+        """The authentication, proof and (for the Page's edges) page checks every call goes through."""
         scripted = self.queued()
         if scripted is not None:
             return scripted
@@ -121,14 +134,58 @@ class FakeFacebook(ScriptedFake):
                     "Invalid appsecret_proof provided in the API argument",
                     kind="GraphMethodException",
                 )
-        page = request.match.group("page") if request.match else ""
-        if page != self.page_id:
-            message = (
-                f"Unsupported request. Object with ID '{page}' does not exist, cannot be loaded "
-                "due to missing permissions, or does not support this operation."
-            )
-            return _error(400, 100, message, subcode=33, kind="GraphMethodException")
+        target = request.match.group("page") if request.match else ""
+        if page and target != self.page_id:
+            return _missing(target, "post")
         return None
+
+    def _live(self, request: Request, verb: str) -> dict[str, Any] | Reply:
+        target = request.match.group("page") if request.match else ""
+        for post in self.posts:
+            if post["post_id"] == target and not post.get("deleted"):
+                if post["post_id"] in self.protected:
+                    return _error(400, 200, "(#200) Permissions error", kind="OAuthException")
+                return post
+        return _missing(target, verb)
+
+    def _read(self, request: Request) -> Reply:
+        target = request.match.group("page") if request.match else ""
+        if target == self.page_id:
+            return self._page(request)
+        refusal = self._refusal(request, page=False)
+        if refusal is not None:
+            return refusal
+        post = self._live(request, "get")
+        if isinstance(post, Reply):
+            return post
+        return Reply(200, {"id": post["post_id"], "message": post["text"]}, usage_headers())
+
+    def _edit(self, request: Request) -> Reply:
+        refusal = self._refusal(request, page=False)
+        if refusal is not None:
+            return refusal
+        post = self._live(request, "post")
+        if isinstance(post, Reply):
+            return post
+        message = request.form().get("message")
+        if message is None:
+            return _error(400, 100, "(#100) No fields to update", kind="OAuthException")
+        if utf16_length(message) > MESSAGE_LIMIT:
+            return _error(400, 100, "(#100) Message is too long")
+        if message != post["text"]:
+            post.setdefault("edits", []).append(post["text"])
+            post["text"] = message
+        return Reply(200, {"success": True}, usage_headers())
+
+    def _delete(self, request: Request) -> Reply:
+        refusal = self._refusal(request, page=False)
+        if refusal is not None:
+            return refusal
+        post = self._live(request, "delete")
+        if isinstance(post, Reply):
+            return post
+        post["deleted"] = True
+        return Reply(200, {"success": True}, usage_headers())
 
     def _publish(self, request: Request) -> Reply:
         refusal = self._refusal(request)
@@ -161,6 +218,15 @@ class FakeFacebook(ScriptedFake):
         wanted = request.form().get("fields", "id").split(",")
         page = {"id": self.page_id, "name": PAGE_NAME}
         return Reply(200, {k: v for k, v in page.items() if k in wanted}, usage_headers())
+
+
+def _missing(target: str, verb: str) -> Reply:
+    message = (
+        f"Unsupported {verb} request. Object with ID '{target}' does not exist, cannot be loaded due to "
+        "missing permissions, or does not support this operation. Please read the Graph API documentation "
+        "at https://developers.facebook.com/docs/graph-api"
+    )
+    return _error(400, 100, message, subcode=33, kind="GraphMethodException")
 
 
 def _error(

@@ -4,6 +4,12 @@ It checks what a real instance checks (Bearer token and scopes, status length co
 graphemes with links as 23, visibility, processed media, real image bytes) and answers with the
 real bodies and `X-RateLimit-*` headers. An `Idempotency-Key` seen before returns the status it
 created, as Mastodon does for an hour. Failures are queued per route in `fail_next`.
+
+Edits (`PUT /api/v1/statuses/:id`) behave as Mastodon's UpdateStatusService: media not listed in
+`media_ids` are removed, `media_attributes` change alt texts, an edit that changes nothing answers
+200 without a new version, and otherwise `edited_at` is set and `history` gains the original (on
+the first edit) and the new version, as `GET /api/v1/statuses/:id/history` shows. A deletion
+answers the deleted status with its source `text` and marks it `deleted`; later calls get 404.
 """
 
 from __future__ import annotations
@@ -62,11 +68,19 @@ class FakeMastodon(FakeServer):
         self.token = token
         self.scopes = scopes
         self.max_characters = max_characters
+        self._defaults = (scopes, max_characters)  # restored by `reset`, which tests may change
         super().__init__()
         self.statuses: list[dict[str, Any]] = []
         self.media: dict[str, dict[str, Any]] = {}
         self.by_key: dict[str, dict[str, Any]] = {}
-        self.fail_next: dict[str, list[Reply]] = {"status": [], "media": [], "verify": []}
+        self.fail_next: dict[str, list[Reply]] = {
+            "status": [],
+            "media": [],
+            "verify": [],
+            "edit": [],
+            "delete": [],
+            "read": [],
+        }
         self.media_processing_polls: int | None = None  # None: upload answers 200 at once
         self.rate_limit = 300
         self.remaining = 300
@@ -75,6 +89,10 @@ class FakeMastodon(FakeServer):
         self.add("POST", "/api/v2/media", self._upload)
         self.add("GET", r"/api/v1/media/(?P<id>\d+)", self._media_get)
         self.add("GET", "/api/v1/accounts/verify_credentials", self._verify)
+        self.add("PUT", r"/api/v1/statuses/(?P<id>\d+)", self._edit)
+        self.add("DELETE", r"/api/v1/statuses/(?P<id>\d+)", self._delete)
+        self.add("GET", r"/api/v1/statuses/(?P<id>\d+)", self._read)
+        self.add("GET", r"/api/v1/statuses/(?P<id>\d+)/history", self._history)
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -87,6 +105,12 @@ class FakeMastodon(FakeServer):
             queue.clear()
         self.media_processing_polls = None
         self.remaining = self.rate_limit
+        self.scopes, self.max_characters = self._defaults
+
+    def status(self, status_id: str | None) -> dict[str, Any]:
+        """The stored status with this id (deleted ones included), as it now stands."""
+        [status] = [s for s in self.statuses if s["id"] == status_id]
+        return status
 
     def requests_to(self, path: str) -> list[Request]:
         return [r for r in self.requests if r.path == path]
@@ -125,7 +149,7 @@ class FakeMastodon(FakeServer):
             return refused
         key = request.header("Idempotency-Key")
         if key and key in self.by_key:
-            return self.reply(200, self.by_key[key])
+            return self.reply(200, _public_status(self.status(self.by_key[key]["id"])))
         form = _fields(request)
         text = str(form.get("status") or "")
         media_ids = [str(m) for m in form.get("media_ids") or []]
@@ -142,12 +166,13 @@ class FakeMastodon(FakeServer):
             "visibility": form.get("visibility", "public"),
             "language": form.get("language"),
             "media_attachments": [self.media[m] for m in media_ids],
+            "edited_at": None,
             "card": None,
             "replies_count": 0,
             "reblogs_count": 0,
             "favourites_count": 0,
         }
-        self.statuses.append({**status, "text": text, "idempotency_key": key})
+        self.statuses.append({**status, "text": text, "idempotency_key": key, "history": [], "deleted": False})
         if key:
             self.by_key[key] = status
         return self.reply(200, status)
@@ -210,6 +235,93 @@ class FakeMastodon(FakeServer):
     def _verify(self, request: Request) -> Reply:
         refused = self._gate(request, "verify")
         return refused or self.reply(200, {"id": "1", "username": "news", "acct": "news"})
+
+    # --- edits and deletions ---------------------------------------------------------------------
+
+    def _own(self, request: Request) -> dict[str, Any] | Reply:
+        """The account's live status (Mastodon: `Status.where(account: current_account).find`)."""
+        status_id = request.match["id"] if request.match else ""
+        for status in self.statuses:
+            if status["id"] == status_id and not status["deleted"]:
+                return status
+        return self.reply(404, {"error": "Record not found"})
+
+    def _edit(self, request: Request) -> Reply:
+        refused = self._gate(request, "edit", "write:statuses")
+        if refused:
+            return refused
+        status = self._own(request)
+        if isinstance(status, Reply):
+            return status
+        form = _fields(request)
+        text = str(form.get("status") or "")
+        media_ids = [str(m) for m in form.get("media_ids") or []]  # absent: every attachment is removed
+        problem = self._invalid(text, status["visibility"], media_ids)
+        if problem:
+            return self.reply(422, {"error": problem})
+        described = False
+        for attributes in form.get("media_attributes") or []:
+            media = self.media.get(str(attributes.get("id")))
+            if media is not None and str(media["id"]) in media_ids and "description" in attributes:
+                described |= media["description"] != attributes["description"]
+                media["description"] = attributes["description"]
+        language = form.get("language") or status["language"]
+        current = [m["id"] for m in status["media_attachments"]]
+        if text == status["text"] and media_ids == current and language == status["language"] and not described:
+            return self.reply(200, _public_status(status))  # no changes submitted: no new version
+        if not status["history"]:
+            status["history"].append(_version(status, status["created_at"]))
+        status.update(
+            text=text,
+            content=f"<p>{text}</p>",
+            language=language,
+            media_attachments=[self.media[m] for m in media_ids],
+            edited_at=datetime.now(UTC).isoformat(),
+        )
+        status["history"].append(_version(status, status["edited_at"]))
+        return self.reply(200, _public_status(status))
+
+    def _delete(self, request: Request) -> Reply:
+        refused = self._gate(request, "delete", "write:statuses")
+        if refused:
+            return refused
+        status = self._own(request)
+        if isinstance(status, Reply):
+            return status
+        status["deleted"] = True
+        return self.reply(200, {**_public_status(status), "text": status["text"]})
+
+    def _read(self, request: Request) -> Reply:
+        refused = self._gate(request, "read")
+        if refused:
+            return refused
+        status = self._own(request)
+        return status if isinstance(status, Reply) else self.reply(200, _public_status(status))
+
+    def _history(self, request: Request) -> Reply:
+        refused = self._gate(request, "read")
+        if refused:
+            return refused
+        status = self._own(request)
+        if isinstance(status, Reply):
+            return status
+        return self.reply(200, status["history"] or [_version(status, status["created_at"])])
+
+
+def _version(status: dict[str, Any], at: str) -> dict[str, Any]:
+    """One StatusEdit, as the history endpoint lists them."""
+    return {
+        "content": status["content"],
+        "created_at": at,
+        "media_attachments": [_public(m) for m in status["media_attachments"]],
+    }
+
+
+def _public_status(status: dict[str, Any]) -> dict[str, Any]:
+    hidden = ("text", "idempotency_key", "history", "deleted")
+    shown = {k: v for k, v in status.items() if k not in hidden}
+    shown["media_attachments"] = [_public(m) for m in status["media_attachments"]]
+    return shown
 
 
 def _fields(request: Request) -> dict[str, Any]:

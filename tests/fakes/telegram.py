@@ -3,10 +3,17 @@
 Checks what Telegram checks: the token in `/bot<token>/<method>`, the chat and the bot's rights,
 HTML entities (supported tags, balanced nesting), and the 4096 / 1024 limits counted after entity
 parsing in UTF-16 code units. Answers with Telegram's `{"ok": ...}` envelopes.
+
+Edits and deletions act on the accepted posts in `posts`: an edit replaces the post's fields and
+appends the previous version to its `edits` list; a deletion sets `deleted`. The answers are
+Telegram's: "message is not modified", "there is no text in the message to edit", "message to
+edit not found", "message can't be deleted" (`undeletable` ids, or `can_delete = False` for a bot
+without the right), "message to delete not found".
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from typing import Any
@@ -128,6 +135,14 @@ class TelegramFake(ScriptedFake):
         self.migrated: dict[str, int] = {}  # chat_id -> the supergroup it became
         self.broken_photos: set[str] = set()  # photo URLs Telegram cannot fetch
         self.next_id = 100
+        self.can_delete = True  # the bot's "Delete messages" right
+        self.undeletable: set[int] = set()  # message ids past Telegram's 48 hours (groups)
+        self.uneditable: set[int] = set()  # message ids Telegram refuses to edit
+
+    def message(self, message_id: int | str) -> dict[str, Any]:
+        """The accepted post with this id, as it now stands."""
+        [post] = [p for p in self.posts if p["message_id"] == int(message_id)]
+        return post
 
     def _api(self, request: Request) -> Reply:
         assert request.match is not None
@@ -139,6 +154,10 @@ class TelegramFake(ScriptedFake):
             "getchatmember": self._get_chat_member,
             "sendmessage": self._send_message,
             "sendphoto": self._send_photo,
+            "editmessagetext": self._edit_text,
+            "editmessagecaption": self._edit_caption,
+            "editmessagemedia": self._edit_media,
+            "deletemessage": self._delete,
         }
         method = methods.get(request.match["method"].lower())
         if method is None:
@@ -235,12 +254,136 @@ class TelegramFake(ScriptedFake):
         content: dict[str, Any],
     ) -> Reply:
         self.next_id += 1
-        self.accept({**fields, "method": method, "plain": plain, "links": links, "message_id": self.next_id})
+        now = int(time.time())
+        self.accept(
+            {
+                **fields,
+                "method": method,
+                "plain": plain,
+                "links": links,
+                "message_id": self.next_id,
+                "chat": chat["id"],
+                "date": now,
+            }
+        )
         message = {
             "message_id": self.next_id,
             "sender_chat": chat,
             "chat": chat,
-            "date": int(time.time()),
+            "date": now,
             **content,
         }
         return Reply(200, {"ok": True, "result": message})
+
+    # --- edits and deletions ---------------------------------------------------------------------
+
+    def _find(self, fields: dict[str, str], verb: str) -> dict[str, Any] | Reply:
+        chat = self._target(fields)
+        if isinstance(chat, Reply):
+            return chat
+        try:
+            message_id = int(fields.get("message_id", ""))
+        except ValueError:
+            return error(400, "Bad Request: message identifier is not specified")
+        for post in self.posts:
+            if post["message_id"] == message_id and post["chat"] == chat["id"] and not post.get("deleted"):
+                return post
+        return error(400, f"Bad Request: message to {verb} not found")
+
+    def _edited(self, post: dict[str, Any], changes: dict[str, Any]) -> Reply:
+        """Apply `changes` unless they change nothing (Telegram's 400), keeping the old version."""
+        if post["message_id"] in self.uneditable:
+            return error(400, "Bad Request: message can't be edited")
+        if all(post.get(key) == value for key, value in changes.items()):
+            return error(
+                400,
+                "Bad Request: message is not modified: specified new message content and reply markup are "
+                "exactly the same as a current content and reply markup of the message",
+            )
+        previous = {key: post.get(key) for key in changes}
+        post.setdefault("edits", []).append(previous)
+        post.update(changes)
+        message: dict[str, Any] = {
+            "message_id": post["message_id"],
+            "chat": self.chats[str(post["chat"])],
+            "date": post["date"],
+            "edit_date": int(time.time()),
+        }
+        if post["method"] == "sendPhoto":
+            message.update(caption=post["plain"], photo=[{"file_id": f"photo-{post['message_id']}"}])
+        else:
+            message["text"] = post["plain"]
+        return Reply(200, {"ok": True, "result": message})
+
+    def _edit_text(self, fields: dict[str, str]) -> Reply:
+        post = self._find(fields, "edit")
+        if isinstance(post, Reply):
+            return post
+        if post["method"] == "sendPhoto":
+            return error(400, "Bad Request: there is no text in the message to edit")
+        parsed = self._parse(fields, "text")
+        if isinstance(parsed, Reply):
+            return parsed
+        plain, links = parsed
+        if not plain:
+            return error(400, "Bad Request: message text is empty")
+        if utf16(plain) > 4096:
+            return error(400, "Bad Request: message is too long")
+        changes = {
+            "text": fields.get("text", ""),
+            "link_preview_options": fields.get("link_preview_options"),
+            "plain": plain,
+            "links": links,
+        }
+        return self._edited(post, changes)
+
+    def _edit_caption(self, fields: dict[str, str]) -> Reply:
+        post = self._find(fields, "edit")
+        if isinstance(post, Reply):
+            return post
+        if post["method"] != "sendPhoto":
+            return error(400, "Bad Request: there is no caption in the message to edit")
+        parsed = self._parse(fields, "caption")
+        if isinstance(parsed, Reply):
+            return parsed
+        plain, links = parsed
+        if utf16(plain) > 1024:
+            return error(400, "Bad Request: message caption is too long")
+        return self._edited(post, {"caption": fields.get("caption", ""), "plain": plain, "links": links})
+
+    def _edit_media(self, fields: dict[str, str]) -> Reply:
+        post = self._find(fields, "edit")
+        if isinstance(post, Reply):
+            return post
+        try:
+            media = json.loads(fields.get("media", ""))
+        except ValueError:
+            return error(400, "Bad Request: can't parse InputMedia: Can't parse media JSON object")
+        if not isinstance(media, dict) or media.get("type") != "photo":
+            return error(400, "Bad Request: can't parse InputMedia: Media type must be specified")
+        if post["method"] != "sendPhoto":
+            return error(400, "Bad Request: message can't be edited")
+        photo = str(media.get("media") or "")
+        if photo in self.broken_photos or not photo.startswith(("http://", "https://")):
+            return error(400, "Bad Request: wrong file identifier/HTTP URL specified")
+        parsed = self._parse({"caption": str(media.get("caption") or ""), **_mode(media)}, "caption")
+        if isinstance(parsed, Reply):
+            return parsed
+        plain, links = parsed
+        if utf16(plain) > 1024:
+            return error(400, "Bad Request: message caption is too long")
+        changes = {"photo": photo, "caption": media.get("caption", ""), "plain": plain, "links": links}
+        return self._edited(post, changes)
+
+    def _delete(self, fields: dict[str, str]) -> Reply:
+        post = self._find(fields, "delete")
+        if isinstance(post, Reply):
+            return post
+        if not self.can_delete or post["message_id"] in self.undeletable:
+            return error(400, "Bad Request: message can't be deleted")
+        post["deleted"] = True
+        return Reply(200, {"ok": True, "result": True})
+
+
+def _mode(media: dict[str, Any]) -> dict[str, str]:
+    return {"parse_mode": str(media["parse_mode"])} if media.get("parse_mode") else {}

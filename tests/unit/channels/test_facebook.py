@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import pytest
 
 from distributor.channels.facebook import Facebook
 from distributor.errors import ChannelError, ConfigError
+from distributor.models import Article
 from tests.fakes.facebook import PAGE_ID, PAGE_NAME, PAGE_TOKEN, FakeFacebook, usage_headers
 from tests.fakes.server import Reply
 from tests.unit.channels.secret_url_cases import assert_hidden, build, closed_port_url, fake_fixtures
@@ -224,3 +226,151 @@ def test_check_keeps_the_token_out_of_errors_and_logs(fake: FakeFacebook, caplog
         channel.check()
     assert not caught.value.permanent
     assert_hidden(caught.value, PAGE_TOKEN)
+
+
+# --- corrections and retractions ------------------------------------------------------------------
+
+
+def corrected(**changes: object) -> Article:
+    return article(**{"title": "Hội nghị (đã đính chính)", **changes})
+
+
+def test_edit_replaces_the_message_of_a_link_post(fake: FakeFacebook) -> None:
+    channel = facebook(fake)
+    receipt = channel.send(channel.render(article()), "key-1")
+    assert receipt.data["kind"] == "feed"
+    post = channel.render(corrected())
+
+    assert channel.edit(post, receipt, "key-1") == receipt
+
+    request = fake.requests[-1]
+    assert (request.method, request.path) == ("POST", f"/v21.0/{receipt.post_id}")
+    assert request.query == {}  # the token travels in the body
+    [stored] = fake.posts
+    assert stored["text"] == post.text and len(stored["edits"]) == 1
+
+
+def test_edit_of_a_photo_post_keeps_the_link_in_its_caption(
+    fake: FakeFacebook, caplog: pytest.LogCaptureFixture
+) -> None:
+    channel = facebook(fake, photo=True)
+    receipt = channel.send(channel.render(article(image=IMAGE)), "key-1")
+    assert receipt.data["kind"] == "photo" and receipt.data["image"] == IMAGE
+
+    with caplog.at_level(logging.WARNING):
+        channel.edit(channel.render(corrected(image=None)), receipt, "key-1")  # the image was removed
+
+    [stored] = fake.posts
+    assert stored["text"].startswith("Hội nghị (đã đính chính)") and len(stored["edits"]) == 1
+    assert channel.link(article()) in stored["text"]
+    assert "keeps its photo" in caplog.text
+
+
+def test_edit_with_a_changed_link_warns_that_the_card_stays(
+    fake: FakeFacebook, caplog: pytest.LogCaptureFixture
+) -> None:
+    channel = facebook(fake)
+    receipt = channel.send(channel.render(article()), "key-1")
+    with caplog.at_level(logging.WARNING):
+        channel.edit(channel.render(corrected(url="https://tinhuy.example.gov.vn/bai-moi.html")), receipt, "key-1")
+    assert "keeps its link card" in caplog.text
+    assert len(fake.posts[0]["edits"]) == 1
+
+
+def test_edit_that_changes_nothing_is_a_success_without_a_version(fake: FakeFacebook) -> None:
+    channel = facebook(fake)
+    post = channel.render(article())
+    receipt = channel.send(post, "key-1")
+    assert channel.edit(post, receipt, "key-1") == receipt
+    assert "edits" not in fake.posts[0]
+
+
+def test_edit_of_a_deleted_post_is_permanent_with_graphs_message(fake: FakeFacebook) -> None:
+    channel = facebook(fake)
+    receipt = channel.send(channel.render(article()), "key-1")
+    fake.post(receipt.post_id)["deleted"] = True
+    with pytest.raises(ChannelError) as caught:
+        channel.edit(channel.render(corrected()), receipt, "key-1")
+    assert caught.value.permanent and caught.value.code == "100"
+    assert "Unsupported post request" in caught.value.message and "does not exist" in caught.value.message
+
+
+def test_delete_removes_the_post_with_the_token_masked(fake: FakeFacebook, caplog: pytest.LogCaptureFixture) -> None:
+    channel = facebook(fake)
+    receipt = channel.send(channel.render(article()), "key-1")
+    with caplog.at_level(logging.DEBUG):
+        channel.delete(receipt, "key-1")
+    assert fake.posts[0]["deleted"] is True
+    request = fake.requests[-1]
+    assert (request.method, request.path) == ("DELETE", f"/v21.0/{receipt.post_id}")
+    assert f"DELETE /v21.0/{receipt.post_id}" in caplog.text and PAGE_TOKEN not in caplog.text
+
+
+def test_delete_of_a_post_already_gone_is_a_success(fake: FakeFacebook) -> None:
+    channel = facebook(fake)
+    receipt = channel.send(channel.render(article()), "key-1")
+    channel.delete(receipt, "key-1")
+    channel.delete(receipt, "key-1")  # code 100 "does not exist", confirmed by a read
+    assert [r.method for r in fake.requests][-2:] == ["DELETE", "GET"]
+
+
+def test_delete_answered_does_not_exist_for_a_post_still_online_is_reported(fake: FakeFacebook) -> None:
+    channel = facebook(fake)
+    receipt = channel.send(channel.render(article()), "key-1")
+    fake.fail_next(100, "Unsupported delete request. Object with ID 'x' does not exist", subcode=33)
+    with pytest.raises(ChannelError) as caught:
+        channel.delete(receipt, "key-1")
+    assert caught.value.permanent and "still online" in caught.value.message
+    assert fake.posts[0].get("deleted") is not True
+
+
+def test_delete_refused_is_permanent_with_graphs_message(fake: FakeFacebook) -> None:
+    channel = facebook(fake)
+    receipt = channel.send(channel.render(article()), "key-1")
+    fake.protected.add(str(receipt.post_id))
+    with pytest.raises(ChannelError) as caught:
+        channel.delete(receipt, "key-1")
+    assert caught.value.permanent and caught.value.code == "200"
+    assert "(#200) Permissions error" in caught.value.message
+    assert not fake.posts[0].get("deleted")
+
+
+@pytest.mark.parametrize("action", ["edit", "delete"])
+def test_an_expired_token_is_permanent_and_hidden(fake: FakeFacebook, action: str) -> None:
+    channel = facebook(fake)
+    receipt = channel.send(channel.render(article()), "key-1")
+    fake.fail_next(190, f"Error validating access token {PAGE_TOKEN}: Session has expired", subcode=463)
+    with pytest.raises(ChannelError) as caught:
+        if action == "edit":
+            channel.edit(channel.render(corrected()), receipt, "key-1")
+        else:
+            channel.delete(receipt, "key-1")
+    assert caught.value.permanent and caught.value.code == "190"
+    assert "generate a new long-lived Page token" in caught.value.message
+    assert_hidden(caught.value, PAGE_TOKEN)
+
+
+@pytest.mark.parametrize("action", ["edit", "delete"])
+@pytest.mark.parametrize(
+    ("arrange", "wait"),
+    [
+        (lambda f: f.fail_next(32, "Page request limit reached"), 300.0),
+        (lambda f: f.fail_next(80001, "Too many calls", headers=usage_headers(regain_minutes=7)), 420.0),
+        (lambda f: f.fail_next(2, "Service temporarily unavailable", status=500), None),
+        (lambda f: f.then(Reply(503, "<html>Service Unavailable</html>", {"Retry-After": "12"})), 12.0),
+    ],
+    ids=["32", "80001", "2", "503"],
+)
+def test_edit_and_delete_failures_are_transient(
+    fake: FakeFacebook, action: str, arrange: Callable[[FakeFacebook], None], wait: float | None
+) -> None:
+    channel = facebook(fake)
+    receipt = channel.send(channel.render(article()), "key-1")
+    arrange(fake)
+    with pytest.raises(ChannelError) as caught:
+        if action == "edit":
+            channel.edit(channel.render(corrected()), receipt, "key-1")
+        else:
+            channel.delete(receipt, "key-1")
+    assert not caught.value.permanent and caught.value.retry_after == wait
+    assert "edits" not in fake.posts[0] and not fake.posts[0].get("deleted")

@@ -12,6 +12,7 @@ from PIL import Image as PILImage
 from distributor import text as textlib
 from distributor.channels.mastodon import Mastodon
 from distributor.errors import ChannelError, ConfigError
+from distributor.models import Receipt
 from tests.fakes.mastodon import FakeMastodon, status_length
 from tests.fakes.server import Reply
 from tests.unit.channels.vi_articles import SEED_TITLE, article, channel_from, hard_articles
@@ -296,3 +297,157 @@ def test_punctuation_after_a_link_in_the_summary_is_counted(fake, tmp_path):
     assert status_length(post.text) <= 500
     channel.send(post, "k-links")
     assert fake.statuses[0]["text"] == post.text
+
+
+# --- corrections and retractions -----------------------------------------------------------------
+
+
+def corrected(**changes):
+    return article(**{"title": "Hội nghị (đã đính chính)", **changes})
+
+
+def test_edit_puts_the_new_text_and_mastodon_keeps_one_new_version(fake, tmp_path):
+    channel = make(fake, tmp_path)
+    receipt = channel.send(channel.render(article()), "k")
+    assert receipt.data == {"media_ids": "", "image": ""}
+    post = channel.render(corrected())
+
+    edited = channel.edit(post, receipt, "k")
+
+    [status] = fake.statuses
+    assert status["text"] == post.text and status["edited_at"] is not None
+    assert len(status["history"]) == 2  # the original and the correction, as Mastodon lists them
+    assert (edited.post_id, edited.url) == (receipt.post_id, receipt.url)
+    [put] = [r for r in fake.requests if r.method == "PUT"]
+    assert put.header("Authorization") == f"Bearer {TOKEN}"
+    assert put.json() == {"status": post.text, "language": "vi", "media_ids": []}
+
+
+def test_edit_keeps_the_image_and_corrects_its_alt_text(fake, tmp_path):
+    channel = make(fake, tmp_path)
+    image = serve_image(fake)
+    receipt = channel.send(channel.render(article(image=image)), "k")
+    [media_id] = fake.media
+    assert receipt.data == {"media_ids": media_id, "image": image}
+
+    edited = channel.edit(channel.render(corrected(image=image)), receipt, "k")
+
+    [status] = fake.statuses
+    assert [m["id"] for m in status["media_attachments"]] == [media_id]  # not dropped by the edit
+    assert fake.media[media_id]["description"] == "Hội nghị (đã đính chính)"
+    assert len(fake.requests_to("/api/v2/media")) == 1  # nothing uploaded again
+    assert edited.data == receipt.data
+
+
+def test_edit_with_a_new_image_replaces_the_media(fake, tmp_path):
+    channel = make(fake, tmp_path)
+    receipt = channel.send(channel.render(article(image=serve_image(fake))), "k")
+    new_image = serve_image(fake, "/new.png", png((200, 100)))
+
+    edited = channel.edit(channel.render(corrected(image=new_image)), receipt, "k")
+
+    [status] = fake.statuses
+    [attachment] = status["media_attachments"]
+    assert attachment["meta"]["original"]["width"] == 200
+    assert edited.data == {"media_ids": attachment["id"], "image": new_image}
+
+
+def test_edit_of_a_status_from_an_older_receipt_keeps_its_media(fake, tmp_path):
+    channel = make(fake, tmp_path)
+    image = serve_image(fake)
+    sent = channel.send(channel.render(article(image=image)), "k")
+    legacy = Receipt(post_id=sent.post_id, url=sent.url)  # kept before receipts carried media ids
+
+    channel.edit(channel.render(corrected(image=image)), legacy, "k")
+
+    assert len(fake.statuses[0]["media_attachments"]) == 1
+
+
+def test_edit_that_changes_nothing_is_a_success_without_a_version(fake, tmp_path):
+    channel = make(fake, tmp_path)
+    post = channel.render(article(image=serve_image(fake)))
+    receipt = channel.send(post, "k")
+    assert channel.edit(post, receipt, "k") == receipt
+    assert fake.statuses[0]["history"] == [] and fake.statuses[0]["edited_at"] is None
+
+
+def test_edit_of_a_deleted_status_is_permanent_with_mastodons_message(fake, tmp_path):
+    channel = make(fake, tmp_path)
+    receipt = channel.send(channel.render(article()), "k")
+    fake.status(receipt.post_id)["deleted"] = True
+    with pytest.raises(ChannelError) as caught:
+        channel.edit(channel.render(corrected()), receipt, "k")
+    assert caught.value.permanent and "Record not found" in caught.value.message
+
+
+def test_edit_refused_as_too_long_is_permanent(fake, tmp_path):
+    channel = make(fake, tmp_path)
+    receipt = channel.send(channel.render(article()), "k")
+    fake.max_characters = 100  # the instance lowered its limit since
+    with pytest.raises(ChannelError) as caught:
+        channel.edit(channel.render(corrected()), receipt, "k")
+    assert caught.value.permanent and "character limit of 100" in caught.value.message
+    assert fake.statuses[0]["history"] == []
+
+
+def test_delete_removes_the_status(fake, tmp_path):
+    channel = make(fake, tmp_path)
+    receipt = channel.send(channel.render(article()), "k")
+    channel.delete(receipt, "k")
+    assert fake.statuses[0]["deleted"] is True
+    [deleted] = [r for r in fake.requests if r.method == "DELETE"]
+    assert deleted.path == f"/api/v1/statuses/{receipt.post_id}"
+
+
+def test_delete_of_a_status_already_gone_is_a_success(fake, tmp_path):
+    channel = make(fake, tmp_path)
+    receipt = channel.send(channel.render(article()), "k")
+    channel.delete(receipt, "k")
+    channel.delete(receipt, "k")  # 404 Record not found, and the status cannot be read either
+    assert [r.method for r in fake.requests][-2:] == ["DELETE", "GET"]
+
+
+def test_delete_answered_404_for_a_status_still_online_is_reported(fake, tmp_path):
+    channel = make(fake, tmp_path)
+    receipt = channel.send(channel.render(article()), "k")
+    fake.fail_next["delete"].append(fake.reply(404, {"error": "Record not found"}))  # another account's status
+    with pytest.raises(ChannelError) as caught:
+        channel.delete(receipt, "k")
+    assert caught.value.permanent
+    assert "Record not found" in caught.value.message and "still online" in caught.value.message
+    assert fake.statuses[0]["deleted"] is False
+
+
+def test_delete_refused_is_permanent_with_mastodons_message(fake, tmp_path):
+    channel = make(fake, tmp_path)
+    receipt = channel.send(channel.render(article()), "k")
+    fake.scopes = ("read",)  # the token lost write:statuses
+    with pytest.raises(ChannelError) as caught:
+        channel.delete(receipt, "k")
+    assert caught.value.permanent and "outside the authorized scopes" in caught.value.message
+    assert TOKEN not in str(caught.value)
+
+
+@pytest.mark.parametrize("action", ["edit", "delete"])
+@pytest.mark.parametrize(
+    ("reply", "retry_after"),
+    [
+        (Reply(429, {"error": "Too many requests"}, {"X-RateLimit-Reset": "{in 120 s}"}), 120),
+        (Reply(503, "<html>Bad gateway</html>", {"Content-Type": "text/html"}), None),
+        (Reply(500, {"error": "Internal error"}, {"Retry-After": "30"}), 30),
+    ],
+    ids=["429", "503", "500-retry-after"],
+)
+def test_edit_and_delete_failures_are_transient(fake, tmp_path, action, reply, retry_after):
+    reply.headers = {k: iso_in(120) if v == "{in 120 s}" else v for k, v in reply.headers.items()}
+    channel = make(fake, tmp_path)
+    receipt = channel.send(channel.render(article()), "k")
+    fake.fail_next[action].append(reply)
+    with pytest.raises(ChannelError) as caught:
+        if action == "edit":
+            channel.edit(channel.render(corrected()), receipt, "k")
+        else:
+            channel.delete(receipt, "k")
+    assert not caught.value.permanent
+    assert caught.value.retry_after == (None if retry_after is None else pytest.approx(retry_after, abs=5))
+    assert fake.statuses[0]["history"] == [] and fake.statuses[0]["deleted"] is False

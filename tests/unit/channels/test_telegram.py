@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from distributor.channels.telegram import Telegram, TelegramSettings, telegram_length
 from distributor.errors import ChannelError
-from distributor.models import Post
+from distributor.models import Post, Receipt
 from tests.fakes.server import Reply
 from tests.fakes.telegram import CHANNEL, TOKEN, TelegramFake, error, parse_html, rate_limited
 from tests.unit.channels.secret_url_cases import (
@@ -12,6 +14,7 @@ from tests.unit.channels.secret_url_cases import (
     SEED,
     ErrorCase,
     assert_classified,
+    assert_hidden,
     assert_logs_hide,
     assert_rejected,
     assert_unreachable_hides,
@@ -271,3 +274,195 @@ def test_check_fails_when_the_bot_is_not_an_admin(fake: TelegramFake) -> None:
     with pytest.raises(ChannelError, match="not an administrator") as caught:
         telegram(fake).check()
     assert caught.value.permanent
+
+
+# --- corrections and retractions -----------------------------------------------------------------
+
+
+def test_edit_changes_the_message_in_place_with_the_send_options(fake: TelegramFake) -> None:
+    channel = telegram(fake, disable_preview=True)
+    receipt = channel.send(channel.render(SEED), "key-1")
+    assert receipt.data == {"chat_id": str(CHANNEL["id"]), "type": "text"}
+
+    corrected = channel.render(SEED.model_copy(update={"title": "Hội nghị (đã đính chính)"}))
+    edited = channel.edit(corrected, receipt, "key-1")
+
+    [message] = fake.posts
+    assert message["plain"].startswith("Hội nghị (đã đính chính)")
+    assert message["link_preview_options"] == '{"is_disabled": true}'  # as `send` had it
+    assert len(message["edits"]) == 1  # one version replaced, nothing re-posted
+    assert (edited.post_id, edited.url) == (receipt.post_id, receipt.url)
+    assert fake.requests[-1].path.endswith("/editMessageText")
+
+
+def test_edit_of_a_photo_edits_its_caption(fake: TelegramFake) -> None:
+    channel = telegram(fake, photo=True)
+    receipt = channel.send(channel.render(SEED), "key-1")
+    assert receipt.data["type"] == "photo" and receipt.data["image"] == SEED.image
+
+    channel.edit(channel.render(SEED.model_copy(update={"title": "Tiêu đề mới"})), receipt, "key-1")
+
+    [message] = fake.posts
+    assert message["plain"].startswith("Tiêu đề mới")
+    assert message["photo"] == SEED.image and len(message["edits"]) == 1
+    assert fake.requests[-1].path.endswith("/editMessageCaption")
+
+
+def test_edit_with_a_new_image_replaces_photo_and_caption_in_one_call(fake: TelegramFake) -> None:
+    channel = telegram(fake, photo=True)
+    receipt = channel.send(channel.render(SEED), "key-1")
+    new_image = "https://tinhuy.example.gov.vn/PublishingImages/2021/07/anh-moi.jpg"
+
+    edited = channel.edit(channel.render(SEED.model_copy(update={"image": new_image})), receipt, "key-1")
+
+    [message] = fake.posts
+    assert message["photo"] == new_image and len(message["edits"]) == 1
+    assert edited.data["image"] == new_image  # the next edit compares with the image now shown
+    assert [r.path.rsplit("/", 1)[1] for r in fake.requests] == ["sendPhoto", "editMessageMedia"]
+
+
+def test_a_new_image_telegram_cannot_fetch_keeps_the_old_photo_and_edits_the_caption(fake: TelegramFake) -> None:
+    channel = telegram(fake, photo=True)
+    receipt = channel.send(channel.render(SEED), "key-1")
+    broken = "https://tinhuy.example.gov.vn/missing.jpg"
+    fake.broken_photos.add(broken)
+
+    edited = channel.edit(channel.render(SEED.model_copy(update={"image": broken, "title": "Mới"})), receipt, "key-1")
+
+    [message] = fake.posts
+    assert message["photo"] == SEED.image and message["plain"].startswith("Mới")
+    assert edited.data["image"] == SEED.image
+
+
+def test_a_photo_sent_as_text_after_a_refused_image_is_edited_as_text(fake: TelegramFake) -> None:
+    channel = telegram(fake, photo=True)
+    fake.broken_photos.add(SEED.image or "")
+    receipt = channel.send(channel.render(SEED), "key-1")
+    assert receipt.data["type"] == "text"
+    channel.edit(channel.render(SEED.model_copy(update={"title": "Mới"})), receipt, "key-1")
+    assert fake.posts[0]["plain"].startswith("Mới")
+
+
+def test_a_receipt_without_data_is_edited_as_text_then_as_caption(fake: TelegramFake) -> None:
+    channel = telegram(fake, photo=True)
+    sent = channel.send(channel.render(SEED), "key-1")
+    legacy = Receipt(post_id=sent.post_id, url=sent.url)  # kept before receipts carried data
+
+    edited = channel.edit(channel.render(SEED.model_copy(update={"title": "Mới"})), legacy, "key-1")
+
+    assert fake.posts[0]["plain"].startswith("Mới")
+    assert edited.data["type"] == "photo"
+    assert [r.path.rsplit("/", 1)[1] for r in fake.requests][1:] == ["editMessageText", "editMessageCaption"]
+
+
+def test_edit_that_changes_nothing_is_a_success(fake: TelegramFake) -> None:
+    channel = telegram(fake)
+    post = channel.render(SEED)
+    receipt = channel.send(post, "key-1")
+
+    assert channel.edit(post, receipt, "key-1") == receipt
+
+    assert "edits" not in fake.posts[0]
+    assert fake.requests[-1].path.endswith("/editMessageText")  # Telegram said "message is not modified"
+
+
+def test_a_caption_edit_longer_than_1024_is_refused_before_calling(fake: TelegramFake) -> None:
+    channel = telegram(fake, photo=True)
+    receipt = channel.send(channel.render(SEED), "key-1")
+    longer = channel.render(HARD["long summary"].model_copy(update={"image": None}))  # fitted to 4096
+    assert longer.length > 1024
+    with pytest.raises(ChannelError, match="caption holds 1024 characters") as caught:
+        channel.edit(longer, receipt, "key-1")
+    assert caught.value.permanent
+    assert len(fake.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("arrange", "expected"),
+    [
+        (lambda f, r: f.uneditable.add(int(r.post_id)), "Bad Request: message can't be edited"),
+        (lambda f, r: f.message(r.post_id).update(deleted=True), "Bad Request: message to edit not found"),
+    ],
+    ids=["refused", "deleted-meanwhile"],
+)
+def test_edit_refusals_are_permanent_with_telegrams_message(
+    fake: TelegramFake, arrange: Callable[[TelegramFake, Receipt], object], expected: str
+) -> None:
+    channel = telegram(fake)
+    receipt = channel.send(channel.render(SEED), "key-1")
+    arrange(fake, receipt)
+    with pytest.raises(ChannelError) as caught:
+        channel.edit(channel.render(SEED.model_copy(update={"title": "Mới"})), receipt, "key-1")
+    assert caught.value.permanent and expected in caught.value.message
+    assert_hidden(caught.value, TOKEN)
+
+
+def test_delete_removes_the_message(fake: TelegramFake) -> None:
+    channel = telegram(fake)
+    receipt = channel.send(channel.render(SEED), "key-1")
+    channel.delete(receipt, "key-1")
+    assert fake.posts[0]["deleted"] is True
+    assert fake.requests[-1].json() == {"chat_id": str(CHANNEL["id"]), "message_id": int(receipt.post_id or 0)}
+
+
+def test_delete_of_a_message_already_gone_is_a_success(fake: TelegramFake) -> None:
+    channel = telegram(fake)
+    receipt = channel.send(channel.render(SEED), "key-1")
+    channel.delete(receipt, "key-1")
+    channel.delete(receipt, "key-1")  # "message to delete not found"
+    assert fake.requests[-1].path.endswith("/deleteMessage")
+
+
+@pytest.mark.parametrize(
+    "arrange",
+    [lambda f, r: f.undeletable.add(int(r.post_id)), lambda f, r: setattr(f, "can_delete", False)],
+    ids=["past-48-hours", "no-right"],
+)
+def test_delete_refused_is_permanent_with_telegrams_message(
+    fake: TelegramFake, arrange: Callable[[TelegramFake, Receipt], object]
+) -> None:
+    channel = telegram(fake)
+    receipt = channel.send(channel.render(SEED), "key-1")
+    arrange(fake, receipt)
+    with pytest.raises(ChannelError) as caught:
+        channel.delete(receipt, "key-1")
+    assert caught.value.permanent
+    assert "Telegram: Bad Request: message can't be deleted" in caught.value.message
+    assert "delete it by hand" in caught.value.message
+    assert not fake.posts[0].get("deleted")
+    assert_hidden(caught.value, TOKEN)
+
+
+@pytest.mark.parametrize(
+    ("reply", "retry"),
+    [
+        (rate_limited(7), 7.0),
+        (error(500, "Internal Server Error"), None),
+        (Reply(502, "<html>Bad Gateway</html>"), None),
+    ],
+    ids=["429", "500", "502"],
+)
+@pytest.mark.parametrize("action", ["edit", "delete"])
+def test_edit_and_delete_failures_are_transient(
+    fake: TelegramFake, reply: Reply, retry: float | None, action: str
+) -> None:
+    channel = telegram(fake)
+    post = channel.render(SEED)
+    receipt = channel.send(post, "key-1")
+    fake.then(reply)
+    with pytest.raises(ChannelError) as caught:
+        if action == "edit":
+            channel.edit(post.model_copy(update={"text": "<b>Mới</b>"}), receipt, "key-1")
+        else:
+            channel.delete(receipt, "key-1")
+    assert not caught.value.permanent
+    assert caught.value.retry_after == retry
+    assert_hidden(caught.value, TOKEN)
+    assert "edits" not in fake.posts[0] and not fake.posts[0].get("deleted")
+
+
+def test_a_receipt_without_a_message_id_cannot_be_edited_or_deleted(fake: TelegramFake) -> None:
+    channel = telegram(fake)
+    with pytest.raises(ChannelError, match="no message id") as caught:
+        channel.delete(Receipt(), "key-1")
+    assert caught.value.permanent and fake.requests == []
