@@ -166,6 +166,8 @@ class WorkerSettings(Strict):
     max_attempts: int = Field(default=8, ge=1)
     lease: Duration = 300
     sweep_interval: Duration = 30  # how often lost deliveries are looked for (and how late they must be)
+    breaker_failures: int = Field(default=5, ge=1)  # transient failures in a row that open a channel's circuit
+    breaker_cooldown: Duration = 60  # first pause of an open circuit; doubles on each trip, up to an hour
 
 
 class ShareSettings(Strict):
