@@ -51,3 +51,19 @@ def test_each_channel_has_its_own_queue_and_workers_can_be_dedicated(config: Pat
     assert argv[argv.index("-Q") + 1] == "deliver.x"
     bad = CliRunner().invoke(app, ["worker", "--queues", "deliver.nope", "--config", str(config)])
     assert bad.exit_code == 2 and "unknown queue 'deliver.nope'" in bad.output
+
+
+def test_metrics_show_each_channels_breaker(make_settings) -> None:  # type: ignore[no-untyped-def]
+    from starlette.testclient import TestClient
+
+    from distributor.context import Context
+    from distributor.web.app import create_app
+
+    token = "tok-en-1234567890"
+    ctx = Context.create(make_settings(sources=[], server={"api_tokens": [token]}))
+    ctx.admission.enter(ctx.settings.channel("outbox"), "a:outbox")
+    ctx.admission.leave("outbox", "a:outbox", ChannelError("revoked", auth=True))
+    with TestClient(create_app(ctx, enqueue=lambda task, args: None)) as client:
+        text = client.get("/metrics", headers={"authorization": f"Bearer {token}"}).text
+    assert 'distributor_channel_breaker{channel="outbox"} 3.0' in text
+    assert 'distributor_channel_in_flight{channel="outbox"} 0.0' in text
