@@ -25,7 +25,7 @@ feeds_app = typer.Typer(help="Feed files and links.", no_args_is_help=True)
 deliveries_app = typer.Typer(help="List, retry or cancel deliveries.", invoke_without_command=True)
 shares_app = typer.Typer(help="Share counts.", no_args_is_help=True)
 sources_app = typer.Typer(help="Source tools.", no_args_is_help=True)
-channels_app = typer.Typer(help="Channel tools.", no_args_is_help=True)
+channels_app = typer.Typer(help="Channel health (or use: test, resume).", invoke_without_command=True)
 recovery_app = typer.Typer(help="Redis lost the service's state: see it, acknowledge it.", no_args_is_help=True)
 app.add_typer(feeds_app, name="feeds")
 app.add_typer(deliveries_app, name="deliveries")
@@ -91,10 +91,11 @@ def check(config: ConfigOption = None) -> None:
     ok(f"{settings.config_path}: {counts}")
 
 
-def _worker_argv(settings: Settings, beat: bool) -> list[str]:
+def _worker_argv(settings: Settings, beat: bool, queues: list[str] | None = None) -> list[str]:
+    """Celery worker arguments; without `queues` it consumes every queue (see distributor.queues)."""
     argv = [
         "worker", "--loglevel", "INFO", "--pool", settings.worker.pool,
-        "--concurrency", str(settings.worker.concurrency), "-Q", "distributor",
+        "--concurrency", str(settings.worker.concurrency), *(["-Q", ",".join(queues)] if queues else []),
         # Worker-to-worker chatter we do not use; after a broker outage Celery's gossip fails to
         # restart (AttributeError) and mingle adds a second to every reconnection.
         "--without-gossip", "--without-mingle", "--without-heartbeat",
@@ -181,7 +182,12 @@ def serve(config: ConfigOption = None, host: HostOption = None, port: PortOption
 
 @app.command()
 def worker(
-    config: ConfigOption = None, beat: Annotated[bool, typer.Option(help="Also run beat in this process.")] = False
+    config: ConfigOption = None,
+    beat: Annotated[bool, typer.Option(help="Also run beat in this process.")] = False,
+    queues: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="Only these queues, comma-separated: distributor, deliver.CHANNEL (default: all)."),
+    ] = None,
 ) -> None:
     """Only a Celery worker (run as many as you like, on many machines).
 
@@ -189,15 +195,23 @@ def worker(
     backoff), and if Celery itself falls over during one (it can, while closing a broken broker
     connection) it is started again. This command exits non-zero only when the worker keeps dying.
     """
+    from distributor import queues as queue_names
+
     _logging()
     ctx = _context(config)
+    chosen = [name.strip() for name in (queues or "").split(",") if name.strip()] or None
+    unknown = queue_names.unknown(ctx.settings, chosen or [])
+    if unknown:
+        known = ", ".join(queue_names.all_queues(ctx.settings))
+        error(f"--queues: unknown queue {', '.join(map(repr, unknown))} (known: {known})")
+        raise typer.Exit(2)
     _wait_for_redis(ctx.redis_url)
-    children = {"celery worker": _celery_worker_command(ctx.settings, beat)}
+    children = {"celery worker": _celery_worker_command(ctx.settings, beat, chosen)}
     raise typer.Exit(_supervise(children, ctx.settings.worker.stop_timeout))
 
 
-def _celery_worker_command(settings: Settings, beat: bool) -> list[str]:
-    return [sys.executable, "-m", "celery", "-A", "worker", *_worker_argv(settings, beat)]
+def _celery_worker_command(settings: Settings, beat: bool, queues: list[str] | None = None) -> list[str]:
+    return [sys.executable, "-m", "celery", "-A", "worker", *_worker_argv(settings, beat, queues)]
 
 
 def _supervise(children: dict[str, list[str]], grace: float) -> int:
@@ -517,11 +531,52 @@ def sources_test(
         warning(str(problem))
 
 
+@channels_app.callback()
+def channels(
+    ctx_: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Each channel's health: circuit breaker, deliveries in flight, next post time, latest outcomes."""
+    if ctx_.invoked_subcommand is not None:
+        return
+    from distributor import channel_health
+
+    ctx = _context(config)
+    entries = channel_health.report(ctx)
+    if as_json:
+        console.print_json(data={"channels": entries})
+        return
+
+    def when(moment: float | None) -> str:
+        return datetime.fromtimestamp(moment, ctx.tz).strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+
+    table = Table()
+    for heading in ("channel", "type", "enabled", "circuit", "failures", "in flight", "next post", "today"):
+        table.add_column(heading, no_wrap=heading in ("channel", "circuit"))
+    table.add_column("last sent")
+    table.add_column("last error")
+    for e in entries:
+        circuit = e["breaker"]
+        if e["breaker"] == "open":
+            circuit += f" until {when(e['open_until'])}"
+        if e["reason"] and e["breaker"] != "closed":
+            circuit += f": {e['reason']}"
+        error_text = f"{when(e['last_error']['at'])} {e['last_error']['message']}" if e["last_error"] else ""
+        table.add_row(
+            *(e["name"], e["type"], "yes" if e["enabled"] else "no", circuit, str(e["failures_in_a_row"])),
+            *(f"{e['in_flight']}/{e['max_in_flight']}", when(e["next_post"]), str(e["posts_today"])),
+            *(when(e["last_sent"]), error_text),
+        )
+    console.print(table)
+
+
 @channels_app.command("test")
 def channels_test(
     name: Annotated[str, typer.Argument(help="The channel's name in the config.")], config: ConfigOption = None
 ) -> None:
-    """Check a channel's credentials with a read-only call; posts nothing."""
+    """Check a channel's credentials with a read-only call; posts nothing. A pass closes a paused
+    or open circuit (the operator fixed the credentials)."""
     from distributor.errors import ChannelError
 
     ctx = _context(config)
@@ -535,6 +590,37 @@ def channels_test(
     except ChannelError as exc:
         error(f"{name}: {exc.message}")
         raise typer.Exit(1) from None
+    if ctx.admission.resume(name, by="a passing `distributor channels test`"):
+        _redispatch_waiting(ctx, name)
+        ok(f"{name}: circuit closed; its waiting deliveries are queued again")
+
+
+@channels_app.command("resume")
+def channels_resume(
+    name: Annotated[str, typer.Argument(help="The channel's name in the config.")], config: ConfigOption = None
+) -> None:
+    """Close a channel's circuit (paused after an authentication error, or open after failures):
+    its waiting deliveries go out again."""
+    ctx = _context(config)
+    if name not in {c.name for c in ctx.settings.channels}:
+        error(f"no channel named {name!r}")
+        raise typer.Exit(1)
+    if not ctx.admission.resume(name):
+        ok(f"{name}: circuit already closed")
+        return
+    count = _redispatch_waiting(ctx, name)
+    ok(f"{name}: circuit closed; {count} waiting deliveries queued again")
+
+
+def _redispatch_waiting(ctx, channel: str) -> int:  # type: ignore[no-untyped-def]
+    """Queue the channel's unfinished deliveries now rather than at their next look (up to 10 min);
+    a second task for one delivery is harmless (the ledger's claim)."""
+    from worker.tasks import dispatcher
+
+    waiting = [(a, c) for a, c in ctx.ledger.overdue(grace=-1e12, limit=100_000) if c == channel]
+    for article_id, name in waiting:
+        dispatcher.deliver(article_id, name)
+    return len(waiting)
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import redis
 
 from distributor import redis as redis_support
+from distributor.admission import Admission
 from distributor.channel_state import RedisChannelState
 from distributor.channels import channel_class
 from distributor.channels.base import Channel
@@ -57,6 +58,11 @@ class Context:
     @cached_property
     def ledger(self) -> Ledger:
         return Ledger(self.redis, self.keys, self.journal)
+
+    @cached_property
+    def admission(self) -> Admission:
+        """Per-channel breaker, in-flight slots and spacing, shared through Redis."""
+        return Admission(self.redis, self.keys, self.settings, self.tz)
 
     @cached_property
     def shares(self) -> Shares:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from distributor.pipeline import Dispatcher
 
 log = logging.getLogger(__name__)
+AUTH_WAIT = 60.0  # a post refused for the credentials looks again after this (then waits on the pause)
 
 
 @dataclass
@@ -72,15 +73,22 @@ def deliver(ctx: Context, article_id: str, channel_name: str) -> DeliveryResult:
         if wait > 0:  # waiting for our own pace is not a failed attempt
             ledger.retry_later(article_id, channel_name, wait, "waiting for the channel's rate limit", refund=True)
             return DeliveryResult("retry", retry_in=wait, detail="rate limit")
+    gate = ctx.admission.enter(channel.settings, key)  # breaker, in-flight slot, spacing
+    if gate.wait > 0:  # the channel's own state, not this delivery's failure: no attempt spent
+        ledger.retry_later(article_id, channel_name, gate.wait, gate.reason, refund=True)
+        return DeliveryResult("retry", retry_in=gate.wait, detail=gate.reason)
     safe_to_repeat = channel.idempotent or channel.supports_readback
     try:
         receipt = channel.send(post, key)
     except ChannelError as exc:
+        ctx.admission.leave(channel_name, key, exc)
         return _failed(ctx, article_id, channel_name, safe_to_repeat, exc)
     except Exception as exc:  # a bug or an unforeseen answer: the post may or may not exist
         log.exception("delivery %s to %s: unexpected error", article_id, channel_name)
         error = ChannelError(f"unexpected error: {type(exc).__name__}", maybe_sent=True)
+        ctx.admission.leave(channel_name, key, error)
         return _failed(ctx, article_id, channel_name, safe_to_repeat, error)
+    ctx.admission.leave(channel_name, key, None)
     ledger.sent(article_id, channel_name, receipt.post_id, receipt.url)
     log.info("delivered %s to %s: %s", article_id, channel_name, receipt.post_id)
     return DeliveryResult("sent", detail=receipt.post_id or "")
@@ -92,6 +100,9 @@ def _failed(ctx: Context, article_id: str, channel: str, safe_to_repeat: bool, e
     if exc.duplicate:
         ledger.sent(article_id, channel, None, None, note=f"platform reports a duplicate: {message}")
         return DeliveryResult("sent", detail="duplicate")
+    if exc.auth:  # the channel is paused (see distributor.admission): this post waits with the others
+        ledger.retry_later(article_id, channel, AUTH_WAIT, message, exc.code, refund=True)
+        return DeliveryResult("retry", retry_in=AUTH_WAIT, detail=message)
     if exc.permanent:
         ledger.failed(article_id, channel, message, exc.code)
         log.warning("delivery %s to %s failed permanently: %s", article_id, channel, message)

@@ -41,6 +41,9 @@ class ChannelError(DistributorError):
                   unknown and must not be blindly retried on a platform without idempotency.
     duplicate:    the platform says this exact post already exists (treated as already posted).
     code:         the platform's own error code, as text.
+    auth:         the platform refused our credentials (expired or revoked token, deleted webhook):
+                  every post to this channel will fail the same way until the operator acts, so the
+                  channel pauses (see `distributor.admission`) and its deliveries wait.
     """
 
     def __init__(
@@ -53,6 +56,7 @@ class ChannelError(DistributorError):
         duplicate: bool = False,
         code: str | int | None = None,
         status: int | None = None,
+        auth: bool = False,
     ) -> None:
         self.message = message
         self.permanent = permanent
@@ -61,6 +65,7 @@ class ChannelError(DistributorError):
         self.duplicate = duplicate
         self.code = None if code is None else str(code)
         self.status = status
+        self.auth = auth
         super().__init__(message)
 
     def __repr__(self) -> str:

@@ -64,6 +64,22 @@ class Keys:
     def rate(self, channel: str) -> str:
         return f"{self.prefix}channel:{channel}:rate"
 
+    def breaker(self, channel: str) -> str:
+        """Hash: the channel's circuit breaker (state, failures in a row, trips, until, reason, probe)."""
+        return f"{self.prefix}channel:{channel}:breaker"
+
+    def in_flight(self, channel: str) -> str:
+        """Sorted set 'article_id:channel' -> lease end: the deliveries being sent right now."""
+        return f"{self.prefix}channel:{channel}:in-flight"
+
+    def spacing(self, channel: str) -> str:
+        """Hash: the channel's pace (next free slot, last post start, 'day:YYYY-MM-DD' counts, version)."""
+        return f"{self.prefix}channel:{channel}:spacing"
+
+    def reservations(self, channel: str) -> str:
+        """Sorted set 'article_id:channel' -> the time slot reserved for that delivery."""
+        return f"{self.prefix}channel:{channel}:reservations"
+
     # shares
     def shares(self, article_id: str) -> str:
         """Hash network -> count for one article."""

@@ -38,3 +38,30 @@ class StateCollector(Collector):
 
 STATE = StateCollector()
 REGISTRY.register(STATE)
+
+
+class ChannelCollector(Collector):
+    """Each channel's circuit breaker and in-flight deliveries, read from Redis at scrape time."""
+
+    def __init__(self) -> None:
+        self.read: Callable[[], list[tuple[str, int, int]]] | None = None
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        if self.read is None:
+            return
+        rows = self.read()
+        breaker = GaugeMetricFamily(
+            "distributor_channel_breaker",
+            "Circuit breaker per channel: 0 closed, 1 half-open (probing), 2 open (cooling down), 3 paused",
+            labels=["channel"],
+        )
+        in_flight = GaugeMetricFamily("distributor_channel_in_flight", "Deliveries being sent", labels=["channel"])
+        for channel, state, sending in rows:
+            breaker.add_metric([channel], state)
+            in_flight.add_metric([channel], sending)
+        yield breaker
+        yield in_flight
+
+
+CHANNELS = ChannelCollector()
+REGISTRY.register(CHANNELS)

@@ -167,6 +167,8 @@ class WorkerSettings(Strict):
     lease: Duration = 300
     sweep_interval: Duration = 30  # how often lost deliveries are looked for (and how late they must be)
     stop_timeout: Duration = 30  # a stopping worker's time to finish its deliveries before it is killed
+    breaker_failures: int = Field(default=5, ge=1)  # transient failures in a row that open a channel's circuit
+    breaker_cooldown: Duration = 60  # first pause of an open circuit; doubles on each trip, up to an hour
 
 
 class ShareSettings(Strict):

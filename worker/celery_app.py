@@ -10,8 +10,9 @@ from typing import Any
 from celery import Celery
 from celery.exceptions import CPendingDeprecationWarning
 from celery.signals import after_setup_logger, worker_ready, worker_shutdown
+from kombu.entity import Queue
 
-from distributor import heartbeat, quiet_logs
+from distributor import heartbeat, queues, quiet_logs
 from distributor.context import get_context
 from worker import kombu_patch
 from worker.schedule import beat_schedule
@@ -21,6 +22,15 @@ kombu_patch.apply()
 log = logging.getLogger(__name__)
 # Celery warns at every broker reconnection about a default that changes in 6.0; we set it.
 warnings.filterwarnings("ignore", category=CPendingDeprecationWarning)
+
+
+def _route(name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **_: Any) -> dict[str, str] | None:
+    """A delivery task goes to its channel's queue, however it was sent (dispatcher, CLI, sweep)."""
+    if name == "worker.tasks.deliver":
+        channel = (args[1] if args and len(args) > 1 else None) or (kwargs or {}).get("channel")
+        if isinstance(channel, str):
+            return {"queue": queues.for_delivery(get_context().settings, channel)}
+    return None
 
 
 def create_app() -> Celery:
@@ -37,7 +47,11 @@ def create_app() -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        task_default_queue="distributor",
+        task_default_queue=queues.DEFAULT,
+        # Each channel's deliveries in a queue of its own; a worker consumes them all unless told
+        # otherwise (`-Q`, `distributor worker --queues`).
+        task_queues=[Queue(name) for name in queues.all_queues(settings)],  # type: ignore[no-untyped-call]
+        task_routes=(_route,),
         broker_transport_options={
             "visibility_timeout": 3600,
             "global_keyprefix": settings.redis.key_prefix + "celery:",

@@ -391,4 +391,5 @@ def _error(response: requests.Response, doing: str = "") -> ChannelError:
     if status >= 500:
         wait = http.retry_after(response.headers.get("Retry-After"))
         return ChannelError(message, retry_after=wait, status=status, code=code)
-    return ChannelError(message, permanent=True, status=status, code=code)
+    auth = status == 401 or name in _RELOGIN or name == "ExpiredToken"
+    return ChannelError(message, permanent=True, status=status, code=code, auth=auth)

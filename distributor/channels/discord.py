@@ -32,6 +32,7 @@ DESCRIPTION_LIMIT = 4096
 FOOTER_LIMIT = 2048
 EMBED_TOTAL_LIMIT = 6000
 UNKNOWN_MESSAGE = 10008
+WEBHOOK_GONE = (10015, 50027)  # unknown webhook, invalid webhook token
 HINTS = {
     UNKNOWN_MESSAGE: "the message was deleted in Discord (or posted by another webhook)",
     10015: "the webhook was deleted: create a new one and update url",
@@ -176,7 +177,8 @@ class Discord(Channel):
             message += ": " + "; ".join(details)
         if code in HINTS:
             message += f": {HINTS[code]}"
-        return ChannelError(message, permanent=True, code=code or status, status=status)
+        auth = status == 401 or code in WEBHOOK_GONE  # a deleted webhook or a wrong token in its URL
+        return ChannelError(message, permanent=True, code=code or status, status=status, auth=auth)
 
     def check(self) -> str:
         """GET on the webhook URL: proves it exists and shows where it posts (posts nothing)."""

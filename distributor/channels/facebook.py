@@ -207,7 +207,7 @@ def graph_error(
     if code in TRANSIENT_CODES or (code not in HINTS and not 200 <= code <= 299 and status >= 500):
         return ChannelError(message, **common)
     hint = HINTS.get(code) or (HINTS[10] if 200 <= code <= 299 else None)
-    return ChannelError(f"{message}: {hint}" if hint else message, permanent=True, **common)
+    return ChannelError(f"{message}: {hint}" if hint else message, permanent=True, auth=code == 190, **common)
 
 
 def regain_access_seconds(headers: Mapping[str, str]) -> float | None:

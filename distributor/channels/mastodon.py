@@ -225,7 +225,7 @@ def _error(response: requests.Response) -> ChannelError:
     text = str(body.get("error")) if isinstance(body, dict) and body.get("error") else None
     message = f"mastodon: {text or (response.text or response.reason or 'error')[:300].strip()}"
     if status in (401, 403, 404, 410, 422):
-        return ChannelError(message, permanent=True, status=status, code=status)
+        return ChannelError(message, permanent=True, status=status, code=status, auth=status == 401)
     if status == 429:
         wait = http.retry_after(response.headers.get("Retry-After")) or http.retry_after(
             response.headers.get("X-RateLimit-Reset")

@@ -112,7 +112,8 @@ class Slack(Channel):
             return ChannelError(message, retry_after=wait, code=code or status, status=status)
         if status == 200:
             message = f"Slack: unexpected answer {body[:200]!r} (expected 'ok')"
-        return ChannelError(message, permanent=True, code=code or status, status=status)
+        auth = code in ("invalid_token", "no_service")  # the webhook was revoked or removed
+        return ChannelError(message, permanent=True, code=code or status, status=status, auth=auth)
 
     def check(self) -> str:
         """Sends an empty message, which Slack refuses without posting: a refusal for emptiness

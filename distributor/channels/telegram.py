@@ -276,7 +276,7 @@ class Telegram(Channel):
         if status >= 500:
             wait = retry_after(response.headers.get("Retry-After"))
             return ChannelError(f"Telegram: {description}", retry_after=wait, code=code, status=status)
-        return ChannelError(f"Telegram: {description}", permanent=True, code=code, status=status)
+        return ChannelError(f"Telegram: {description}", permanent=True, code=code, status=status, auth=status == 401)
 
     # --- credentials -----------------------------------------------------------------------------
 

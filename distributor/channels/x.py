@@ -108,7 +108,7 @@ class X(Channel):
         if status == 429:
             return ChannelError(f"x rate limited: {text}", retry_after=reset_after(response.headers), **common)
         if status == 401:
-            return ChannelError(f"x rejected the credentials: {text}", permanent=True, **common)
+            return ChannelError(f"x rejected the credentials: {text}", permanent=True, auth=True, **common)
         if status == 403 and "duplicate" in text.lower():
             return ChannelError(f"x says already posted: {text}", permanent=True, duplicate=True, **common)
         if status == 403 and code == "oauth1-permissions":

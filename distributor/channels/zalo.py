@@ -342,7 +342,8 @@ class Zalo(Channel):
     def _refresh_error(self, response: requests.Response, body: Any) -> ChannelError:
         code = _int(body.get("error")) if isinstance(body, dict) else 0
         if code == REFRESH_USED:
-            return ChannelError(f"zalo {REAUTHORISE}", permanent=True, code=code, status=response.status_code)
+            status = response.status_code
+            return ChannelError(f"zalo {REAUTHORISE}", permanent=True, code=code, status=status, auth=True)
         if response.status_code >= 500:
             return ChannelError(
                 f"zalo token refresh: server error {response.status_code}",
@@ -352,7 +353,8 @@ class Zalo(Channel):
         if isinstance(body, dict):
             detail = str(body.get("error_description") or body.get("error_name") or body.get("message") or "")
         detail = self._redact(detail or (response.text or "")[:300])
-        return ChannelError(f"zalo token refresh failed ({code}): {detail}", permanent=True, code=code or None)
+        message = f"zalo token refresh failed ({code}): {detail}"
+        return ChannelError(message, permanent=True, code=code or None, auth=True)
 
     def _redact(self, text: str) -> str:
         secrets = [self.config.access_token, self.config.refresh_token, self.config.secret_key]
@@ -369,6 +371,7 @@ class Zalo(Channel):
             return ChannelError(
                 f"{message}: the access token was refused even after a refresh",
                 permanent=True,
+                auth=True,
                 **common,
             )
         if code == PROCESSING:

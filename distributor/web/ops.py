@@ -7,8 +7,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from distributor import heartbeat, recovery
-from distributor.metrics import STATE
+from distributor import channel_health, heartbeat, recovery
+from distributor.metrics import CHANNELS, STATE
 from distributor.web.state import state
 
 
@@ -47,4 +47,5 @@ async def metrics(request: Request) -> Response:
         return ctx.store.count(), ctx.ledger.counts(), len(ctx.store.feed_meta())
 
     STATE.read = read
+    CHANNELS.read = lambda: channel_health.breaker_gauges(ctx)
     return Response(await run_in_threadpool(generate_latest), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,69 @@
+"""`distributor channels` (health), `channels resume`, and the worker's queues (issue 14)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from distributor import queues
+from distributor.cli import _worker_argv, app
+from distributor.context import get_context
+from distributor.errors import ChannelError
+from distributor.settings import load_settings
+from tests.unit.test_cli import SEED, config, run  # noqa: F401  (the CLI's config fixture)
+
+
+def health(path: Path) -> dict[str, dict]:  # type: ignore[type-arg]
+    data = json.loads(run("channels", "--json", "--config", str(path)))
+    return {entry["name"]: entry for entry in data["channels"]}
+
+
+def test_channels_lists_each_channels_health_and_resume_closes_a_paused_one(config: Path) -> None:  # noqa: F811
+    run("publish", str(SEED), "--config", str(config))
+    ctx = get_context(load_settings(config))
+    ctx.admission.enter(ctx.settings.channel("x"), "a:x")
+    ctx.admission.leave("x", "a:x", ChannelError("x rejected the credentials: Unauthorized", status=401, auth=True))
+
+    channels = health(config)
+    assert channels["outbox"]["breaker"] == "closed" and channels["outbox"]["posts_today"] == 1
+    assert channels["outbox"]["last_sent"] and channels["outbox"]["in_flight"] == 0
+    assert channels["x"]["breaker"] == "paused" and "Unauthorized" in channels["x"]["reason"]
+    assert channels["x"]["enabled"] is False and channels["x"]["max_in_flight"] == 2
+    table = run("channels", "--config", str(config))
+    assert "paused: x rejected the credentials" in table and "outbox" in table
+
+    assert "circuit closed" in run("channels", "resume", "x", "--config", str(config))
+    assert health(config)["x"]["breaker"] == "closed"
+    assert "already closed" in run("channels", "resume", "x", "--config", str(config))
+    missing = CliRunner().invoke(app, ["channels", "resume", "nope", "--config", str(config)])
+    assert missing.exit_code == 1 and "no channel named 'nope'" in missing.output
+
+
+def test_each_channel_has_its_own_queue_and_workers_can_be_dedicated(config: Path) -> None:  # noqa: F811
+    settings = load_settings(config)
+    assert queues.all_queues(settings) == ["distributor", "deliver.outbox", "deliver.x"]
+    assert queues.for_delivery(settings, "outbox") == "deliver.outbox"
+    assert queues.for_delivery(settings, "removed") == "distributor"  # still consumed: it gets cancelled
+    assert "-Q" not in _worker_argv(settings, beat=False)  # every queue by default
+    argv = _worker_argv(settings, beat=False, queues=["deliver.x"])
+    assert argv[argv.index("-Q") + 1] == "deliver.x"
+    bad = CliRunner().invoke(app, ["worker", "--queues", "deliver.nope", "--config", str(config)])
+    assert bad.exit_code == 2 and "unknown queue 'deliver.nope'" in bad.output
+
+
+def test_metrics_show_each_channels_breaker(make_settings) -> None:  # type: ignore[no-untyped-def]
+    from starlette.testclient import TestClient
+
+    from distributor.context import Context
+    from distributor.web.app import create_app
+
+    token = "tok-en-1234567890"
+    ctx = Context.create(make_settings(sources=[], server={"api_tokens": [token]}))
+    ctx.admission.enter(ctx.settings.channel("outbox"), "a:outbox")
+    ctx.admission.leave("outbox", "a:outbox", ChannelError("revoked", auth=True))
+    with TestClient(create_app(ctx, enqueue=lambda task, args: None)) as client:
+        text = client.get("/metrics", headers={"authorization": f"Bearer {token}"}).text
+    assert 'distributor_channel_breaker{channel="outbox"} 3.0' in text
+    assert 'distributor_channel_in_flight{channel="outbox"} 0.0' in text
