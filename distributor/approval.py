@@ -12,16 +12,13 @@ import html
 import logging
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 from distributor import text as textlib
 from distributor.context import Context
 from distributor.errors import ChannelError
 from distributor.ledger import AWAITING
 from distributor.models import Post
-
-if TYPE_CHECKING:
-    from distributor.pipeline import Dispatcher
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +40,12 @@ class Outcome:
         return asdict(self)
 
 
+class Deliverer(Protocol):
+    """What approving needs of a Dispatcher (distributor.pipeline): sending a delivery now."""
+
+    def deliver(self, article_id: str, channel: str, countdown: float = 0) -> None: ...
+
+
 class NothingToDecide(LookupError):
     """The article has no delivery (on that channel): the message says which."""
 
@@ -58,7 +61,7 @@ def decide(
     decision: Decision,
     article_id: str,
     channel: str | None = None,
-    dispatch: Dispatcher | None = None,
+    dispatch: Deliverer | None = None,
     reason: str = "",
 ) -> list[Outcome]:
     """Approve or reject every delivery of `article_id` awaiting approval, or only the one to
@@ -71,8 +74,9 @@ def decide(
     if not records:
         where = f" to {channel}" if channel else ""
         raise NothingToDecide(f"no delivery of article {article_id!r}{where}")
-    if channel is None:  # the whole article: only what waits (a sent post is no news to report)
-        held = [d for d in records if d.state in (AWAITING, "rejected")]
+    if channel is None:  # the whole article: the channels that hold deliveries, not every other one
+        gated = {c.name for c in ctx.settings.channels if c.approval}
+        held = [d for d in records if d.state in (AWAITING, "rejected") or d.channel in gated]
         records = held or records
     outcomes = []
     for record in records:
