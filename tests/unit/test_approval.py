@@ -16,6 +16,8 @@ from distributor.errors import ConfigError
 from distributor.inline import InlineDispatcher
 from distributor.normalize import Draft
 from distributor.settings import Settings
+from tests.fakes.telegram import TOKEN, TelegramFake
+from tests.unit.channels.secret_url_cases import fake_fixtures
 
 
 class Recorder:
@@ -193,3 +195,21 @@ def test_held_and_rejected_deliveries_come_back_as_they_were_after_a_redis_loss(
     [late] = approval.decide(ctx, "approve", rejected)
     assert not late.done
     assert approval.decide(ctx, "approve", waiting)[0].done
+
+
+server, fake = fake_fixtures(TelegramFake)
+
+
+def test_a_telegram_editors_group_gets_the_preview_as_written_once(make_settings, tmp_path: Path, fake) -> None:  # type: ignore[no-untyped-def]
+    group = {"name": "editors", "type": "telegram", "token": TOKEN, "chat_id": "-1001234567890"}
+    config = [channels(tmp_path, approval_notify="editors")[0], {**group, "api_base": fake.url, "enabled": False}]
+    ctx = Context.create(make_settings(sources=[], channels=config))
+    draft = Draft(url="https://portal.example.gov.vn/gia", title='Giá <vàng> & "USD"', published="2026-05-01T08:00:00Z")
+    article = pipeline.to_article(ctx, draft, "test")
+    pipeline.ingest(ctx, article, InlineDispatcher(ctx), announce=True)
+    pipeline.ingest(ctx, article, InlineDispatcher(ctx), announce=True)  # the same entry again
+    [sent] = fake.posts
+    assert sent["method"] == "sendMessage" and sent["parse_mode"] == "HTML"
+    assert sent["plain"].startswith('Awaiting approval on social: Giá <vàng> & "USD"')  # shown as written
+    assert f"distributor approve {article.id}" in sent["plain"]
+    assert state(ctx, article.id) == "awaiting_approval" and ctx.ledger.get(article.id, "editors") is None
