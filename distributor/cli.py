@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from distributor.errors import ConfigError, SourceError
+from distributor.ledger import AWAITING
 from distributor.settings import Settings, load_settings
 from distributor.urls import mask_url
 
@@ -320,6 +321,7 @@ def publish(
         article = pipeline.to_article(ctx, draft, "cli")
     except (SourceError, ValueError, OSError) as exc:
         error(f"{path_or_url}: {exc}")
+        _audit(ctx, "publish", path_or_url, "refused", str(exc))
         raise typer.Exit(1) from None
     dispatch = InlineDispatcher(ctx)
     change, feeds = pipeline.ingest(ctx, article, dispatch, announce=announce)
@@ -328,6 +330,8 @@ def publish(
     console.print(f"{article.id} {change}: {article.title}")
     for _, channel, result in dispatch.results:
         console.print(f"  {channel}: {result.state} {result.detail}")
+    report = "; ".join(f"{channel}: {result.state} {result.detail}".strip() for _, channel, result in dispatch.results)
+    _audit(ctx, "publish", article.id, change, f"{path_or_url}" + (f"; {report}" if report else ""))
 
 
 @feeds_app.command("build")
@@ -423,23 +427,134 @@ def deliveries(
 def deliveries_retry(article_id: ArticleIdArg, channel: ChannelArg, config: ConfigOption = None) -> None:
     """Put a failed, unknown or cancelled delivery back in the queue."""
     ctx = _context(config)
+    target = f"{article_id} -> {channel}"
     if not ctx.ledger.requeue(article_id, channel):
-        error(f"no failed/unknown/cancelled delivery {article_id} -> {channel}")
+        found = ctx.ledger.get(article_id, channel)
+        why = f"state {found.state}" if found else "no such delivery"
+        _audit(ctx, "retry", target, "refused", why)
+        error(f"no failed/unknown/cancelled delivery {target} ({why})")
         raise typer.Exit(1)
+    requeued = ctx.ledger.get(article_id, channel)
+    if requeued is not None and requeued.state == AWAITING:
+        _audit(ctx, "retry", target, "awaiting approval")
+        console.print(f"{target} awaits approval again: distributor approve {article_id} --channel {channel}")
+        return
     from worker.tasks import deliver
 
     deliver.delay(article_id, channel)
-    console.print(f"queued {article_id} -> {channel}")
+    _audit(ctx, "retry", target, "queued")
+    console.print(f"queued {target}")
 
 
 @deliveries_app.command("cancel")
 def deliveries_cancel(article_id: ArticleIdArg, channel: ChannelArg, config: ConfigOption = None) -> None:
     """Cancel a pending, failed or unknown delivery (it will never be posted)."""
     ctx = _context(config)
+    target = f"{article_id} -> {channel}"
     if not ctx.ledger.cancel(article_id, channel, "cancelled by the operator"):
-        error(f"nothing to cancel for {article_id} -> {channel}")
+        found = ctx.ledger.get(article_id, channel)
+        why = f"state {found.state}" if found else "no such delivery"
+        _audit(ctx, "cancel", target, "refused", why)
+        error(f"nothing to cancel for {target} ({why})")
         raise typer.Exit(1)
-    console.print(f"cancelled {article_id} -> {channel}")
+    _audit(ctx, "cancel", target, "cancelled")
+    console.print(f"cancelled {target}")
+
+
+def _audit(ctx, action: str, target: str, outcome: str, detail: str = "") -> None:  # type: ignore[no-untyped-def]
+    """Record a command-line operator action (`distributor audit` lists them)."""
+    from distributor import audit
+
+    audit.record(ctx, audit.cli_actor(), action, target, outcome, detail)
+
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+ChannelOption = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--channel", help="Only this channel (default: every channel where the article awaits approval)."),
+]
+
+
+def _decide(
+    decision: str, article_id: str, channel: str | None, reason: str, config: Path | None, as_json: bool
+) -> None:
+    from distributor import approval
+    from distributor.inline import InlineDispatcher
+
+    ctx = _context(config)
+    target = f"{article_id} -> {channel}" if channel else article_id
+    dispatch = InlineDispatcher(ctx)
+    try:
+        outcomes = approval.decide(ctx, decision, article_id, channel, dispatch, reason)  # type: ignore[arg-type]
+    except approval.NothingToDecide as exc:
+        _audit(ctx, decision, target, "refused", str(exc))
+        if as_json:
+            console.print_json(data={"article_id": article_id, "action": decision, "error": str(exc)})
+        else:
+            error(str(exc))
+        raise typer.Exit(1) from None
+    sent = {name: result for _, name, result in dispatch.results}
+    done = any(o.done for o in outcomes)
+    report = approval.summary(outcomes)
+    _audit(ctx, decision, target, ("approved" if decision == "approve" else "rejected") if done else "refused", report)
+    if as_json:
+        rows = [o.as_dict() | ({"delivery": sent[o.channel].state} if o.channel in sent else {}) for o in outcomes]
+        console.print_json(data={"article_id": article_id, "action": decision, "channels": rows})
+    else:
+        for o in outcomes:
+            after = f" ({sent[o.channel].state} {sent[o.channel].detail})".rstrip() if o.channel in sent else ""
+            (ok if o.done else error)(f"{o.channel}: {o.message}{after}")
+    if not done:
+        raise typer.Exit(1)
+
+
+@app.command()
+def approve(
+    article_id: ArticleIdArg, channel: ChannelOption = None, config: ConfigOption = None, as_json: JsonOption = False
+) -> None:
+    """Post an article held for approval (channels with approval = true), now."""
+    _decide("approve", article_id, channel, "", config, as_json)
+
+
+@app.command()
+def reject(
+    article_id: ArticleIdArg,
+    channel: ChannelOption = None,
+    reason: Annotated[str, typer.Option(help="Why (kept in the ledger and the audit log).")] = "",
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Never post an article held for approval (a later approve is refused)."""
+    _decide("reject", article_id, channel, reason, config, as_json)
+
+
+@app.command("audit")
+def audit_log(
+    since: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="Only actions since then: a duration ('7d', '12h') or an ISO date/time (UTC)."),
+    ] = None,
+    limit: Annotated[int, typer.Option(help="How many to list, newest first.")] = 100,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Operator actions (approve, reject, retract, retry, cancel, publish, push): who, when, what, outcome."""
+    from distributor import audit
+
+    try:
+        start = audit.since_time(since)
+    except ValueError as exc:
+        error(str(exc))
+        raise typer.Exit(2) from None
+    ctx = _context(config)
+    entries = audit.read(ctx, start, limit)
+    if as_json:
+        console.print_json(data={"entries": [e.as_dict() for e in entries]})
+        return
+    table = Table("when (UTC)", "who", "action", "target", "outcome", "detail")
+    for e in entries:
+        table.add_row(e.at, e.actor, e.action, e.target, e.outcome, e.detail)
+    console.print(table)
 
 
 @recovery_app.command("status")

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime
 
-from distributor import delivery, rebuild
+from distributor import approval, delivery, rebuild
 from distributor.context import Context
 from distributor.feeds import websub
 
@@ -33,6 +33,9 @@ class InlineDispatcher:
 
     def release(self, article_id: str, announce: bool, eta: datetime) -> None:
         self.scheduled.append((article_id, eta))
+
+    def notify(self, article_id: str, channels: list[str]) -> None:
+        approval.notify(self.ctx, article_id, channels)
 
     def ping(self, hubs: list[str], urls: list[str]) -> None:
         for error in websub.ping(hubs, urls):

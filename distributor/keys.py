@@ -80,6 +80,10 @@ class Keys:
         """Sorted set 'article_id:channel' -> the time slot reserved for that delivery."""
         return f"{self.prefix}channel:{channel}:reservations"
 
+    def approval_notice(self, article_id: str, channel: str) -> str:
+        """Marker: the editors' channel `channel` was shown `article_id`'s preview (sent once)."""
+        return f"{self.prefix}approval-notice:{article_id}:{channel}"
+
     # shares
     def shares(self, article_id: str) -> str:
         """Hash network -> count for one article."""
@@ -110,6 +114,10 @@ class Keys:
         """Hash: when Redis was found without the state and what the journal restored (until the
         operator acknowledges it)."""
         return f"{self.prefix}state-lost"
+
+    def audit(self) -> str:
+        """Stream of operator actions (ids are their times; trimmed to `[audit] retention`)."""
+        return f"{self.prefix}audit"
 
     def beat_prefix(self) -> str:
         return f"{self.prefix}beat:"

@@ -1,6 +1,8 @@
 """The delivery ledger: one record per (article, channel), the exactly-once rules.
 
-States: pending -> sending -> sent | failed | unknown | cancelled. A delivery is claimed atomically
+States: pending -> sending -> sent | failed | unknown | cancelled. On a channel with `approval = true`
+a delivery starts as awaiting_approval (neither due nor swept) until an operator approves it (->
+pending) or rejects it (-> rejected: final, never posted). A delivery is claimed atomically
 (pending -> sending, with a lease), so duplicate tasks never post twice. A claim that finds an
 expired lease means a worker died mid-send: the post's fate is unknown, and the caller decides by
 the platform's idempotency key or a read-back, or flags it for the operator.
@@ -25,7 +27,8 @@ from distributor.keys import Keys
 if TYPE_CHECKING:
     from distributor.journal import Journal, JournaledDelivery
 
-FINAL = ("sent", "failed", "unknown", "cancelled")
+FINAL = ("sent", "failed", "unknown", "cancelled", "rejected")
+AWAITING = "awaiting_approval"
 Claim = Literal["go", "crashed", "busy", "done", "missing"]
 
 _CLAIM = """
@@ -73,6 +76,21 @@ redis.call('ZADD', KEYS[3], tonumber(ARGV[3]), ARGV[1])
 return 1
 """
 
+# An operator's decision on a held delivery: ARGV = new state, now, member, then field/value pairs.
+# Only from awaiting_approval; returns the state found otherwise ('' when there is no record).
+_DECIDE = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if state ~= 'awaiting_approval' then return state or '' end
+redis.call('HSET', KEYS[1], 'state', ARGV[1], 'updated', ARGV[2])
+for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if ARGV[1] == 'pending' then
+  redis.call('HSET', KEYS[1], 'due', ARGV[2])
+  redis.call('ZADD', KEYS[2], tonumber(ARGV[2]), ARGV[3])
+end
+redis.call('ZADD', KEYS[3], tonumber(ARGV[2]), ARGV[3])
+return 'ok'
+"""
+
 
 @dataclass(frozen=True)
 class Delivery:
@@ -101,6 +119,7 @@ class Ledger:
         self._claim = client.register_script(_CLAIM)
         self._finish = client.register_script(_FINISH)
         self._restore = client.register_script(_RESTORE)
+        self._decide = client.register_script(_DECIDE)
 
     def _journal(self, article_id: str, channel: str, state: str, **fields: str) -> None:
         if self.journal is not None:
@@ -109,9 +128,10 @@ class Ledger:
     def _due_key(self) -> str:
         return self.keys.deliveries_by_time() + ":due"
 
-    def create(self, article_id: str, channel: str, due: float | None = None) -> bool:
-        """Record a pending delivery; False when one already exists, in Redis or only in the journal
-        (then it is restored): never post twice."""
+    def create(self, article_id: str, channel: str, due: float | None = None, state: str = "pending") -> bool:
+        """Record a pending delivery (or one `awaiting_approval`, which is neither due nor swept);
+        False when one already exists, in Redis or only in the journal (then it is restored): never
+        post twice."""
         if self.journal is not None:
             known = self.journal.find_delivery(article_id, channel)
             if known is not None:
@@ -120,25 +140,51 @@ class Ledger:
         now = time.time()
         key = self.keys.delivery(article_id, channel)
         member = f"{article_id}:{channel}"
-        if not self.redis.hsetnx(key, "state", "pending"):
+        if state not in ("pending", AWAITING):
+            raise ValueError(f"a delivery starts as pending or {AWAITING}, not {state!r}")
+        if not self.redis.hsetnx(key, "state", state):
             return False
         pipe = self.redis.pipeline()
-        pipe.hset(
-            key,
-            mapping={
-                "attempts": 0,
-                "created": now,
-                "updated": now,
-                "due": due or now,
-                "article_id": article_id,
-                "channel": channel,
-            },
-        )
-        pipe.zadd(self._due_key(), {member: due or now})
+        fields: dict[str, str | float] = {
+            "attempts": 0,
+            "created": now,
+            "updated": now,
+            "due": due or now,
+            "article_id": article_id,
+            "channel": channel,
+        }
+        if state == AWAITING:
+            fields["approval"] = "required"  # kept after approval: an operator's retry never skips it
+        pipe.hset(key, mapping=fields)
+        if state == "pending":
+            pipe.zadd(self._due_key(), {member: due or now})
         pipe.zadd(self.keys.deliveries_by_time(), {member: now})
         pipe.execute()
-        self._journal(article_id, channel, "pending")
+        self._journal(article_id, channel, state)
         return True
+
+    def approve(self, article_id: str, channel: str) -> str:
+        """A held delivery may go: awaiting_approval -> pending, due now. 'ok', else the state found
+        ('' when there is no such delivery); the caller dispatches it (the sweep would, too)."""
+        return self._decision(article_id, channel, "pending", approval="approved")
+
+    def reject(self, article_id: str, channel: str, reason: str) -> str:
+        """A held delivery must never be posted: awaiting_approval -> rejected (final). 'ok', else
+        the state found ('' when there is no such delivery)."""
+        return self._decision(article_id, channel, "rejected", approval="rejected", error=reason)
+
+    def _decision(self, article_id: str, channel: str, state: str, **fields: str) -> str:
+        now = time.time()
+        args: list[str | float] = [state, now, f"{article_id}:{channel}"]
+        for name, value in fields.items():
+            args += [name, value]
+        found = self._decide(
+            keys=[self.keys.delivery(article_id, channel), self._due_key(), self.keys.deliveries_by_time()],
+            args=args,
+        )
+        if found == "ok":
+            self._journal(article_id, channel, state, error=fields.get("error", ""))
+        return str(found)
 
     def restore(self, records: list[JournaledDelivery]) -> int:
         """Put journaled deliveries back where Redis has no record; how many were missing.
@@ -165,6 +211,8 @@ class Ledger:
             }
             if d.state == "sending":
                 fields["lease_until"] = 0
+            if d.state == AWAITING:  # held again, not due: it still waits for an operator
+                fields["approval"] = "required"
             args: list[str | float] = [f"{d.article_id}:{d.channel}", now if unfinished else "", d.updated]
             for name, value in fields.items():
                 args += [name, value]
@@ -226,10 +274,10 @@ class Ledger:
         return self._set(article_id, channel, "pending", **fields)
 
     def cancel(self, article_id: str, channel: str, reason: str) -> bool:
-        """Cancel a pending/unknown/failed delivery (operator action or article unpublished)."""
+        """Cancel a pending/awaiting/unknown/failed delivery (operator action or article unpublished)."""
         key = self.keys.delivery(article_id, channel)
         state = self.redis.hget(key, "state")
-        if state in (None, "sent", "sending"):
+        if state in (None, "sent", "sending", "rejected"):
             return False
         pipe = self.redis.pipeline()
         pipe.hset(key, mapping={"state": "cancelled", "error": reason, "updated": time.time()})
@@ -239,12 +287,20 @@ class Ledger:
         return True
 
     def requeue(self, article_id: str, channel: str) -> bool:
-        """Operator retry of a failed/unknown/cancelled delivery: back to pending, due now."""
+        """Operator retry of a failed/unknown/cancelled delivery: back to pending, due now; one that
+        was cancelled while it awaited approval goes back to awaiting it (never a rejected one)."""
         key = self.keys.delivery(article_id, channel)
-        if self.redis.hget(key, "state") not in ("failed", "unknown", "cancelled"):
+        state, approval = self.redis.hmget(key, ["state", "approval"])
+        if state not in ("failed", "unknown", "cancelled"):
             return False
         now = time.time()
         pipe = self.redis.pipeline()
+        if approval == "required":
+            pipe.hset(key, mapping={"state": AWAITING, "updated": now, "attempts": 0, "error": ""})
+            pipe.zadd(self.keys.deliveries_by_time(), {f"{article_id}:{channel}": now})
+            pipe.execute()
+            self._journal(article_id, channel, AWAITING)
+            return True
         pipe.hset(key, mapping={"state": "pending", "due": now, "updated": now, "attempts": 0})
         pipe.zadd(self._due_key(), {f"{article_id}:{channel}": now})
         pipe.execute()

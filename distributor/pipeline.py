@@ -17,6 +17,7 @@ from typing import Protocol
 from distributor import feedset, recovery
 from distributor.context import Context
 from distributor.errors import SourceError
+from distributor.ledger import AWAITING
 from distributor.models import Article
 from distributor.normalize import Draft, is_dated, normalize
 from distributor.rebuild import feed_meta
@@ -34,6 +35,10 @@ class Dispatcher(Protocol):
     def release(self, article_id: str, announce: bool, eta: datetime) -> None: ...
 
     def ping(self, hubs: list[str], urls: list[str]) -> None: ...
+
+    def notify(self, article_id: str, channels: list[str]) -> None:
+        """Send the editors the preview of what awaits approval (`distributor.approval.notify`)."""
+        ...
 
 
 @dataclass
@@ -196,8 +201,18 @@ def channels_for(ctx: Context, article: Article) -> list[str]:
 
 
 def fan_out(ctx: Context, article: Article, dispatch: Dispatcher) -> list[str]:
-    """One delivery per (article, channel); an existing record means it was already handled."""
-    created = [name for name in channels_for(ctx, article) if ctx.ledger.create(article.id, name)]
+    """One delivery per (article, channel); an existing record means it was already handled.
+
+    On a channel with `approval = true` the delivery waits for an operator (distributor.approval);
+    the editors' channels named by `approval_notify` get one preview of what waits."""
+    created: list[str] = []
+    held: list[str] = []
+    for name in channels_for(ctx, article):
+        approval = ctx.settings.channel(name).approval
+        if ctx.ledger.create(article.id, name, state=AWAITING if approval else "pending"):
+            (held if approval else created).append(name)
     for name in created:
         dispatch.deliver(article.id, name)
-    return created
+    if any(ctx.settings.channel(name).approval_notify for name in held):
+        dispatch.notify(article.id, held)
+    return created + held

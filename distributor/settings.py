@@ -17,7 +17,7 @@ import tomllib
 import types
 import typing
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -139,24 +139,47 @@ class PathSettings(Strict):
     public_dir: str = ""  # empty: <data_dir>/public
 
 
+def _token_table(value: Any) -> Any:
+    """A bare token string is the legacy form: a token named later by its position."""
+    return value if isinstance(value, dict | BaseModel) else {"token": value}
+
+
+class ApiToken(Strict):
+    """An operator token and the name the audit log records for whoever uses it."""
+
+    holds_secret: ClassVar[bool] = True  # errors anywhere in `api_tokens` never show the value given
+    name: Annotated[str, Field(pattern=r"^([A-Za-z0-9][A-Za-z0-9_.@-]{0,63})?$")] = ""
+    token: SecretStr
+
+
 class ServerSettings(Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
-    api_tokens: list[SecretStr] = []
+    # Each a string (named `token-1`, `token-2` ... by position) or { name = "...", token = "..." }.
+    api_tokens: list[Annotated[ApiToken, BeforeValidator(_token_table)]] = []
     push_secret: SecretStr | None = None
     push_window: Duration = 300
     trusted_proxies: list[str] = []
     public_metrics: bool = False
     access_log: bool = False  # one log line per request roughly halves the plain request rate
 
-    @field_validator("api_tokens", "push_secret")
+    @field_validator("push_secret")
     @classmethod
-    def _not_blank(cls, value: Any) -> Any:
-        # A blank token would admit an empty password; a blank HMAC key lets anyone sign a push.
-        secrets = value if isinstance(value, list) else [value]
-        if any(s is not None and not s.get_secret_value().strip() for s in secrets):
+    def _not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        # A blank HMAC key lets anyone sign a push.
+        if value is not None and not value.get_secret_value().strip():
             raise ValueError("must not be empty (a blank secret would let anyone in)")
         return value
+
+    @field_validator("api_tokens")
+    @classmethod
+    def _named(cls, tokens: list[ApiToken]) -> list[ApiToken]:
+        """Unnamed tokens are named by position; a blank one would admit an empty password."""
+        for index, token in enumerate(tokens):
+            if not token.token.get_secret_value().strip():
+                name = token.name or index + 1
+                raise ValueError(f"token {name} must not be empty (a blank secret would let anyone in)")
+        return [t if t.name else t.model_copy(update={"name": f"token-{i + 1}"}) for i, t in enumerate(tokens)]
 
 
 class WorkerSettings(Strict):
@@ -169,6 +192,10 @@ class WorkerSettings(Strict):
     stop_timeout: Duration = 30  # a stopping worker's time to finish its deliveries before it is killed
     breaker_failures: int = Field(default=5, ge=1)  # transient failures in a row that open a channel's circuit
     breaker_cooldown: Duration = 60  # first pause of an open circuit; doubles on each trip, up to an hour
+
+
+class AuditSettings(Strict):
+    retention: Duration = 90 * 86400  # operator actions older than this are dropped from the log
 
 
 class ShareSettings(Strict):
@@ -256,6 +283,7 @@ class Settings(Strict):
     server: ServerSettings = ServerSettings()
     worker: WorkerSettings = WorkerSettings()
     shares: ShareSettings = ShareSettings()
+    audit: AuditSettings = AuditSettings()
     sources: list[SourceSettings] = []
     feeds: list[FeedSettings] = []
     channels: list[ChannelSettings] = []
@@ -399,7 +427,7 @@ def _shown(value: Any) -> str:
 
 
 def _mentions_secret(annotation: Any) -> bool:
-    if annotation is SecretStr:
+    if annotation is SecretStr or getattr(annotation, "holds_secret", False) is True:
         return True
     return any(_mentions_secret(arg) for arg in typing.get_args(annotation))
 
@@ -575,10 +603,39 @@ def _cross_checks(settings: Settings, origin: str) -> list[str]:
     for feed in settings.feeds:
         for unknown in set(feed.filters.sources) - source_names:
             problems.append(f"{origin}: [[feeds]] {feed.name!r} key 'filters.sources' names unknown source {unknown!r}")
+    token_names = [t.name for t in settings.server.api_tokens]
+    for name in sorted({n for n in token_names if token_names.count(n) > 1}):
+        problems.append(
+            f"{origin}: [server] api_tokens name {name!r} is used twice (unnamed tokens are named token-1, token-2 "
+            "... by position); the audit log must tell who acted"
+        )
+    for name in sorted({"hmac", "local"} & set(token_names)):
+        problems.append(f"{origin}: [server] api_tokens name {name!r} is reserved for the audit log; pick another")
+    problems.extend(_approval_checks(settings, origin))
     # A channel type whose keys depend on other tables (Zalo's cover on [site] logo) says so itself.
     names = {"channels": [{"name": c.name} for c in settings.channels]}
     for index, channel in enumerate(settings.channels):
         cross_check = getattr(channel, "cross_check", None)
         for key, problem in cross_check(settings.site) if cross_check else []:
             problems.append(f"{origin}: {_describe(('channels', index, key), names)} {problem}")
+    return problems
+
+
+def _approval_checks(settings: Settings, origin: str) -> list[str]:
+    """`approval_notify` names another configured channel (where the editors see the preview)."""
+    problems = []
+    names = {c.name for c in settings.channels}
+    listed = {"channels": [{"name": c.name} for c in settings.channels]}
+    for index, channel in enumerate(settings.channels):
+        target = channel.approval_notify
+        where = _describe(("channels", index, "approval_notify"), listed)
+        if target is None:
+            continue
+        if target == channel.name:
+            problems.append(f"{origin}: {where} names the channel itself; name the editors' channel instead")
+        elif target not in names:
+            known = ", ".join(sorted(names))
+            problems.append(f"{origin}: {where} names unknown channel {target!r} (channels: {known})")
+        elif not channel.approval:
+            problems.append(f"{origin}: {where} is set but approval is false: nothing would ever be previewed")
     return problems

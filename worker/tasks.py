@@ -13,7 +13,7 @@ from typing import Any
 from celery import shared_task
 from celery.utils.log import get_task_logger
 
-from distributor import delivery, pipeline, rebuild
+from distributor import approval, delivery, pipeline, rebuild
 from distributor.context import get_context
 from distributor.feeds import websub
 from distributor.sources.push import PushedArticle
@@ -33,6 +33,9 @@ class CeleryDispatcher:
 
     def ping(self, hubs: list[str], urls: list[str]) -> None:
         ping_hubs.delay(hubs, urls)
+
+    def notify(self, article_id: str, channels: list[str]) -> None:
+        notify_approval.delay(article_id, channels)
 
 
 dispatcher = CeleryDispatcher()
@@ -82,6 +85,11 @@ def deliver(article_id: str, channel: str) -> str:
 @shared_task(name="worker.tasks.sweep_deliveries", ignore_result=True)
 def sweep_deliveries() -> int:
     return delivery.sweep(get_context(), dispatcher)
+
+
+@shared_task(name="worker.tasks.notify_approval", ignore_result=True)
+def notify_approval(article_id: str, channels: list[str]) -> dict[str, str]:
+    return approval.notify(get_context(), article_id, channels)
 
 
 @shared_task(name="worker.tasks.ping_hubs", ignore_result=True)

@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from distributor.web.auth import SIGNATURE_HEADER, local_client, signed_ok, token_ok
+from distributor.web.auth import SIGNATURE_HEADER, local_client, signed_ok, token_name, token_ok
 from distributor.web.errors import error, quoted
 from distributor.web.state import state
 
@@ -115,6 +115,15 @@ def operator_refusal(request: Request, *, basic: bool = False) -> Response | Non
     if local_client(request):
         return None
     return error(403, NO_TOKEN)
+
+
+def actor(request: Request) -> str:
+    """Who made an admitted request, for the audit log: the name of its token, 'hmac' for a signed
+    push, 'local' for a client on this machine when no token is configured."""
+    name = token_name(request, state(request).ctx.settings.server)
+    if name is not None:
+        return name
+    return "hmac" if request.headers.get(SIGNATURE_HEADER) else "local"
 
 
 def is_operator(request: Request) -> bool:

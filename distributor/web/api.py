@@ -14,12 +14,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from distributor import metrics, pipeline
+from distributor import approval, audit, metrics, pipeline
 from distributor.context import Context
 from distributor.models import Article
 from distributor.settings import SiteSettings
 from distributor.sources.push import PushedArticle, problems
-from distributor.web.access import is_operator
+from distributor.web.access import actor, is_operator
 from distributor.web.errors import error, quoted
 from distributor.web.state import state
 
@@ -162,15 +162,101 @@ async def push_article(request: Request) -> Response:
         pushed = PushedArticle.model_validate(payload)
         article = await run_in_threadpool(pipeline.to_article, ctx, pushed.draft(), source)
     except ValidationError as exc:
-        return error(422, f"invalid article: {problems(exc)}")
+        return await _audited(request, "push", "(invalid article)", error(422, f"invalid article: {problems(exc)}"))
     except ValueError as exc:
-        return error(422, f"invalid article: {exc}")
+        return await _audited(request, "push", "(invalid article)", error(422, f"invalid article: {exc}"))
     if off_site(article.url, site):
         hosts = ", ".join([_host(site.url), *site.allowed_hosts])
-        return error(
+        refusal = error(
             422,
             f"article URL {quoted(article.url)} is not on this site ({hosts}); add its host to [site] allowed_hosts",
         )
+        return await _audited(request, "push", article.url, refusal)
     await run_in_threadpool(request.app.state.enqueue, "worker.tasks.ingest", [pushed.model_dump(), source, True])
     metrics.PUSHED.inc()
+    await run_in_threadpool(audit.record, ctx, actor(request), "push", article.id, "accepted", article.url)
     return JSONResponse({"id": article.id, "url": article.url, "status": "accepted"}, status_code=202)
+
+
+async def _audited(request: Request, action: str, target: str, refusal: JSONResponse) -> JSONResponse:
+    """Record a refused operator action (with the message the caller got), then return the refusal."""
+    message = json.loads(bytes(refusal.body))["error"]["message"]
+    ctx = state(request).ctx
+    await run_in_threadpool(audit.record, ctx, actor(request), action, target, "refused", message)
+    return refusal
+
+
+# --- approval ------------------------------------------------------------------------------------
+
+
+async def approve_article(request: Request) -> Response:
+    return await _decide(request, "approve")
+
+
+async def reject_article(request: Request) -> Response:
+    return await _decide(request, "reject")
+
+
+class _Enqueued:
+    """A Dispatcher's `deliver` for the web process: the worker sends it (rate limits and all)."""
+
+    def __init__(self, request: Request) -> None:
+        self.enqueue = request.app.state.enqueue
+
+    def deliver(self, article_id: str, channel: str, countdown: float = 0) -> None:
+        self.enqueue("worker.tasks.deliver", [article_id, channel])
+
+
+async def _decide(request: Request, decision: approval.Decision) -> Response:
+    """Body (optional): {"channel": "telegram"} for one channel, and for a rejection "reason"."""
+    ctx = state(request).ctx
+    article_id = request.path_params["article_id"]
+    body = await request.body()
+    try:
+        payload = json.loads(body) if body.strip() else {}
+    except (ValueError, UnicodeDecodeError):
+        return await _audited(request, decision, article_id, error(400, "body is not valid JSON"))
+    allowed = {"channel", "reason"} if decision == "reject" else {"channel"}
+    if not isinstance(payload, dict) or set(payload) - allowed:
+        keys = ", ".join(f'"{k}"' for k in sorted(allowed))
+        return await _audited(request, decision, article_id, error(400, f"body must be a JSON object with {keys}"))
+    channel, reason = payload.get("channel"), payload.get("reason", "")
+    if not isinstance(channel, str | None) or not isinstance(reason, str):
+        return await _audited(request, decision, article_id, error(400, '"channel" and "reason" must be strings'))
+    target = f"{article_id} -> {channel}" if channel else article_id
+    try:
+        outcomes = await run_in_threadpool(
+            approval.decide,
+            ctx,
+            decision,
+            article_id,
+            channel,
+            _Enqueued(request),
+            reason[:500],
+        )
+    except approval.NothingToDecide as exc:
+        return await _audited(request, decision, target, error(404, str(exc)))
+    done = any(o.done for o in outcomes)
+    outcome = ("approved" if decision == "approve" else "rejected") if done else "refused"
+    await run_in_threadpool(audit.record, ctx, actor(request), decision, target, outcome, approval.summary(outcomes))
+    report = {"article_id": article_id, "action": decision, "channels": [o.as_dict() for o in outcomes]}
+    if not done:
+        return JSONResponse(
+            {"error": {"status": 409, "message": approval.summary(outcomes)}, **report}, status_code=409
+        )
+    return JSONResponse(report)
+
+
+# --- audit ---------------------------------------------------------------------------------------
+
+
+async def audit_log(request: Request) -> Response:
+    """`?since=7d` or an ISO date, `?limit=` (default 100, at most 1000); newest first."""
+    ctx = state(request).ctx
+    try:
+        since = audit.since_time(request.query_params.get("since"))
+    except ValueError as exc:
+        return error(400, str(exc))
+    limit = _int(request, "limit", 100, 1000)
+    entries = await run_in_threadpool(audit.read, ctx, since, limit)
+    return JSONResponse({"entries": [e.as_dict() for e in entries]})

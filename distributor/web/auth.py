@@ -19,14 +19,16 @@ TIMESTAMP_HEADER = "x-distributor-timestamp"
 PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-real-ip", "via")
 
 
-def _token_ok(presented: str, server: ServerSettings) -> bool:
+def _matching(presented: str, server: ServerSettings) -> str | None:
+    """The name of the configured token `presented` is, or None."""
     # Compare against every token without an early exit, in constant time per token.
-    matches = [hmac.compare_digest(presented.encode(), t.get_secret_value().encode()) for t in server.api_tokens]
-    return any(matches)
+    matches = [hmac.compare_digest(presented.encode(), t.token.get_secret_value().encode()) for t in server.api_tokens]
+    return next((t.name for t, hit in zip(server.api_tokens, matches, strict=True) if hit), None)
 
 
-def token_ok(request: Request, server: ServerSettings, *, basic: bool = False) -> bool:
-    """A configured token in `Authorization: Bearer`; with `basic`, also as an HTTP Basic password.
+def token_name(request: Request, server: ServerSettings, *, basic: bool = False) -> str | None:
+    """The name of the configured token in `Authorization: Bearer` (with `basic`, also as an HTTP
+    Basic password), or None: who acts, for the audit log.
 
     Basic is for pages an operator opens in a browser only: the browser re-sends it by itself, to
     requests other sites make it send too, so it must never authorise a change.
@@ -34,14 +36,19 @@ def token_ok(request: Request, server: ServerSettings, *, basic: bool = False) -
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value:
-        return _token_ok(value.strip(), server)
+        return _matching(value.strip(), server)
     if basic and scheme.lower() == "basic" and value:  # any user name, the token as password
         try:
             password = base64.b64decode(value).decode().partition(":")[2]
         except (ValueError, UnicodeDecodeError):
-            return False
-        return _token_ok(password, server)
-    return False
+            return None
+        return _matching(password, server)
+    return None
+
+
+def token_ok(request: Request, server: ServerSettings, *, basic: bool = False) -> bool:
+    """A configured token in `Authorization: Bearer`; with `basic`, also as an HTTP Basic password."""
+    return token_name(request, server, basic=basic) is not None
 
 
 def is_loopback(host: str) -> bool:

@@ -373,7 +373,7 @@ def test_an_empty_variable_defers_to_the_secret_file(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("DEPLOY_TEST_TOKEN", "")
     monkeypatch.setenv("DEPLOY_TEST_TOKEN_FILE", str(secret))
     settings = settings_from_dict(TOKEN_REF, env=Environment(redis_url=None, data_dir=None))
-    assert [t.get_secret_value() for t in settings.server.api_tokens] == ["from-the-secret-file-0123456789"]
+    assert [t.token.get_secret_value() for t in settings.server.api_tokens] == ["from-the-secret-file-0123456789"]
 
 
 @pytest.mark.parametrize(

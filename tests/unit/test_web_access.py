@@ -161,7 +161,9 @@ def test_without_tokens_operator_routes_answer_only_local_clients(tokenless) -> 
             if route.access in NEEDS_OPERATOR:
                 assert far.status_code == 403, (method, path)
                 assert 'api_tokens = ["${DISTRIBUTOR_API_TOKEN}"]' in message(far)
-                assert near.status_code == 200, (method, path, near.text)
+                # Admitted; a change answers what the (here meaningless) body deserves.
+                admitted = near.status_code == 200 if method in SAFE else near.status_code not in (401, 403)
+                assert admitted, (method, path, near.text)
             elif route.access is Access.PUSH:  # a token or a signature, never just the address
                 assert far.status_code == near.status_code == 401, (method, path)
             else:
