@@ -166,6 +166,7 @@ class WorkerSettings(Strict):
     max_attempts: int = Field(default=8, ge=1)
     lease: Duration = 300
     sweep_interval: Duration = 30  # how often lost deliveries are looked for (and how late they must be)
+    edit_debounce: Duration = 60  # an article's changes within this time become one edit of each post
 
 
 class ShareSettings(Strict):
