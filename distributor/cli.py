@@ -419,7 +419,10 @@ def deliveries(
         table.add_column(heading)
     for d in ctx.ledger.recent(limit, state):
         when = datetime.fromtimestamp(d.updated).strftime("%Y-%m-%d %H:%M:%S") if d.updated else ""
-        table.add_row(d.article_id, d.channel, d.state, str(d.attempts), d.post_url or d.post_id, d.error, when)
+        message = d.error or d.edit_error
+        if d.edit_pending:  # corrections: an edit of the post is due (docs/corrections.md)
+            message = f"edit due; {message}" if message else "edit due"
+        table.add_row(d.article_id, d.channel, d.state, str(d.attempts), d.post_url or d.post_id, message, when)
     console.print(table)
 
 
@@ -554,6 +557,40 @@ def audit_log(
     table = Table("when (UTC)", "who", "action", "target", "outcome", "detail")
     for e in entries:
         table.add_row(e.at, e.actor, e.action, e.target, e.outcome, e.detail)
+    console.print(table)
+
+
+@app.command()
+def retract(
+    article: Annotated[str, typer.Argument(help="The article's id or URL.")],
+    channel: Annotated[str | None, typer.Option(help="Only this channel (the feeds keep the article).")] = None,
+    reason: Annotated[str, typer.Option(help="Why, kept in each delivery's history.")] = "",
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+) -> None:
+    """Take an article back: delete its posts where the platform allows it, stop what was not sent,
+    remove it from every feed; report per channel (docs/corrections.md)."""
+    from distributor import corrections
+    from distributor.inline import InlineDispatcher
+
+    ctx = _context(config)
+    target = f"{article} -> {channel}" if channel else article
+    try:
+        article_id = corrections.article_reference(ctx, article, channel)
+    except ValueError as exc:
+        _audit(ctx, "retract", target, "refused", str(exc))
+        error(f"{article}: {exc}")
+        raise typer.Exit(1) from None
+    report = corrections.retract(ctx, article_id, InlineDispatcher(ctx), channel=channel, reason=reason)
+    _audit(ctx, "retract", target, "retracted", "; ".join(f"{o.channel}: {o.outcome}" for o in report))
+    if as_json:
+        console.print_json(data=corrections.report_json(article_id, report))
+        return
+    table = Table(title=f"retraction of {article_id}")
+    for heading in ("channel", "outcome", "detail"):
+        table.add_column(heading)
+    for row in report:
+        table.add_row(row.channel, row.outcome.replace("_", " "), row.detail or row.post_url)
     console.print(table)
 
 

@@ -3,6 +3,8 @@ retries for transient errors, a record of permanent ones, and the crash rules.""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import random
 from dataclasses import dataclass
@@ -11,6 +13,7 @@ from typing import TYPE_CHECKING
 from distributor import recovery
 from distributor.context import Context
 from distributor.errors import ChannelError
+from distributor.models import Post
 from distributor.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
@@ -25,6 +28,13 @@ class DeliveryResult:
     state: str  # sent | failed | unknown | cancelled | retry | skipped
     retry_in: float = 0.0
     detail: str = ""
+
+
+def post_hash(post: Post) -> str:
+    """What a channel posts, as far as readers see it (text, link, image, title): an update whose
+    render hashes the same leaves the post alone (see `distributor.corrections`)."""
+    raw = json.dumps([post.text, post.url, post.image or "", post.title], ensure_ascii=False).encode("utf-8")
+    return hashlib.sha256(raw).hexdigest()[:20]
 
 
 def backoff(attempt: int) -> float:
@@ -62,7 +72,15 @@ def deliver(ctx: Context, article_id: str, channel_name: str) -> DeliveryResult:
     if claim == "crashed" and not channel.idempotent:
         existing = channel.find_existing(post, key) if channel.supports_readback else None
         if existing is not None:
-            ledger.sent(article_id, channel_name, existing.post_id, existing.url, note="confirmed by read-back")
+            ledger.sent(
+                article_id,
+                channel_name,
+                existing.post_id,
+                existing.url,
+                note="confirmed by read-back",
+                data=existing.data,
+                post_hash=post_hash(post),
+            )
             return DeliveryResult("sent", detail="read-back")
         if not channel.supports_readback:
             message = "a worker stopped mid-send; the post may exist: check the platform, then retry or cancel"
@@ -89,7 +107,7 @@ def deliver(ctx: Context, article_id: str, channel_name: str) -> DeliveryResult:
         ctx.admission.leave(channel_name, key, error)
         return _failed(ctx, article_id, channel_name, safe_to_repeat, error)
     ctx.admission.leave(channel_name, key, None)
-    ledger.sent(article_id, channel_name, receipt.post_id, receipt.url)
+    ledger.sent(article_id, channel_name, receipt.post_id, receipt.url, data=receipt.data, post_hash=post_hash(post))
     log.info("delivered %s to %s: %s", article_id, channel_name, receipt.post_id)
     return DeliveryResult("sent", detail=receipt.post_id or "")
 

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime
 
-from distributor import approval, delivery, rebuild
+from distributor import approval, corrections, delivery, rebuild
 from distributor.context import Context
 from distributor.feeds import websub
 
@@ -23,6 +23,7 @@ class InlineDispatcher:
         self.do_deliver = deliver
         self.results: list[tuple[str, str, delivery.DeliveryResult]] = []
         self.scheduled: list[tuple[str, datetime]] = []
+        self.corrections: list[tuple[str, str, corrections.OpResult]] = []
 
     def rebuild(self, feeds: Iterable[str]) -> None:
         rebuild.rebuild_feeds(self.ctx, list(feeds), self)
@@ -30,6 +31,14 @@ class InlineDispatcher:
     def deliver(self, article_id: str, channel: str, countdown: float = 0) -> None:
         if self.do_deliver and countdown <= 0:
             self.results.append((article_id, channel, delivery.deliver(self.ctx, article_id, channel)))
+
+    def edit(self, article_id: str, channel: str, countdown: float = 0) -> None:
+        if self.do_deliver and countdown <= 0:
+            self.corrections.append((article_id, channel, corrections.edit(self.ctx, article_id, channel)))
+
+    def delete(self, article_id: str, channel: str, countdown: float = 0) -> None:
+        if countdown <= 0:
+            self.corrections.append((article_id, channel, corrections.delete(self.ctx, article_id, channel)))
 
     def release(self, article_id: str, announce: bool, eta: datetime) -> None:
         self.scheduled.append((article_id, eta))

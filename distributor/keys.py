@@ -54,6 +54,22 @@ class Keys:
         """Sorted set of 'article_id:channel' scored by last change, for listings."""
         return f"{self.prefix}deliveries"
 
+    def delivery_history(self, article_id: str, channel: str) -> str:
+        """List of JSON entries: what happened to the delivery's post (posted, edited, deleted ...)."""
+        return f"{self.prefix}delivery:{article_id}:{channel}:history"
+
+    def post_ops_due(self) -> str:
+        """Sorted set of 'article_id:channel' whose post has an edit or a deletion to do, scored by when."""
+        return f"{self.prefix}deliveries:post-ops"
+
+    def retracted(self) -> str:
+        """Set of article ids an operator retracted: the source listing them again does not bring them back."""
+        return f"{self.prefix}articles:retracted"
+
+    def source_missing(self, source: str) -> str:
+        """Hash article id -> when a complete listing of the source first missed it (retract_on_remove)."""
+        return f"{self.prefix}source:{source}:missing"
+
     def channel_state(self, channel: str) -> str:
         """Hash of what a channel must persist (refreshed tokens, sessions)."""
         return f"{self.prefix}channel:{channel}:state"

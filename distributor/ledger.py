@@ -10,26 +10,40 @@ the platform's idempotency key or a read-back, or flags it for the operator.
 Every non-final record also sits in a 'due' sorted set (score: when to look at it next), so a
 periodic sweep re-dispatches anything whose task was lost (crash, broker restart).
 
+After `sent`, the post itself may change (`distributor.corrections`): an edit keeps the state `sent`
+(its progress lives in `edit_*` fields); a retraction moves it to `deleting` (a deletion is under
+way) and then `deleted` (the platform removed the post) or `retracted` (the article was retracted
+but its post could not be deleted: the reason is in `error`). Edits and deletions are claimed with
+a lease of their own (`op_lease`, `op_token`) and sit in their own due set, so a crashed one is
+done again (both are safe to repeat), never turned into a second post. Each delivery keeps the
+history of its post (posted, edited, reposted, deleted ...) in a list beside the record.
+
 Every change is also written to the journal outside Redis (`distributor.journal`), which `create`
 consults: a delivery Redis forgot is restored, never made again.
 """
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 import redis
 
 from distributor.keys import Keys
+from distributor.models import Receipt
 
 if TYPE_CHECKING:
     from distributor.journal import Journal, JournaledDelivery
 
-FINAL = ("sent", "failed", "unknown", "cancelled", "rejected")
+FINAL = ("sent", "failed", "unknown", "cancelled", "rejected", "deleted", "retracted")
 AWAITING = "awaiting_approval"
+# A post was made: never cancelled, never sent again (see `distributor.corrections`).
+POSTED = ("sent", "deleting", "deleted", "retracted")
 Claim = Literal["go", "crashed", "busy", "done", "missing"]
+HISTORY_LIMIT = 100  # entries kept per delivery
 
 _CLAIM = """
 local state = redis.call('HGET', KEYS[1], 'state')
@@ -91,6 +105,103 @@ redis.call('ZADD', KEYS[3], tonumber(ARGV[2]), ARGV[3])
 return 'ok'
 """
 
+# --- edits and deletions of a post (distributor.corrections) ---------------------------------------
+
+# A changed render: a new edit version. The first one of a burst sets when the edit is due (and the
+# caller dispatches it); later ones only bump the version the pending edit will apply.
+# ARGV = now, due, render hash, member. Returns 0: nothing to do, 1: bumped, 2: newly scheduled.
+_SCHEDULE_EDIT = """
+if redis.call('HGET', KEYS[1], 'state') ~= 'sent' then return 0 end
+if redis.call('HGET', KEYS[1], 'edit_hash') == ARGV[3] then return 0 end
+redis.call('HSET', KEYS[1], 'edit_hash', ARGV[3])
+redis.call('HINCRBY', KEYS[1], 'edit_version', 1)
+if tonumber(redis.call('HGET', KEYS[1], 'edit_due') or '0') > 0 then return 1 end
+redis.call('HSET', KEYS[1], 'edit_due', ARGV[2], 'op_attempts', 0)
+redis.call('ZADD', KEYS[2], tonumber(ARGV[2]), ARGV[4])
+return 2
+"""
+
+# Claim the post's pending edit or deletion. ARGV = now, lease, member, kind ('edit'|'delete'),
+# token. Returns {status, detail}: go/crashed with the edit version claimed; early/busy with how long
+# to wait; done/missing.
+_CLAIM_OP = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return {'missing', '0'} end
+local now = tonumber(ARGV[1])
+local lease = tonumber(ARGV[2])
+if ARGV[4] == 'delete' then
+  if state ~= 'deleting' then return {'done', '0'} end
+else
+  if state ~= 'sent' then return {'done', '0'} end
+  local version = tonumber(redis.call('HGET', KEYS[1], 'edit_version') or '0')
+  if version <= tonumber(redis.call('HGET', KEYS[1], 'edit_done') or '0') then return {'done', '0'} end
+  local due = tonumber(redis.call('HGET', KEYS[1], 'edit_due') or '0')
+  if due > now then return {'early', tostring(due - now)} end
+end
+local held = tonumber(redis.call('HGET', KEYS[1], 'op_lease') or '0')
+if held > now then return {'busy', tostring(held - now)} end
+redis.call('HSET', KEYS[1], 'op_lease', now + lease, 'op_token', ARGV[5], 'op_kind', ARGV[4])
+redis.call('HINCRBY', KEYS[1], 'op_attempts', 1)
+redis.call('ZADD', KEYS[2], now + lease, ARGV[3])
+local version = redis.call('HGET', KEYS[1], 'edit_version') or '0'
+if held > 0 then return {'crashed', version} end
+return {'go', version}
+"""
+
+# Finish a claimed edit or deletion, only while still holding it (token). ARGV = token, member, now,
+# mode ('edit'|'retry'|'final'), new state (final), edit version applied (edit), next due, then
+# field/value pairs. Returns 'lost', 'ok' or (edit) 'more': a newer version came meanwhile.
+_FINISH_OP = """
+if redis.call('HGET', KEYS[1], 'op_token') ~= ARGV[1] then return 'lost' end
+for i = 8, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('HSET', KEYS[1], 'op_lease', 0, 'op_token', '')
+local mode = ARGV[4]
+if mode == 'retry' then
+  if redis.call('HGET', KEYS[1], 'op_kind') == 'edit' then redis.call('HSET', KEYS[1], 'edit_due', ARGV[7]) end
+  redis.call('ZADD', KEYS[2], tonumber(ARGV[7]), ARGV[2])
+  return 'ok'
+end
+redis.call('HSET', KEYS[1], 'op_attempts', 0, 'updated', ARGV[3])
+redis.call('ZADD', KEYS[3], tonumber(ARGV[3]), ARGV[2])
+if mode == 'final' then
+  redis.call('HSET', KEYS[1], 'state', ARGV[5])
+  redis.call('ZREM', KEYS[2], ARGV[2])
+  return 'ok'
+end
+redis.call('HSET', KEYS[1], 'edit_done', ARGV[6])
+if tonumber(redis.call('HGET', KEYS[1], 'edit_version') or '0') > tonumber(ARGV[6]) then
+  redis.call('HSET', KEYS[1], 'edit_due', ARGV[7], 'op_attempts', 0)
+  redis.call('ZADD', KEYS[2], tonumber(ARGV[7]), ARGV[2])
+  return 'more'
+end
+redis.call('HSET', KEYS[1], 'edit_due', 0)
+redis.call('ZREM', KEYS[2], ARGV[2])
+return 'ok'
+"""
+
+# A retraction reaches a sent post: ARGV = to ('deleting'|'retracted'), now, member, error.
+_RETRACT_POST = """
+if redis.call('HGET', KEYS[1], 'state') ~= 'sent' then return 0 end
+redis.call('HSET', KEYS[1], 'state', ARGV[1], 'updated', ARGV[2], 'error', ARGV[4], 'op_attempts', 0)
+if ARGV[1] == 'deleting' then
+  redis.call('ZADD', KEYS[2], tonumber(ARGV[2]), ARGV[3])
+else
+  redis.call('ZREM', KEYS[2], ARGV[3])
+end
+redis.call('ZADD', KEYS[3], tonumber(ARGV[2]), ARGV[3])
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class OpClaim:
+    """The answer to claiming a post's edit or deletion."""
+
+    status: Literal["go", "crashed", "early", "busy", "done", "missing"]
+    token: str = ""
+    version: int = 0  # the edit version claimed
+    wait: float = 0.0  # early/busy: seconds until it may be claimed
+
 
 @dataclass(frozen=True)
 class Delivery:
@@ -104,6 +215,19 @@ class Delivery:
     code: str
     created: float
     updated: float
+    # The post as it stands (see `distributor.corrections`).
+    sent_at: float = 0.0
+    post_hash: str = ""  # hash of what was last posted: an update compares its render with it
+    edit_hash: str = ""  # hash of the newest render an edit was scheduled (or skipped) for
+    edit_version: int = 0
+    edit_done: int = 0
+    edit_due: float = 0.0
+    edit_error: str = ""
+    posts: tuple[Receipt, ...] = ()  # every post of this delivery still up (a repost adds one)
+
+    @property
+    def edit_pending(self) -> bool:
+        return self.state == "sent" and self.edit_version > self.edit_done
 
     @property
     def key(self) -> str:
@@ -120,6 +244,10 @@ class Ledger:
         self._finish = client.register_script(_FINISH)
         self._restore = client.register_script(_RESTORE)
         self._decide = client.register_script(_DECIDE)
+        self._schedule_edit = client.register_script(_SCHEDULE_EDIT)
+        self._claim_op = client.register_script(_CLAIM_OP)
+        self._finish_op = client.register_script(_FINISH_OP)
+        self._retract_post = client.register_script(_RETRACT_POST)
 
     def _journal(self, article_id: str, channel: str, state: str, **fields: str) -> None:
         if self.journal is not None:
@@ -252,10 +380,36 @@ class Ledger:
             )
         return bool(done)
 
-    def sent(self, article_id: str, channel: str, post_id: str | None, post_url: str | None, note: str = "") -> bool:
-        return self._set(
-            article_id, channel, "sent", post_id=post_id or "", post_url=post_url or "", error=note, code=""
+    def sent(
+        self,
+        article_id: str,
+        channel: str,
+        post_id: str | None,
+        post_url: str | None,
+        note: str = "",
+        *,
+        data: dict[str, str] | None = None,
+        post_hash: str = "",
+    ) -> bool:
+        """The post exists; `data` (what a later edit or deletion needs) and `post_hash` (what was
+        posted) let corrections reach it."""
+        receipt = Receipt(post_id=post_id or None, url=post_url or None, data=data or {})
+        done = self._set(
+            article_id,
+            channel,
+            "sent",
+            post_id=post_id or "",
+            post_url=post_url or "",
+            error=note,
+            code="",
+            sent_at=time.time(),
+            post_hash=post_hash,
+            edit_hash=post_hash,
+            posts=_dump_posts([receipt]),
         )
+        if done:
+            self.add_history(article_id, channel, "posted", receipt, note)
+        return done
 
     def failed(self, article_id: str, channel: str, error: str, code: str | None = None) -> bool:
         return self._set(article_id, channel, "failed", error=error, code=code or "")
@@ -277,7 +431,7 @@ class Ledger:
         """Cancel a pending/awaiting/unknown/failed delivery (operator action or article unpublished)."""
         key = self.keys.delivery(article_id, channel)
         state = self.redis.hget(key, "state")
-        if state in (None, "sent", "sending", "rejected"):
+        if state is None or state in ("sending", "rejected") or state in POSTED:
             return False
         pipe = self.redis.pipeline()
         pipe.hset(key, mapping={"state": "cancelled", "error": reason, "updated": time.time()})
@@ -345,6 +499,155 @@ class Ledger:
                 counts[state] = counts.get(state, 0) + 1
         return counts
 
+    # --- the post after it was sent (see distributor.corrections) ---------------------------------
+
+    def _op_keys(self, article_id: str, channel: str) -> list[str]:
+        return [self.keys.delivery(article_id, channel), self.keys.post_ops_due(), self.keys.deliveries_by_time()]
+
+    def schedule_edit(self, article_id: str, channel: str, render_hash: str, due: float) -> int:
+        """A new render to carry to the post: 0 nothing new, 1 a pending edit will take it, 2 an edit
+        is now due at `due` (dispatch it)."""
+        keys = self._op_keys(article_id, channel)[:2]
+        return int(self._schedule_edit(keys=keys, args=[time.time(), due, render_hash, f"{article_id}:{channel}"]))
+
+    def skip_edit(self, article_id: str, channel: str, render_hash: str, reason: str) -> bool:
+        """A render that will not reach the post (the platform cannot edit, the post is too old):
+        recorded once per render, in the history."""
+        key = self.keys.delivery(article_id, channel)
+        if self.redis.hget(key, "edit_hash") == render_hash:
+            return False
+        self.redis.hset(key, mapping={"edit_hash": render_hash, "edit_error": reason})
+        self.add_history(article_id, channel, "edit skipped", note=reason)
+        return True
+
+    def claim_op(self, article_id: str, channel: str, kind: Literal["edit", "delete"], lease: float) -> OpClaim:
+        token = uuid.uuid4().hex
+        status, detail = self._claim_op(
+            keys=self._op_keys(article_id, channel)[:2],
+            args=[time.time(), lease, f"{article_id}:{channel}", kind, token],
+        )
+        if status in ("go", "crashed"):
+            return OpClaim(status, token=token, version=int(detail))
+        return OpClaim(status, wait=float(detail))
+
+    def _end_op(
+        self,
+        article_id: str,
+        channel: str,
+        claim: OpClaim,
+        mode: str,
+        fields: dict[str, str | float],
+        state: str = "",
+        next_due: float = 0,
+    ) -> str:
+        args: list[str | float] = [
+            claim.token,
+            f"{article_id}:{channel}",
+            time.time(),
+            mode,
+            state,
+            claim.version,
+            next_due,
+        ]
+        for name, value in fields.items():
+            args += [name, value]
+        return str(self._finish_op(keys=self._op_keys(article_id, channel), args=args))
+
+    def edited(
+        self,
+        article_id: str,
+        channel: str,
+        claim: OpClaim,
+        next_due: float,
+        *,
+        posts: list[Receipt] | None = None,
+        post_hash: str = "",
+        event: str = "",
+        note: str = "",
+    ) -> str:
+        """An edit version is done with (applied, reposted, refused or nothing to change): 'more' when
+        a newer version arrived meanwhile (then due at `next_due`), 'lost' when the claim was lost."""
+        fields: dict[str, str | float] = {"edit_error": note if event in ("edit failed", "edit skipped") else ""}
+        if posts is not None:
+            current = posts[-1]
+            fields |= {"posts": _dump_posts(posts), "post_hash": post_hash}
+            fields |= {"post_id": current.post_id or "", "post_url": current.url or ""}
+        outcome = self._end_op(article_id, channel, claim, "edit", fields, next_due=next_due)
+        if outcome != "lost" and event:
+            self.add_history(article_id, channel, event, posts[-1] if posts and event != "edit failed" else None, note)
+            if posts is not None:
+                self._journal(
+                    article_id, channel, "sent", post_id=str(fields["post_id"]), post_url=str(fields["post_url"])
+                )
+        return outcome
+
+    def op_retry(self, article_id: str, channel: str, claim: OpClaim, due: float, error: str) -> bool:
+        """A transient failure of the claimed edit or deletion: try again at `due`."""
+        field = (
+            "edit_error" if self.redis.hget(self.keys.delivery(article_id, channel), "op_kind") == "edit" else "error"
+        )
+        return self._end_op(article_id, channel, claim, "retry", {field: error}, next_due=due) != "lost"
+
+    def op_attempts(self, article_id: str, channel: str) -> int:
+        return int(self.redis.hget(self.keys.delivery(article_id, channel), "op_attempts") or 0)
+
+    def retract_post(self, article_id: str, channel: str, deletable: bool, reason: str) -> bool:
+        """A retraction reaches a sent post: `deleting` (a deletion task follows), or `retracted` at
+        once when the platform cannot delete (`reason` says why)."""
+        state = "deleting" if deletable else "retracted"
+        done = bool(
+            self._retract_post(
+                keys=self._op_keys(article_id, channel), args=[state, time.time(), f"{article_id}:{channel}", reason]
+            )
+        )
+        if done:
+            self._journal(article_id, channel, state, error=reason)
+            if not deletable:
+                self.add_history(article_id, channel, "not deleted", note=reason)
+        return done
+
+    def deletion_done(self, article_id: str, channel: str, claim: OpClaim, deleted: bool, note: str = "") -> bool:
+        """The claimed deletion ended: `deleted`, or `retracted` with the platform's refusal."""
+        state = "deleted" if deleted else "retracted"
+        fields: dict[str, str | float] = {"error": note}
+        if deleted:
+            fields["posts"] = "[]"
+        if self._end_op(article_id, channel, claim, "final", fields, state=state) == "lost":
+            return False
+        self._journal(article_id, channel, state, error=note)
+        self.add_history(article_id, channel, "deleted" if deleted else "not deleted", note=note)
+        return True
+
+    def ops_overdue(self, grace: float = 30.0, limit: int = 500) -> list[tuple[str, str]]:
+        """Edits and deletions whose time has passed by `grace` seconds: their task was lost."""
+        members = self.redis.zrangebyscore(self.keys.post_ops_due(), "-inf", time.time() - grace, start=0, num=limit)
+        return [(m.partition(":")[0], m.partition(":")[2]) for m in members]
+
+    def add_history(
+        self, article_id: str, channel: str, event: str, receipt: Receipt | None = None, note: str = ""
+    ) -> None:
+        entry: dict[str, object] = {"event": event, "at": time.time()}
+        if receipt is not None:
+            entry |= {"post_id": receipt.post_id, "url": receipt.url, "data": receipt.data}
+        if note:
+            entry["note"] = note
+        key = self.keys.delivery_history(article_id, channel)
+        pipe = self.redis.pipeline()
+        pipe.rpush(key, json.dumps(entry, ensure_ascii=False))
+        pipe.ltrim(key, -HISTORY_LIMIT, -1)
+        pipe.execute()
+
+    def history(self, article_id: str, channel: str) -> list[dict[str, object]]:
+        """The post's history, oldest first: posted, edited, edit skipped, edit failed, reposted,
+        deleted, not deleted."""
+        entries = []
+        for raw in self.redis.lrange(self.keys.delivery_history(article_id, channel), 0, -1):
+            try:
+                entries.append(json.loads(raw))
+            except ValueError:
+                continue
+        return entries
+
 
 def _delivery(raw: dict[str, str]) -> Delivery:
     return Delivery(
@@ -358,4 +661,28 @@ def _delivery(raw: dict[str, str]) -> Delivery:
         code=raw.get("code", ""),
         created=float(raw.get("created") or 0),
         updated=float(raw.get("updated") or 0),
+        sent_at=float(raw.get("sent_at") or 0),
+        post_hash=raw.get("post_hash", ""),
+        edit_hash=raw.get("edit_hash", ""),
+        edit_version=int(raw.get("edit_version") or 0),
+        edit_done=int(raw.get("edit_done") or 0),
+        edit_due=float(raw.get("edit_due") or 0),
+        edit_error=raw.get("edit_error", ""),
+        posts=_load_posts(raw),
     )
+
+
+def _dump_posts(posts: list[Receipt]) -> str:
+    return json.dumps([p.model_dump() for p in posts], ensure_ascii=False)
+
+
+def _load_posts(raw: dict[str, str]) -> tuple[Receipt, ...]:
+    """The live posts; a record from before corrections existed has only its post id and URL."""
+    if raw.get("posts"):
+        try:
+            return tuple(Receipt.model_validate(p) for p in json.loads(raw["posts"]))
+        except ValueError:
+            pass
+    if raw.get("state") in POSTED and (raw.get("post_id") or raw.get("post_url")):
+        return (Receipt(post_id=raw.get("post_id") or None, url=raw.get("post_url") or None),)
+    return ()

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from distributor import feedset, recovery
+from distributor import corrections, feedset, recovery
 from distributor.context import Context
 from distributor.errors import SourceError
 from distributor.ledger import AWAITING
@@ -40,6 +40,10 @@ class Dispatcher(Protocol):
         """Send the editors the preview of what awaits approval (`distributor.approval.notify`)."""
         ...
 
+    def edit(self, article_id: str, channel: str, countdown: float = 0) -> None: ...
+
+    def delete(self, article_id: str, channel: str, countdown: float = 0) -> None: ...
+
 
 @dataclass
 class PollReport:
@@ -49,6 +53,7 @@ class PollReport:
     updated: list[str] = field(default_factory=list)
     unchanged: int = 0
     removed: list[str] = field(default_factory=list)
+    retracted: list[str] = field(default_factory=list)  # removals confirmed on a second poll (retract_on_remove)
     errors: list[str] = field(default_factory=list)
     not_modified: bool = False
 
@@ -123,9 +128,12 @@ def poll_source(ctx: Context, name: str, dispatch: Dispatcher) -> PollReport:
     # A complete listing: what it no longer lists was removed. Not when some items could not be
     # read: a file caught mid-save must not unpublish its article.
     if result.complete and not result.errors:
-        for article_id in ctx.store.source_items(name) - seen:
+        removed = ctx.store.source_items(name) - seen
+        for article_id in removed:
             changed_feeds |= unpublish(ctx, article_id)
             report.removed.append(article_id)
+        if config.retract_on_remove:  # the posts go only once a second complete listing confirms it
+            report.retracted = corrections.confirm_removals(ctx, name, seen, removed, dispatch)
         ctx.store.set_source_items(name, seen)
     if not result.backlog:  # a new source's existing articles may take several polls to read
         ctx.store.mark_polled(name)
@@ -140,8 +148,11 @@ def ingest(
     """Store one article; index it into its feeds; fan out deliveries when it is new.
 
     Returns the change ('new' | 'updated' | 'unchanged') and the feeds whose contents changed.
-    Edits update the feeds but never re-post; an article published in the future waits.
+    Edits update the feeds and are carried to the posts (`distributor.corrections`), never re-posted
+    unless a channel asks to; an article published in the future waits; a retracted one stays out.
     """
+    if corrections.is_retracted(ctx, article.id):
+        return "unchanged", set()
     change = ctx.store.upsert(article)
     if change == "unchanged":
         return change, set()
@@ -153,6 +164,8 @@ def ingest(
     feeds = publish(ctx, article)
     if change == "new" and announce and _fresh(article, max_age):
         fan_out(ctx, article, dispatch)
+    elif change == "updated":
+        corrections.on_update(ctx, article, dispatch)
     return change, feeds
 
 

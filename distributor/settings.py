@@ -192,6 +192,7 @@ class WorkerSettings(Strict):
     stop_timeout: Duration = 30  # a stopping worker's time to finish its deliveries before it is killed
     breaker_failures: int = Field(default=5, ge=1)  # transient failures in a row that open a channel's circuit
     breaker_cooldown: Duration = 60  # first pause of an open circuit; doubles on each trip, up to an hour
+    edit_debounce: Duration = 60  # an article's changes within this time become one edit of each post
 
 
 class AuditSettings(Strict):

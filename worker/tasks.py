@@ -13,7 +13,7 @@ from typing import Any
 from celery import shared_task
 from celery.utils.log import get_task_logger
 
-from distributor import approval, delivery, pipeline, rebuild
+from distributor import approval, corrections, delivery, pipeline, rebuild
 from distributor.context import get_context
 from distributor.feeds import websub
 from distributor.sources.push import PushedArticle
@@ -36,6 +36,12 @@ class CeleryDispatcher:
 
     def notify(self, article_id: str, channels: list[str]) -> None:
         notify_approval.delay(article_id, channels)
+
+    def edit(self, article_id: str, channel: str, countdown: float = 0) -> None:
+        edit_post.apply_async((article_id, channel), countdown=max(0.0, countdown))
+
+    def delete(self, article_id: str, channel: str, countdown: float = 0) -> None:
+        delete_post.apply_async((article_id, channel), countdown=max(0.0, countdown))
 
 
 dispatcher = CeleryDispatcher()
@@ -82,9 +88,27 @@ def deliver(article_id: str, channel: str) -> str:
     return result.state
 
 
+@shared_task(name="worker.tasks.edit_post", ignore_result=True)
+def edit_post(article_id: str, channel: str) -> str:
+    result = corrections.edit(get_context(), article_id, channel)
+    if result.state in ("retry", "more"):
+        countdown = result.retry_in if result.state == "retry" else get_context().settings.worker.edit_debounce
+        dispatcher.edit(article_id, channel, countdown=countdown)
+    return result.state
+
+
+@shared_task(name="worker.tasks.delete_post", ignore_result=True)
+def delete_post(article_id: str, channel: str) -> str:
+    result = corrections.delete(get_context(), article_id, channel)
+    if result.state == "retry":
+        dispatcher.delete(article_id, channel, countdown=result.retry_in)
+    return result.state
+
+
 @shared_task(name="worker.tasks.sweep_deliveries", ignore_result=True)
 def sweep_deliveries() -> int:
-    return delivery.sweep(get_context(), dispatcher)
+    ctx = get_context()
+    return delivery.sweep(ctx, dispatcher) + corrections.sweep(ctx, dispatcher)
 
 
 @shared_task(name="worker.tasks.notify_approval", ignore_result=True)

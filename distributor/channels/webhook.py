@@ -6,6 +6,12 @@ of `"{timestamp}.{body}"`, so a receiver can prove who sent it and refuse replay
 travels as `X-Distributor-Delivery` and `Idempotency-Key`, so a receiver that dedupes on it (the
 contract in docs/channels/webhook.md) never shows an article twice: that is what makes this channel
 `idempotent`.
+
+Corrections travel as events of their own, signed the same way: `article.updated` (the new text,
+for a receiver to change what it shows) and `article.retracted` (for it to take the article down).
+Each names the original delivery in its body (`delivery`) and carries its own delivery key
+(`<key>:updated:<digest of the text>`, `<key>:retracted`), so a retried event dedupes at the
+receiver while a later correction gets through.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from distributor.http import json_or_none, retry_after
 from distributor.models import Article, Post, Receipt
 
 EVENT = "article.published"
+UPDATED = "article.updated"
+RETRACTED = "article.retracted"
 
 
 class SignedWebhookSettings(WebhookSettings):
@@ -43,6 +51,8 @@ class Webhook(Channel):
     settings_model = SignedWebhookSettings
     limit = 10_000
     idempotent = True  # receivers get the delivery key and dedupe on it (documented contract)
+    can_edit = True  # by an article.updated event
+    can_delete = True  # by an article.retracted event
 
     @property
     def config(self) -> SignedWebhookSettings:
@@ -64,7 +74,7 @@ class Webhook(Channel):
             },
         }
 
-    def body(self, post: Post) -> bytes:
+    def body(self, post: Post, event: str = EVENT, **more: Any) -> bytes:
         article = post.extra.get("article") or {
             "id": post.article_id,
             "url": post.url,
@@ -72,13 +82,13 @@ class Webhook(Channel):
             "summary": post.extra.get("summary", ""),
             "image": post.image,
         }
-        payload = {"event": EVENT, "article": article, "text": post.text, "channel": post.channel}
+        payload = {"event": event, "article": article, "text": post.text, "channel": post.channel, **more}
         return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
-    def headers(self, body: bytes, key: str, timestamp: int) -> dict[str, str]:
+    def headers(self, body: bytes, key: str, timestamp: int, event: str = EVENT) -> dict[str, str]:
         headers = {
             "Content-Type": "application/json; charset=utf-8",
-            "X-Distributor-Event": EVENT,
+            "X-Distributor-Event": event,
             "X-Distributor-Delivery": key,
             "Idempotency-Key": key,
             "X-Distributor-Timestamp": str(timestamp),
@@ -90,10 +100,7 @@ class Webhook(Channel):
     # --- delivery --------------------------------------------------------------------------------
 
     def send(self, post: Post, key: str) -> Receipt:
-        body = self.body(post)
-        headers = self.headers(body, key, int(time.time()))
-        target = endpoint(self.config.url.get_secret_value(), self.config.api_base)
-        response = request("POST", target, secrets=self._secrets(), data=body, headers=headers)
+        response = self._post(self.body(post), key, EVENT)
         if not 200 <= response.status_code < 300:
             raise self.error(response)
         answer = json_or_none(response)
@@ -103,6 +110,37 @@ class Webhook(Channel):
             post_id=str(post_id) if post_id is not None else None,
             url=url if isinstance(url, str) else None,
         )
+
+    def edit(self, post: Post, receipt: Receipt, key: str) -> Receipt:
+        """A signed `article.updated` event; its own delivery key follows the text, so the same
+        correction sent twice is one at the receiver."""
+        digest = hashlib.sha256(self.body(post)).hexdigest()[:16]
+        body = self.body(post, UPDATED, delivery=key, post_id=receipt.post_id)
+        response = self._post(body, f"{key}:updated:{digest}", UPDATED)
+        if not 200 <= response.status_code < 300 and response.status_code != 409:
+            raise self.error(response)
+        return receipt
+
+    def delete(self, receipt: Receipt, key: str) -> None:
+        """A signed `article.retracted` event; a receiver that no longer has it (410 Gone) is done."""
+        article_id = key.partition(":")[0]
+        payload = {
+            "event": RETRACTED,
+            "article": {"id": article_id},
+            "text": "",
+            "channel": self.name,
+            "delivery": key,
+            "post_id": receipt.post_id,
+        }
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        response = self._post(body, f"{key}:retracted", RETRACTED)
+        if not 200 <= response.status_code < 300 and response.status_code not in (409, 410):
+            raise self.error(response)
+
+    def _post(self, body: bytes, key: str, event: str) -> requests.Response:
+        headers = self.headers(body, key, int(time.time()), event)
+        target = endpoint(self.config.url.get_secret_value(), self.config.api_base)
+        return request("POST", target, secrets=self._secrets(), data=body, headers=headers)
 
     def _secrets(self) -> list[str]:
         url = self.config.url.get_secret_value()

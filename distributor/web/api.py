@@ -6,6 +6,7 @@ Who may call each route is declared in app.py and enforced in access.py, not her
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -14,8 +15,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from distributor import approval, audit, metrics, pipeline
+from distributor import approval, audit, corrections, metrics, pipeline
 from distributor.context import Context
+from distributor.inline import InlineDispatcher
 from distributor.models import Article
 from distributor.settings import SiteSettings
 from distributor.sources.push import PushedArticle, problems
@@ -53,6 +55,9 @@ def article_json(ctx: Context, article: Article, full: bool = False, operator: b
             }
             for d in ctx.ledger.for_article(article.id, channels)
         }
+        if full:  # the posts' history: posted, edited, deleted ... (docs/corrections.md)
+            for name, shown in data["deliveries"].items():
+                shown["history"] = ctx.ledger.history(article.id, name)
     if full:
         data |= {
             "summary": article.summary,
@@ -260,3 +265,42 @@ async def audit_log(request: Request) -> Response:
     limit = _int(request, "limit", 100, 1000)
     entries = await run_in_threadpool(audit.read, ctx, since, limit)
     return JSONResponse({"entries": [e.as_dict() for e in entries]})
+
+
+async def retract_article(request: Request) -> Response:
+    """Retract an article (operator): deletions run here, in a worker thread, so the answer is the
+    report; feed rebuilds go to the worker. Body: {"channel": optional, "reason": optional}."""
+    ctx = state(request).ctx
+    article_id = request.path_params["article_id"]
+    body = await request.body()
+    try:
+        payload = json.loads(body) if body.strip() else {}
+    except (ValueError, UnicodeDecodeError):
+        return await _audited(request, "retract", article_id, error(400, "body is not valid JSON"))
+    if not isinstance(payload, dict):
+        refusal = error(400, 'body must be a JSON object: {"channel": ..., "reason": ...}')
+        return await _audited(request, "retract", article_id, refusal)
+    channel, reason = payload.get("channel"), payload.get("reason", "")
+    if not isinstance(channel, str | None) or not isinstance(reason, str):
+        return await _audited(request, "retract", article_id, error(400, "channel and reason must be strings"))
+    target = f"{article_id} -> {channel}" if channel else article_id
+    try:
+        found = await run_in_threadpool(corrections.article_reference, ctx, article_id, channel)
+    except ValueError as exc:
+        return await _audited(request, "retract", target, error(404, f"article {quoted(article_id)}: {exc}"))
+    dispatch = WebDispatcher(ctx, request.app.state.enqueue)
+    report = await run_in_threadpool(lambda: corrections.retract(ctx, found, dispatch, channel=channel, reason=reason))
+    detail = "; ".join(f"{o.channel}: {o.outcome}" for o in report)
+    await run_in_threadpool(audit.record, ctx, actor(request), "retract", target, "retracted", detail)
+    return JSONResponse(corrections.report_json(found, report))
+
+
+class WebDispatcher(InlineDispatcher):
+    """Deletions inline (their outcome is the answer); everything else queued for the worker."""
+
+    def __init__(self, ctx: Context, enqueue: Callable[[str, list[Any]], None]) -> None:
+        super().__init__(ctx, deliver=False)
+        self.enqueue = enqueue
+
+    def rebuild(self, feeds: Iterable[str]) -> None:
+        self.enqueue("worker.tasks.rebuild_feeds", [list(feeds)])

@@ -88,6 +88,9 @@ def create_app(ctx: Context, enqueue: Enqueue = celery_enqueue, *, bind_host: st
         ),
         GuardedRoute("/api/articles/{article_id}/reject", api.reject_article, methods=["POST"], access=Access.OPERATOR),
         GuardedRoute("/api/audit", api.audit_log, methods=["GET"], access=Access.OPERATOR),
+        GuardedRoute(
+            "/api/articles/{article_id}/retract", api.retract_article, methods=["POST"], access=Access.OPERATOR
+        ),
         GuardedRoute("/api/shares/top", api.top_shares, methods=["GET"], access=Access.PUBLIC),
         GuardedRoute("/dashboard", dashboard.dashboard, methods=["GET"], access=Access.OPERATOR_PAGE),
         GuardedRoute("/metrics", ops.metrics, methods=["GET"], access=Access.METRICS),

@@ -1,6 +1,8 @@
 """A loopback receiver of Distributor's generic webhook, written the way docs/channels/webhook.md
 tells receivers to: verify the signature over the raw body, refuse stale timestamps, dedupe on
-`X-Distributor-Delivery`, and answer `{"id": ...}`.
+`X-Distributor-Delivery`, and answer `{"id": ...}`. Corrections: `article.updated` and
+`article.retracted` name the original delivery in `delivery`; an update of a retracted delivery is
+answered 410 Gone, as a receiver that took the article down would.
 """
 
 from __future__ import annotations
@@ -40,6 +42,11 @@ class WebhookFake(ScriptedFake):
         self.token = PATH_TOKEN
         self.secret: str | None = SIGNING_SECRET
         self.seen: dict[str, str] = {}  # delivery key -> id given
+        self.retracted: set[str] = set()  # original delivery keys taken down
+
+    def events(self, event: str) -> list[dict[str, Any]]:
+        """The bodies of accepted events of one kind, in order."""
+        return [p["body"] for p in self.posts if p["body"].get("event") == event]
 
     @property
     def hook_path(self) -> str:
@@ -63,6 +70,17 @@ class WebhookFake(ScriptedFake):
         missing = [k for k in ("event", "article", "text", "channel") if not isinstance(body, dict) or k not in body]
         if missing:
             return Reply(422, {"error": f"missing fields: {', '.join(missing)}"})
+        event = body.get("event")
+        if event in ("article.updated", "article.retracted"):
+            original = body.get("delivery")
+            if original not in self.seen:
+                return Reply(404, {"error": f"unknown delivery {original!r}"})
+            if original in self.retracted:
+                return Reply(410, {"error": "this article was retracted"})
+            if event == "article.retracted":
+                self.retracted.add(original)
+        elif event != "article.published":
+            return Reply(422, {"error": f"unknown event {event!r}"})
         self.seen[delivery] = f"evt_{len(self.seen) + 1}"
         self.accept({"body": body, "headers": request.headers, "raw": request.body})
         return Reply(201, {"id": self.seen[delivery], "url": f"https://receiver.example/events/{self.seen[delivery]}"})

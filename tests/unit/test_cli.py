@@ -123,3 +123,20 @@ def test_help_shows_config_sections_literally(command: str) -> None:
     result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
     assert "[server] host" in result.output and "[server] port" in result.output
+
+
+def test_retract_reports_per_channel_and_lists_the_new_state(config: Path, tmp_path: Path) -> None:
+    run("publish", str(SEED), "--config", str(config))
+    [line] = (tmp_path / "data" / "outbox.jsonl").read_text().splitlines()
+    article_id = json.loads(line)["article_id"]
+    unknown = CliRunner().invoke(app, ["retract", "0123456789abcdef", "--config", str(config)])
+    assert unknown.exit_code == 1 and "0123456789abcdef" in unknown.output and "no such article" in unknown.output
+
+    report = json.loads(run("retract", article_id, "--reason", "sai số liệu", "--json", "--config", str(config)))
+    assert report["article_id"] == article_id
+    assert {c["channel"]: c["outcome"] for c in report["channels"]} == {"outbox": "deleted", "x": "not_posted"}
+    events = [json.loads(x).get("event", "post") for x in (tmp_path / "data" / "outbox.jsonl").read_text().splitlines()]
+    assert events == ["post", "delete"]
+    assert article_id in run("deliveries", "--state", "deleted", "--config", str(config))
+    assert TITLE not in run("feeds", "build", "--out", str(tmp_path / "out"), "--config", str(config))
+    assert TITLE not in (tmp_path / "out" / "all.rss").read_text(encoding="utf-8")

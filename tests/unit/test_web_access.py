@@ -221,7 +221,13 @@ def test_public_article_views_hide_deliveries_errors_and_sources(tokened) -> Non
     full_list = client.get("/api/articles", headers=OPERATOR).json()["articles"][0]
     full_one = client.get(f"/api/articles/{article_id}", headers=OPERATOR).json()
     assert full_list["deliveries"]["backup"]["error"] == FAILURE
-    assert full_one["deliveries"]["backup"] == {"state": "failed", "post_id": None, "url": None, "error": FAILURE}
+    assert full_one["deliveries"]["backup"] == {
+        "state": "failed",
+        "post_id": None,
+        "url": None,
+        "error": FAILURE,
+        "history": [],
+    }
     assert full_one["source"] == "test"
 
 
