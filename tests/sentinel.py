@@ -74,13 +74,17 @@ def wait_until(check, what: str, timeout: float = 15.0) -> None:  # type: ignore
 
 
 @contextmanager
-def running_sentinel(directory: Path, down_after_ms: int = 1000) -> Iterator[Sentinel]:
-    """Start the master and the sentinel; stop both (and any replica) afterwards."""
+def running_sentinel(directory: Path, replicas: int = 0, down_after_ms: int = 1000) -> Iterator[Sentinel]:
+    """Start the master, `replicas` replicas in sync with it, and the sentinel (which then knows
+    them all from its first look at the master); stop everything afterwards."""
     directory.mkdir(parents=True, exist_ok=True)
     setup = Sentinel(directory, free_port(), free_port())
     with ExitStack() as stack:
         stack.callback(_stop_all, setup)
         setup.server(setup.master_port)
+        for _ in range(replicas):
+            port = setup.replica()
+            wait_until(lambda port=port: _in_sync(port), f"the replica on port {port} to sync")
         conf = directory / "sentinel.conf"  # the sentinel rewrites its file: it must be writable
         conf.write_text(
             f"port {setup.sentinel_port}\nbind 127.0.0.1\ndir {directory}\n"
@@ -94,6 +98,7 @@ def running_sentinel(directory: Path, down_after_ms: int = 1000) -> Iterator[Sen
         setup.processes[setup.sentinel_port] = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         wait_until(lambda: _pings(setup.sentinel_port), "the sentinel")
         wait_until(lambda: _knows_master(setup), "the sentinel to know the master")
+        wait_until(lambda: _known_replicas(setup) >= replicas, "the sentinel to know the replicas")
         yield setup
 
 
@@ -102,6 +107,19 @@ def _knows_master(setup: Sentinel) -> bool:
         return setup.master_address()[1] == setup.master_port
     except (redis.RedisError, TypeError):
         return False
+
+
+def _in_sync(port: int) -> bool:
+    info = redis.Redis(port=port, password=PASSWORD, socket_timeout=1).info("replication")
+    return info.get("master_link_status") == "up"
+
+
+def _known_replicas(setup: Sentinel) -> int:
+    try:
+        found = redis.Redis(port=setup.sentinel_port, socket_timeout=2).sentinel_slaves(SERVICE)
+    except redis.RedisError:
+        return 0
+    return sum(1 for replica in found if not replica.get("is_disconnected"))
 
 
 def _stop_all(setup: Sentinel) -> None:
