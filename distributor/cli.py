@@ -252,10 +252,12 @@ def _wait_for_redis(url: str) -> None:
 
     import redis
 
+    from distributor.redis import connect
+
     delay = 0.5
     while True:
         try:
-            redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2).ping()
+            connect(url, socket_connect_timeout=2, socket_timeout=2).ping()
             return
         except redis.RedisError as exc:
             warning(f"Redis at {mask_url(url)} is unavailable ({exc}); next try in {delay:.0f}s")

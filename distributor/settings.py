@@ -32,6 +32,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from distributor.errors import ConfigError
+from distributor.urls import mask_urls
 
 DEFAULT_CONFIG = "config/distributor.toml"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -129,9 +130,19 @@ class SiteSettings(Strict):
         return value
 
 
+def _redis_url_form(value: str) -> str:
+    """A Sentinel URL is checked here, so that a wrong one is a config error with its location."""
+    from distributor.redis import sentinel_url
+
+    sentinel_url(value)
+    return value
+
+
 class RedisSettings(Strict):
-    url: str = ""
+    url: str = ""  # empty: embedded; redis://, rediss://, unix://, or redis+sentinel://host:port,.../service/db
     key_prefix: str = "distributor:"
+
+    _url_form = field_validator("url")(_redis_url_form)
 
 
 class PathSettings(Strict):
@@ -193,6 +204,8 @@ class WorkerSettings(Strict):
     breaker_failures: int = Field(default=5, ge=1)  # transient failures in a row that open a channel's circuit
     breaker_cooldown: Duration = 60  # first pause of an open circuit; doubles on each trip, up to an hour
     edit_debounce: Duration = 60  # an article's changes within this time become one edit of each post
+
+    _broker_url_form = field_validator("broker_url")(_redis_url_form)
 
 
 class AuditSettings(Strict):
@@ -422,6 +435,7 @@ def _shown(value: Any) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, str):
+        value = mask_urls(value)  # a URL's password (redis://:pw@host) is not shown back
         return repr(value if len(value) <= SHOWN_LENGTH else value[: SHOWN_LENGTH - 1] + "…")
     text = json.dumps(value, ensure_ascii=False, default=str) if isinstance(value, list) else repr(value)
     return text if len(text) <= SHOWN_LENGTH else text[: SHOWN_LENGTH - 1] + "…"

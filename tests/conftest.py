@@ -15,6 +15,7 @@ import redis
 from distributor.context import Context, reset_context
 from distributor.redis import EmbeddedRedis
 from distributor.settings import Settings, settings_from_dict
+from tests.sentinel import Sentinel, running_sentinel
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -37,6 +38,14 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
     yield server.start()
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sentinel]:
+    """A real Redis Sentinel (a password-protected master and one sentinel) for the session;
+    `sentinel.url()` is the `redis+sentinel://` URL of its master. Isolate keys with `prefix`."""
+    with running_sentinel(tmp_path_factory.mktemp("sentinel")) as found:
+        yield found
 
 
 @pytest.fixture

@@ -1,5 +1,7 @@
-"""Celery configured from the Distributor settings: Redis broker and results, JSON, late acks,
-RedBeat (the beat schedule lives in Redis and a Redis lock keeps one beat running; see worker.beat)."""
+"""Celery configured from the Distributor settings: the broker (the Redis store's server, or
+`[worker] broker_url`, e.g. RabbitMQ), results in Redis, JSON, late acks, RedBeat (the beat
+schedule lives in Redis and a Redis lock keeps one beat running; see worker.beat). Any Redis URL
+may be a Sentinel one (see distributor.redis)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from celery.signals import after_setup_logger, worker_ready, worker_shutdown
 from kombu.entity import Queue
 
 from distributor import heartbeat, queues, quiet_logs
+from distributor import redis as redis_support
 from distributor.context import get_context
 from worker import kombu_patch
 from worker.schedule import beat_schedule
@@ -33,13 +36,30 @@ def _route(name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **
     return None
 
 
+REDIS_BROKER_SCHEMES = ("redis", "rediss", "unix", *redis_support.SENTINEL_SCHEMES)
+
+
+def broker(url: str, key_prefix: str) -> tuple[str, dict[str, Any]]:
+    """The broker URL and its transport options. On Redis, Celery's keys get the store's prefix
+    and an unacknowledged task returns to the queue after an hour; other brokers (RabbitMQ) take
+    neither option: they return a dead worker's tasks when its connection closes."""
+    if url.partition("://")[0].lower() not in REDIS_BROKER_SCHEMES:
+        return url, {}
+    url, options = redis_support.celery_url(url)
+    return url, {"visibility_timeout": 3600, "global_keyprefix": key_prefix + "celery:", **options}
+
+
 def create_app() -> Celery:
     ctx = get_context()
     settings = ctx.settings
+    prefix = settings.redis.key_prefix
+    broker_url, broker_options = broker(settings.worker.broker_url or ctx.redis_url, prefix)
+    backend_url, backend_options = redis_support.celery_url(ctx.redis_url)
+    redbeat_url, redbeat_options = redis_support.redbeat_settings(ctx.redis_url)
     app = Celery("distributor", include=["worker.tasks"])
     app.conf.update(
-        broker_url=settings.worker.broker_url or ctx.redis_url,
-        result_backend=ctx.redis_url,
+        broker_url=broker_url,
+        result_backend=backend_url,
         task_serializer="json",
         accept_content=["json"],
         result_serializer="json",
@@ -52,20 +72,17 @@ def create_app() -> Celery:
         # otherwise (`-Q`, `distributor worker --queues`).
         task_queues=[Queue(name) for name in queues.all_queues(settings)],  # type: ignore[no-untyped-call]
         task_routes=(_route,),
-        broker_transport_options={
-            "visibility_timeout": 3600,
-            "global_keyprefix": settings.redis.key_prefix + "celery:",
-        },
-        result_backend_transport_options={"global_keyprefix": settings.redis.key_prefix + "celery:"},
+        broker_transport_options=broker_options,
+        result_backend_transport_options={"global_keyprefix": prefix + "celery:", **backend_options},
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,  # a Redis outage is waited out, however long
         worker_cancel_long_running_tasks_on_connection_loss=False,  # the ledger's lease settles them
         worker_hijack_root_logger=False,
         timezone="UTC",
         beat_scheduler="worker.beat:ResilientScheduler",
-        redbeat_redis_url=ctx.redis_url,
+        redbeat_redis_url=redbeat_url,
         redbeat_key_prefix=ctx.keys.beat_prefix(),
-        redbeat_redis_options={},  # the broker's transport options are not the scheduler's
+        redbeat_redis_options=redbeat_options,  # the broker's transport options are not the scheduler's
         redbeat_lock_timeout=60,  # a killed beat is replaced within a minute
         beat_max_loop_interval=5,
         beat_schedule=beat_schedule(settings),

@@ -10,11 +10,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import redis
-import redis.asyncio as aioredis
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 
 from distributor.context import Context
+from distributor.redis import connect
 from distributor.web import api, dashboard, feeds, ops, shares
 from distributor.web.access import Access, GuardedRoute, require_access
 from distributor.web.auth import is_loopback
@@ -59,8 +59,8 @@ def create_app(ctx: Context, enqueue: Enqueue = celery_enqueue, *, bind_host: st
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         web = WebState(
             ctx=ctx,
-            redis=aioredis.Redis.from_url(ctx.redis_url, decode_responses=True),
-            binary=aioredis.Redis.from_url(ctx.redis_url, decode_responses=False),
+            redis=connect(ctx.redis_url, asynchronous=True, decode_responses=True),
+            binary=connect(ctx.redis_url, asynchronous=True, decode_responses=False),
         )
         app.state.web = web
         listener = asyncio.create_task(app.state.feed_cache.listen(web))

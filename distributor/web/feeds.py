@@ -23,7 +23,6 @@ import time
 from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
 
-import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
@@ -33,6 +32,7 @@ from starlette.responses import Response
 
 from distributor.feeds.build import FORMATS
 from distributor.feeds.opml import render_opml
+from distributor.redis import connect
 from distributor.store import compress
 from distributor.web.errors import error, quoted
 from distributor.web.state import WebState, state
@@ -178,7 +178,7 @@ class FeedCache:
         """Refresh feeds as rebuilds announce them. A lost connection leaves the cache alone: the
         listener reconnects, then re-checks every cached feed. Its connection does not retry by
         itself, so that every reconnection is seen (a silent one would hide missed messages)."""
-        client = aioredis.Redis.from_url(web.ctx.redis_url, decode_responses=True, retry=Retry(NoBackoff(), 0))
+        client = connect(web.ctx.redis_url, asynchronous=True, decode_responses=True, retry=Retry(NoBackoff(), 0))
         down = False
         try:
             while True:

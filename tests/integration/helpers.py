@@ -30,10 +30,14 @@ type = "outbox"
 """
 
 
-def config_file(tmp_path: Path, redis_url: str, prefix: str, rest: str) -> Path:
+def config_file(tmp_path: Path, redis_url: str, prefix: str, rest: str, broker_url: str = "") -> Path:
     """A config on the test Redis and a temp data dir, watching `tmp_path/articles` every second;
-    `rest` adds the feeds and channels (TOML)."""
+    `rest` adds the feeds and channels (TOML); `broker_url` (the `broker_url` fixture) goes into
+    `[worker]`, the one in `rest` or a new one."""
     (tmp_path / "articles").mkdir(exist_ok=True)
+    if broker_url:
+        line = f'broker_url = "{broker_url}"\n'
+        rest = rest.replace("[worker]\n", "[worker]\n" + line, 1) if "[worker]\n" in rest else f"[worker]\n{line}{rest}"
     path = tmp_path / "distributor.toml"
     path.write_text(
         f"""

@@ -1,6 +1,7 @@
 """End to end with real processes: a Celery worker (with beat) and the HTTP server on loopback,
-against a real Redis. An article file dropped in the watched folder reaches the feeds and the
-outbox exactly once, also after more polls and an edit, and a share is counted."""
+against a real Redis (the broker: Redis, then RabbitMQ). An article file dropped in the watched
+folder reaches the feeds and the outbox exactly once, also after more polls and an edit, and a
+share is counted."""
 
 from __future__ import annotations
 
@@ -25,8 +26,8 @@ BROWSER = {"User-Agent": "Mozilla/5.0 (Linux; Android 14) Mobile Safari/537.36"}
 
 
 @pytest.fixture
-def config(tmp_path: Path, redis_url: str, prefix: str) -> Path:
-    return config_file(tmp_path, redis_url, prefix, ALL_FEEDS_AND_OUTBOX)
+def config(tmp_path: Path, redis_url: str, prefix: str, broker_url: str) -> Path:
+    return config_file(tmp_path, redis_url, prefix, ALL_FEEDS_AND_OUTBOX, broker_url)
 
 
 def outbox(tmp_path: Path) -> list[dict[str, str]]:

@@ -43,8 +43,10 @@ def slow_first(fake: FakeServer, path_end: str, seconds: float) -> list[float]:
     return started
 
 
-def crash_mid_post(tmp_path: Path, redis_url: str, prefix: str, channel: str, fake: FakeServer, path_end: str):  # type: ignore[no-untyped-def]
-    config = config_file(tmp_path, redis_url, prefix, FAST_RECOVERY + channel)
+def crash_mid_post(
+    tmp_path: Path, redis_url: str, prefix: str, broker_url: str, channel: str, fake: FakeServer, path_end: str
+):  # type: ignore[no-untyped-def]
+    config = config_file(tmp_path, redis_url, prefix, FAST_RECOVERY + channel, broker_url)
     client = redis_py.Redis.from_url(redis_url, decode_responses=True)
     keys = Keys(prefix)
     store = Store(client, redis_py.Redis.from_url(redis_url), keys)
@@ -74,7 +76,9 @@ def settle_with_new_worker(config: Path, tmp_path: Path, client, keys: Keys, sto
         return state, ledger.get(article.id, "social")
 
 
-def test_telegram_post_of_unknown_fate_is_flagged_not_repeated(tmp_path: Path, redis_url: str, prefix: str) -> None:
+def test_telegram_post_of_unknown_fate_is_flagged_not_repeated(
+    tmp_path: Path, redis_url: str, prefix: str, broker_url: str
+) -> None:
     with TelegramFake() as fake:
         channel = f"""
 [[channels]]
@@ -84,13 +88,15 @@ api_base = "{fake.url}"
 token = "{TOKEN}"
 chat_id = "@tintuc_tayninh"
 """
-        state, record = crash_mid_post(tmp_path, redis_url, prefix, channel, fake, "/sendMessage")
+        state, record = crash_mid_post(tmp_path, redis_url, prefix, broker_url, channel, fake, "/sendMessage")
         assert state == "unknown"
         assert "may exist" in record.error
         assert len(fake.posts) == 1  # the dead worker's post landed; no second one
 
 
-def test_mastodon_post_is_completed_with_the_same_idempotency_key(tmp_path: Path, redis_url: str, prefix: str) -> None:
+def test_mastodon_post_is_completed_with_the_same_idempotency_key(
+    tmp_path: Path, redis_url: str, prefix: str, broker_url: str
+) -> None:
     with FakeMastodon() as fake:
         channel = f"""
 [[channels]]
@@ -99,7 +105,7 @@ type = "mastodon"
 api_base = "{fake.url}"
 access_token = "{fake.token}"
 """
-        state, record = crash_mid_post(tmp_path, redis_url, prefix, channel, fake, "/api/v1/statuses")
+        state, record = crash_mid_post(tmp_path, redis_url, prefix, broker_url, channel, fake, "/api/v1/statuses")
         assert state == "sent"
         assert len(fake.statuses) == 1
         keys = [r.header("Idempotency-Key") for r in fake.requests if r.path == "/api/v1/statuses"]

@@ -17,7 +17,7 @@ from tests.fakes.telegram import TOKEN, TelegramFake, error, rate_limited
 from tests.integration.helpers import config_file, wait_for, worker
 
 
-def write_config(tmp_path: Path, redis_url: str, prefix: str, api_base: str) -> Path:
+def write_config(tmp_path: Path, redis_url: str, prefix: str, api_base: str, broker_url: str = "") -> Path:
     channels = f"""
 [[feeds]]
 name = "all"
@@ -31,18 +31,18 @@ chat_id = "@tintuc_tayninh"
 name = "outbox"
 type = "outbox"
 """
-    return config_file(tmp_path, redis_url, prefix, channels)
+    return config_file(tmp_path, redis_url, prefix, channels, broker_url)
 
 
 def test_retry_after_429_then_exactly_one_post_and_permanent_errors_recorded(
-    tmp_path: Path, redis_url: str, prefix: str
+    tmp_path: Path, redis_url: str, prefix: str, broker_url: str
 ) -> None:
     client = redis_py.Redis.from_url(redis_url, decode_responses=True)
     keys = Keys(prefix)
     store = Store(client, redis_py.Redis.from_url(redis_url), keys)
     ledger = Ledger(client, keys)
     with TelegramFake() as fake:
-        config = write_config(tmp_path, redis_url, prefix, fake.url)
+        config = write_config(tmp_path, redis_url, prefix, fake.url, broker_url)
         with worker(config, tmp_path / "worker.log"):
             wait_for(lambda: store.first_poll_done("articles"), what="the first poll")
             fake.then(rate_limited(2))
