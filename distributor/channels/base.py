@@ -34,8 +34,11 @@ class Channel(ABC):
     max_hashtags: ClassVar[int] = 3
     idempotent: ClassVar[bool] = False  # the platform dedupes our idempotency key
     supports_readback: ClassVar[bool] = False  # `find_existing` can tell whether a post exists
-    can_edit: ClassVar[bool] = False  # `edit` changes a published post in place
-    can_delete: ClassVar[bool] = False  # `delete` removes a published post
+    # Whether `edit` changes a published post in place / `delete` removes it. Plain attributes, not
+    # ClassVar: a channel whose abilities depend on its configuration (Slack: webhook or bot token)
+    # sets them per instance in `__init__`; read them on the instance.
+    can_edit: bool = False
+    can_delete: bool = False
     # Why not, in the operator's words (shown in the ledger and the retraction report).
     cannot_edit: ClassVar[str] = "this platform does not let a published post be edited"
     cannot_delete: ClassVar[str] = "this platform does not let a published post be deleted"

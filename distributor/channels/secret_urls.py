@@ -36,11 +36,16 @@ class WebhookSettings(ChannelSettings):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: SecretStr) -> SecretStr:
-        # The message must not quote the value: it is the secret.
-        parts = urlsplit(value.get_secret_value().strip())
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an http(s) URL (the webhook URL the platform gave you)")
-        return SecretStr(value.get_secret_value().strip())
+        return webhook_url(value)
+
+
+def webhook_url(value: SecretStr) -> SecretStr:
+    """The webhook URL, trimmed; refused unless http(s) with a host. The message must not quote the
+    value: it is the secret."""
+    parts = urlsplit(value.get_secret_value().strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http(s) URL (the webhook URL the platform gave you)")
+    return SecretStr(value.get_secret_value().strip())
 
 
 def url_secrets(url: str) -> list[str]:
