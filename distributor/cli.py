@@ -94,7 +94,7 @@ def check(config: ConfigOption = None) -> None:
 def _worker_argv(settings: Settings, beat: bool) -> list[str]:
     argv = [
         "worker", "--loglevel", "INFO", "--pool", settings.worker.pool,
-        "--concurrency", str(settings.worker.concurrency), "-Q", "distributor",
+        "--concurrency", str(settings.worker.concurrency), "-Q", "distributor,engagement",
         # Worker-to-worker chatter we do not use; after a broker outage Celery's gossip fails to
         # restart (AttributeError) and mingle adds a second to every reconnection.
         "--without-gossip", "--without-mingle", "--without-heartbeat",
