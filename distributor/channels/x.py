@@ -90,7 +90,8 @@ class X(Channel):
             raise self._error(response)
         metrics = _data(response).get("public_metrics")
         if not isinstance(metrics, dict):
-            raise ChannelError(f"x answered without public_metrics for post {receipt.post_id}", status=200)
+            problem = self._redact(_problem((http.json_or_none(response) or {}).get("errors", [{}])[0]))
+            raise ChannelError(f"x has no metrics for post {receipt.post_id}: {problem or 'no answer'}", permanent=True)
         return {name.removesuffix("_count"): count_of(value) for name, value in metrics.items()}
 
     def check(self) -> str:
