@@ -109,7 +109,15 @@ def kill_group(child: subprocess.Popen[bytes]) -> None:
 def worker(config: Path, log: Path, beat: bool = True) -> Iterator[subprocess.Popen[bytes]]:
     """`celery -A worker worker`, with beat embedded unless `beat=False` (then start `beat()`)."""
     args = [sys.executable, "-m", "celery", "-A", "worker", "worker", "--pool", "threads", "--concurrency", "4"]
-    args += ["-Q", "distributor", "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"]
+    args += [
+        "-Q",
+        "distributor,engagement",
+        "--loglevel",
+        "INFO",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+    ]
     args += ["--beat"] if beat else []
     with process(args, config, log) as child:
         yield child

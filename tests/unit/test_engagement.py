@@ -203,3 +203,16 @@ def test_a_transient_error_stops_the_channel_until_the_next_pull(ctx, fakes) -> 
     result = engagement.pull_channel(ctx, "facebook")
     assert (result.pulled, result.failed, result.remaining) == (0, 1, 1)
     assert engagement.pull_channel(ctx, "facebook").pulled == 2  # the next pull reads both
+
+
+def test_beat_queues_the_pulls_on_their_own_queue_which_the_worker_consumes(make_settings) -> None:  # type: ignore[no-untyped-def]
+    from distributor.cli import _worker_argv
+    from worker.schedule import beat_schedule
+
+    settings = make_settings(sources=[], shares={"engagement_interval": "10m"})
+    entry = beat_schedule(settings)["pull-engagement"]
+    assert entry["task"] == "worker.tasks.pull_engagement" and entry["schedule"] == 600
+    assert entry["options"]["queue"] == "engagement"
+    argv = _worker_argv(settings, beat=False)
+    assert set(argv[argv.index("-Q") + 1].split(",")) == {"distributor", "engagement"}
+    assert "pull-engagement" not in beat_schedule(make_settings(sources=[], shares={"engagement_days": 0}))
