@@ -112,6 +112,31 @@ class Keys:
     def share_seen(self, fingerprint: str) -> str:
         return f"{self.prefix}shares:seen:{fingerprint}"
 
+    # clicks on our own posts (channels with track_clicks) and engagement the platforms report
+    def clicks(self, article_id: str) -> str:
+        """Hash channel -> clicks on the links in our posts of one article (through /r/)."""
+        return f"{self.prefix}clicks:{article_id}"
+
+    def clicks_top(self, period: str) -> str:
+        """Sorted set article id -> clicks in one period bucket ('all', 'day:2026-11-27', ...)."""
+        return f"{self.prefix}clicks:top:{period}"
+
+    def click_seen(self, fingerprint: str) -> str:
+        return f"{self.prefix}clicks:seen:{fingerprint}"
+
+    def engagement(self, article_id: str) -> str:
+        """Hash '<channel>:<metric>' -> count (and '<channel>:pulled_at', '<channel>:error') for one article."""
+        return f"{self.prefix}engagement:{article_id}"
+
+    def engagement_unavailable(self, channel: str) -> str:
+        """Why a channel's platform will not report engagement (e.g. X's API tier); kept for a while, so
+        the platform is not asked again at every pull."""
+        return f"{self.prefix}engagement:unavailable:{channel}"
+
+    def engagement_rate(self, channel: str) -> str:
+        """The pace of engagement reads, apart from the channel's posting pace (`rate`)."""
+        return f"{self.prefix}channel:{channel}:rate:engagement"
+
     def push_seen(self, signature: str) -> str:
         """A used push signature, kept for the replay window."""
         return f"{self.prefix}push:seen:{signature}"

@@ -10,6 +10,7 @@ from distributor.settings import Settings
 
 DEFAULT = "distributor"  # polls, feed rebuilds, sweeps, pings, and deliveries to unknown channels
 DELIVERY_PREFIX = "deliver."
+ENGAGEMENT = "engagement"  # reading the platforms' counts: never in front of a delivery
 
 
 def delivery_queue(channel: str) -> str:
@@ -18,7 +19,7 @@ def delivery_queue(channel: str) -> str:
 
 def all_queues(settings: Settings) -> list[str]:
     """Every queue a worker consumes by default."""
-    return [DEFAULT, *(delivery_queue(channel.name) for channel in settings.channels)]
+    return [DEFAULT, ENGAGEMENT, *(delivery_queue(channel.name) for channel in settings.channels)]
 
 
 def for_delivery(settings: Settings, channel: str) -> str:

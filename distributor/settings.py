@@ -216,6 +216,10 @@ class ShareSettings(Strict):
     networks: list[str] = ["facebook", "x", "telegram", "zalo", "linkedin", "email", "bluesky"]
     repeat_window: Duration = 86400
     ignore_bots: bool = True
+    # Engagement the platforms report on our posts (issue 13): pulled for posts this many days old...
+    engagement_days: int = Field(default=7, ge=0)
+    # ...this often (on the worker's separate "engagement" queue, so deliveries never wait for it).
+    engagement_interval: Duration = Field(default=900, ge=60)
 
 
 class FeedFilters(Strict):

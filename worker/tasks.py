@@ -13,9 +13,10 @@ from typing import Any
 from celery import shared_task
 from celery.utils.log import get_task_logger
 
-from distributor import approval, corrections, delivery, pipeline, rebuild
+from distributor import approval, corrections, delivery, engagement, pipeline, rebuild
 from distributor.context import get_context
 from distributor.feeds import websub
+from distributor.queues import ENGAGEMENT as ENGAGEMENT_QUEUE
 from distributor.sources.push import PushedArticle
 
 log = get_task_logger(__name__)
@@ -122,3 +123,21 @@ def ping_hubs(hubs: list[str], urls: list[str]) -> list[str]:
     for error in errors:
         log.warning("WebSub: %s", error)
     return errors
+
+
+@shared_task(name="worker.tasks.pull_engagement", ignore_result=True)
+def pull_engagement() -> list[str]:
+    """Queue one engagement pull per channel that reports engagement."""
+    channels = engagement.channels_to_pull(get_context())
+    for name in channels:
+        pull_channel_engagement.apply_async((name,), queue=ENGAGEMENT_QUEUE)
+    return channels
+
+
+@shared_task(name="worker.tasks.pull_channel_engagement", ignore_result=True)
+def pull_channel_engagement(channel: str) -> int:
+    """Read one channel's due posts at its pace; what the pace leaves is queued for when it allows."""
+    result = engagement.pull_channel(get_context(), channel)
+    if result.remaining and result.retry_in > 0:
+        pull_channel_engagement.apply_async((channel,), countdown=result.retry_in, queue=ENGAGEMENT_QUEUE)
+    return result.pulled

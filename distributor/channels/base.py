@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 import jinja2
 
@@ -81,11 +82,18 @@ class Channel(ABC):
         return candidate.read_text(encoding="utf-8")
 
     def link(self, article: Article) -> str:
-        """The article URL as this channel posts it (with UTM tags unless turned off)."""
+        """The link this channel posts: the article URL with UTM tags (unless turned off), or with
+        `track_clicks` our counting redirect `/r/{id}/{channel}`, which leads to that same URL."""
+        if self.settings.track_clicks:
+            return f"{self.site.public_url.rstrip('/')}/r/{quote(article.id, safe='')}/{quote(self.name, safe='')}"
+        return self.landing(article.url)
+
+    def landing(self, url: str) -> str:
+        """Where a reader of this channel's post lands: `url` with the channel's UTM tags."""
         if not self.settings.utm:
-            return article.url
+            return url
         return with_params(
-            article.url,
+            url,
             {"utm_source": self.kind, "utm_medium": "social", "utm_campaign": self.settings.utm_campaign},
         )
 
@@ -154,6 +162,13 @@ class Channel(ABC):
         ChannelError with the platform's message when it refuses (e.g. a time limit passed)."""
         raise ChannelError(self.cannot_delete, permanent=True)
 
+    def engagement(self, receipt: Receipt) -> dict[str, int] | None:
+        """What the platform reports about our post `receipt` (shares, likes, replies...), metric ->
+        count; None when this platform cannot tell. `receipt.data["article_url"]` is the article's
+        own URL (for platforms that also count the URL itself). Raises ChannelError like `send`, and
+        `EngagementUnavailable` when the account's API access does not include these reads."""
+        return None
+
     def find_existing(self, post: Post, key: str) -> Receipt | None:
         """Read back whether `post` was already published (only where `supports_readback`)."""
         return None
@@ -161,3 +176,19 @@ class Channel(ABC):
     def check(self) -> str:
         """A read-only call that proves the credentials work; returns what it found."""
         return "no remote check for this channel type"
+
+
+class EngagementUnavailable(ChannelError):
+    """The platform refuses engagement reads to this account for good (e.g. X's API tier): recorded
+    once, not retried at every pull."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, permanent=True)
+
+
+def count_of(value: Any) -> int:
+    """A count from a platform's JSON answer; anything missing or unreadable is 0."""
+    try:
+        return max(0, int(value))
+    except (TypeError, ValueError):
+        return 0

@@ -29,7 +29,7 @@ from pydantic import SecretStr, field_validator
 
 from distributor import http, images
 from distributor import text as textlib
-from distributor.channels.base import Channel
+from distributor.channels.base import Channel, count_of
 from distributor.errors import ChannelError
 from distributor.models import Article, Post, Receipt
 from distributor.settings import ChannelSettings
@@ -160,6 +160,23 @@ class Bluesky(Channel):
         if response.status_code != 200:
             raise _error(response, "delete")
 
+    def engagement(self, receipt: Receipt) -> dict[str, int] | None:
+        """The post's counts from `app.bsky.feed.getPosts` (through the PDS, which asks the App View):
+        reposts, likes, replies, quotes. A post the App View no longer has is left out of its answer."""
+        uri = receipt.post_id or ""
+        if not _AT_URI.match(uri):
+            raise ChannelError("bluesky: no post URI was recorded for this post", permanent=True)
+        response = self._call("GET", "app.bsky.feed.getPosts", params={"uris": uri})
+        if response.status_code != 200:
+            raise _error(response, "read")
+        posts = (http.json_or_none(response) or {}).get("posts")
+        found = [p for p in posts if isinstance(p, dict) and p.get("uri") == uri] if isinstance(posts, list) else []
+        if not found:
+            raise ChannelError(f"bluesky: post {uri} is not found (deleted?)", permanent=True, status=200)
+        view = found[0]
+        fields = {"reposts": "repostCount", "likes": "likeCount", "replies": "replyCount", "quotes": "quoteCount"}
+        return {name: count_of(view.get(field)) for name, field in fields.items()}
+
     def _record_of(self, receipt: Receipt, key: str) -> tuple[str, str, str]:
         """(repo, collection, rkey) from the at:// URI `send` returned, else from the delivery key
         (the record key is derived from it) and the account's did."""
@@ -221,6 +238,7 @@ class Bluesky(Channel):
         json: Any = None,
         data: bytes | None = None,
         content_type: str | None = None,
+        params: dict[str, str] | None = None,
     ) -> requests.Response:
         """An authenticated XRPC call; an expired token is refreshed and a rejected one renewed by
         logging in again, once, before the answer is returned as it is."""
@@ -229,7 +247,7 @@ class Bluesky(Channel):
             headers = {"Authorization": f"Bearer {session.access}"}
             if content_type:
                 headers["Content-Type"] = content_type
-            response = http.request(method, self._xrpc(nsid), json=json, data=data, headers=headers)
+            response = http.request(method, self._xrpc(nsid), json=json, data=data, headers=headers, params=params)
             name = _error_name(response)
             if attempt or response.status_code not in (400, 401):
                 return response

@@ -24,7 +24,7 @@ from pydantic import Field, SecretStr
 
 from distributor import http
 from distributor import text as textlib
-from distributor.channels.base import Channel
+from distributor.channels.base import Channel, count_of
 from distributor.channels.secret_urls import redact, secrets_masked
 from distributor.errors import ChannelError
 from distributor.models import Article, Post, Receipt
@@ -36,6 +36,14 @@ RATE_LIMIT_CODES = frozenset({4, 17, 32, 341, 613, 80001})
 TRANSIENT_CODES = frozenset({1, 2})
 DUPLICATE_CODE = 506
 RATE_LIMIT_BACKOFF = 300.0  # seconds; Graph sends no Retry-After and its windows roll over an hour
+POST_ENGAGEMENT = "shares,reactions.summary(total_count).limit(0),comments.summary(total_count).limit(0)"
+# The URL's site-wide counts: our metric name -> Graph's field.
+URL_ENGAGEMENT = {
+    "url_shares": "share_count",
+    "url_reactions": "reaction_count",
+    "url_comments": "comment_count",
+    "url_plugin_comments": "comment_plugin_count",
+}
 HINTS = {
     190: "the Page access token is invalid or expired: generate a new long-lived Page token",
     10: "the app lacks a permission (pages_manage_posts, pages_read_engagement)",
@@ -135,6 +143,22 @@ class Facebook(Channel):
                 code=exc.code,
                 status=exc.status,
             ) from None
+
+    def engagement(self, receipt: Receipt) -> dict[str, int] | None:
+        """Our Page post's shares, reactions and comments, plus the article URL's site-wide
+        `engagement` (shares, reactions and comments on that URL anywhere on Facebook, readers'
+        own shares included; Graph rounds these and allows 10 reads per URL per hour)."""
+        post = self._call("GET", self._post_id(receipt), {"fields": POST_ENGAGEMENT})
+        counts = {
+            "shares": count_of((post.get("shares") or {}).get("count")),  # absent when nobody shared
+            "reactions": count_of(((post.get("reactions") or {}).get("summary") or {}).get("total_count")),
+            "comments": count_of(((post.get("comments") or {}).get("summary") or {}).get("total_count")),
+        }
+        url = receipt.data.get("article_url")
+        if url:
+            found = self._call("GET", "", {"id": url, "fields": "engagement"}).get("engagement") or {}
+            counts.update({name: count_of(found.get(field)) for name, field in URL_ENGAGEMENT.items()})
+        return counts
 
     def _post_id(self, receipt: Receipt) -> str:
         if not receipt.post_id:

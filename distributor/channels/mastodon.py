@@ -22,7 +22,7 @@ from pydantic import Field, SecretStr, field_validator
 
 from distributor import http, images
 from distributor import text as textlib
-from distributor.channels.base import Channel
+from distributor.channels.base import Channel, count_of
 from distributor.errors import ChannelError
 from distributor.models import Article, Post, Receipt
 from distributor.settings import ChannelSettings, http_url
@@ -137,6 +137,21 @@ class Mastodon(Channel):
             )
         if still.status_code != 404:
             raise _error(still)
+
+    def engagement(self, receipt: Receipt) -> dict[str, int] | None:
+        """The status's counts (`GET /api/v1/statuses/:id`): reblogs, favourites, replies (and quotes
+        where the instance counts them)."""
+        url = f"{self.api_base}/api/v1/statuses/{self._status_id(receipt)}"
+        response = http.request("GET", url, headers=self._auth())
+        if response.status_code != 200:
+            raise _error(response)
+        status = http.json_or_none(response)
+        if not isinstance(status, dict):
+            raise ChannelError("mastodon answered 200 without a status", status=200)
+        fields = {"reblogs": "reblogs_count", "favourites": "favourites_count", "replies": "replies_count"}
+        if "quotes_count" in status:
+            fields["quotes"] = "quotes_count"
+        return {name: count_of(status.get(field)) for name, field in fields.items()}
 
     def _status_id(self, receipt: Receipt) -> str:
         if not receipt.post_id or not receipt.post_id.isdigit():

@@ -20,7 +20,7 @@ from requests_oauthlib import OAuth1
 
 from distributor import http
 from distributor import text as textlib
-from distributor.channels.base import Channel
+from distributor.channels.base import Channel, EngagementUnavailable, count_of
 from distributor.channels.secret_urls import redact
 from distributor.errors import ChannelError
 from distributor.models import Post, Receipt
@@ -75,6 +75,24 @@ class X(Channel):
             answer = self._redact(response.text[:200])
             raise ChannelError(f"x did not confirm the deletion: {answer}", permanent=True, status=response.status_code)
         raise self._error(response)
+
+    def engagement(self, receipt: Receipt) -> dict[str, int] | None:
+        """`public_metrics` of our post (`GET /2/tweets/:id`). X's Free tier may post but not read:
+        its 403 is `EngagementUnavailable`, recorded once rather than asked again at every pull."""
+        if not receipt.post_id:
+            raise ChannelError("x: the post id is unknown, so its metrics cannot be read", permanent=True)
+        url = f"{self.api_base}/2/tweets/{receipt.post_id}"
+        response = http.request("GET", url, params={"tweet.fields": "public_metrics"}, auth=self._auth())
+        if response.status_code == 403:
+            refusal = self._error(response).message
+            raise EngagementUnavailable(f"x does not let this app read posts (API access tier): {refusal}")
+        if not response.ok:
+            raise self._error(response)
+        metrics = _data(response).get("public_metrics")
+        if not isinstance(metrics, dict):
+            problem = self._redact(_problem((http.json_or_none(response) or {}).get("errors", [{}])[0]))
+            raise ChannelError(f"x has no metrics for post {receipt.post_id}: {problem or 'no answer'}", permanent=True)
+        return {name.removesuffix("_count"): count_of(value) for name, value in metrics.items()}
 
     def check(self) -> str:
         response = http.request("GET", f"{self.api_base}/2/users/me", auth=self._auth())

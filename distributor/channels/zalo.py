@@ -24,7 +24,7 @@ from pydantic import Field, SecretStr, model_validator
 
 from distributor import http
 from distributor import text as textlib
-from distributor.channels.base import Channel
+from distributor.channels.base import Channel, count_of
 from distributor.channels.secret_urls import redact
 from distributor.errors import ChannelError
 from distributor.models import Article, Post, Receipt
@@ -37,6 +37,8 @@ TOKEN_INVALID = -216  # access token invalid or expired
 PROCESSING = -214  # article still being processed: verify again shortly
 REFRESH_USED = -14020  # refresh token already used or expired
 RATE_LIMITED = -32  # reported as a rate limit, unconfirmed [?]
+SLICE_SIZE = 10  # article/getslice answers -201 "maximum limit is 10" above this
+SLICE_PAGES = 5  # engagement: how far back the article list is searched (the 50 newest articles)
 EXPIRY_MARGIN = 300.0  # refresh this many seconds before the stored token expires
 HINTS = {
     -213: "the user has not followed or recently interacted with the OA",
@@ -185,6 +187,27 @@ class Zalo(Channel):
                 if gone.permanent and _int(gone.code) not in ACCOUNT_CODES:
                     return
             raise
+
+    def engagement(self, receipt: Receipt) -> dict[str, int] | None:
+        """The broadcast article's views and shares (`total_view`, `total_share`), which Zalo gives
+        in its article list (`article/getslice`, newest first, at most 10 a page), looked up among the
+        OA's newest articles. Consultation messages have no counts (None)."""
+        if self.config.mode == "cs":
+            return None
+        article_id = _article_id(receipt)
+        for page in range(SLICE_PAGES):
+            data = self._api("GET", f"/v2.0/article/getslice?offset={page * SLICE_SIZE}&limit={SLICE_SIZE}&type=normal")
+            medias = data.get("medias")
+            medias = [m for m in medias if isinstance(m, dict)] if isinstance(medias, list) else []
+            for media in medias:
+                if str(media.get("id")) == article_id:
+                    return {"views": count_of(media.get("total_view")), "shares": count_of(media.get("total_share"))}
+            if len(medias) < SLICE_SIZE:
+                break
+        raise ChannelError(
+            f"zalo: article {article_id} is not among the OA's {SLICE_PAGES * SLICE_SIZE} newest articles",
+            permanent=True,
+        )
 
     def _publish_article(self, post: Post, key: str) -> str:
         token = self.state.get(f"pending:{key}")

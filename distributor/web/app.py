@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 
 from distributor.context import Context
 from distributor.redis import connect
-from distributor.web import api, dashboard, feeds, ops, shares
+from distributor.web import api, clicks, dashboard, feeds, ops, shares
 from distributor.web.access import Access, GuardedRoute, require_access
 from distributor.web.auth import is_loopback
 from distributor.web.errors import http_exception, server_error, storage_unavailable
@@ -63,6 +63,7 @@ def create_app(ctx: Context, enqueue: Enqueue = celery_enqueue, *, bind_host: st
             binary=connect(ctx.redis_url, asynchronous=True, decode_responses=False),
         )
         app.state.web = web
+        await clicks.prepare(app, web)
         listener = asyncio.create_task(app.state.feed_cache.listen(web))
         try:
             yield
@@ -79,6 +80,7 @@ def create_app(ctx: Context, enqueue: Enqueue = celery_enqueue, *, bind_host: st
         GuardedRoute("/feeds/{filename}", feeds.feed, methods=["GET", "HEAD"], access=Access.PUBLIC),
         GuardedRoute("/feeds.opml", feeds.opml, methods=["GET", "HEAD"], access=Access.PUBLIC),
         GuardedRoute("/s/{article_id}/{network}", shares.share, methods=["GET"], access=Access.PUBLIC),
+        GuardedRoute("/r/{article_id}/{channel}", clicks.click, methods=["GET"], access=Access.PUBLIC),
         GuardedRoute("/api/articles", api.list_articles, methods=["GET"], access=Access.PUBLIC),
         GuardedRoute("/api/articles", api.push_article, methods=["POST"], access=Access.PUSH),
         GuardedRoute("/api/articles/{article_id}", api.get_article, methods=["GET"], access=Access.PUBLIC),

@@ -57,6 +57,7 @@ class FakeBluesky(FakeServer):
         self.login_limit = 30
         self.fail_next: dict[str, list[Reply]] = {}
         self.duplicate_reply = Reply(500, {"error": "InternalServerError", "message": "Internal Server Error"})
+        self.counts: dict[str, dict[str, int]] = {}  # post URI -> likeCount, repostCount... set by a test
         self._serial = itertools.count(1)
         routes = {
             ("POST", "com.atproto.server.createSession"): self._create_session,
@@ -66,6 +67,7 @@ class FakeBluesky(FakeServer):
             ("POST", "com.atproto.repo.uploadBlob"): self._upload_blob,
             ("GET", "com.atproto.repo.getRecord"): self._get_record,
             ("POST", "com.atproto.repo.deleteRecord"): self._delete_record,
+            ("GET", "app.bsky.feed.getPosts"): self._get_posts,
         }
         for (method, nsid), handler in routes.items():
             self.add(method, f"/xrpc/{re.escape(nsid)}", self._wrap(nsid, handler))
@@ -73,7 +75,7 @@ class FakeBluesky(FakeServer):
     # --- lifecycle and test controls -------------------------------------------------------------
 
     def reset(self) -> None:
-        for collection in (self.records, self.blobs, self.fail_next):
+        for collection in (self.records, self.blobs, self.fail_next, self.counts):
             collection.clear()
         for tokens in (self.access, self.expired, self.refresh):
             tokens.clear()
@@ -177,6 +179,36 @@ class FakeBluesky(FakeServer):
         }
         self.blobs[link] = {**blob, "data": request.body}
         return 200, {"blob": blob}
+
+    def _get_posts(self, request: Request) -> tuple[int, Any]:
+        """`app.bsky.feed.getPosts?uris=...` as the PDS proxies it to the App View: a PostView per
+        post that exists, posts that do not are simply left out."""
+        refused = self._auth(request)
+        if refused:
+            return refused
+        uris = request.query.get("uris") or []
+        if not uris or len(uris) > 25:
+            return invalid("uris must list 1 to 25 post URIs")
+        views = []
+        for uri in uris:
+            found = [r for r in self.records.values() if r["uri"] == uri]
+            if not found:
+                continue
+            record = found[0]
+            counts = {"replyCount": 0, "repostCount": 0, "likeCount": 0, "quoteCount": 0}
+            counts.update(self.counts.get(uri, {}))
+            views.append(
+                {
+                    "uri": uri,
+                    "cid": record["cid"],
+                    "author": {"did": self.did, "handle": self.user_handle, "labels": []},
+                    "record": record["value"],
+                    **counts,
+                    "indexedAt": record["value"].get("createdAt"),
+                    "labels": [],
+                }
+            )
+        return 200, {"posts": views}
 
     def _create_record(self, request: Request) -> tuple[int, Any]:
         refused = self._auth(request)

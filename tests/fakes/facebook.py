@@ -74,6 +74,7 @@ class FakeFacebook(ScriptedFake):
     def __init__(self) -> None:
         super().__init__()
         self.add("POST", r"/v\d+\.\d+/(?P<page>[^/]+)/(?P<edge>feed|photos)", self._publish)
+        self.add("GET", r"/v\d+\.\d+/?(?P<page>)$", self._url_engagement)
         self.add("GET", r"/v\d+\.\d+/(?P<page>[^/]+)", self._read)
         self.add("POST", r"/v\d+\.\d+/(?P<page>[^/]+)", self._edit)
         self.add("DELETE", r"/v\d+\.\d+/(?P<page>[^/]+)", self._delete)
@@ -85,6 +86,11 @@ class FakeFacebook(ScriptedFake):
         self.app_secret: str | None = None  # set: every call must carry a matching appsecret_proof
         self._ids = itertools.count(9_000_000_001)
         self.protected: set[str] = set()  # post ids this app may not edit or delete
+        # Engagement the platform would report: post id -> {"shares", "reactions", "comments"}, and
+        # article URL -> Graph's `engagement` object; each URL answers 10 reads an hour (then code 4).
+        self.engagement: dict[str, dict[str, int]] = {}
+        self.url_engagement: dict[str, dict[str, int]] = {}
+        self.url_reads: dict[str, int] = {}
 
     def post(self, post_id: str | None) -> dict[str, Any]:
         """The accepted post with this id (deleted ones included), as it now stands."""
@@ -158,7 +164,28 @@ class FakeFacebook(ScriptedFake):
         post = self._live(request, "get")
         if isinstance(post, Reply):
             return post
+        wanted = request.form().get("fields", "")
+        if "reactions" in wanted or "shares" in wanted or "comments" in wanted:
+            return Reply(
+                200, _post_engagement(post["post_id"], self.engagement.get(post["post_id"], {})), usage_headers()
+            )
         return Reply(200, {"id": post["post_id"], "message": post["text"]}, usage_headers())
+
+    def _url_engagement(self, request: Request) -> Reply:
+        """`GET /?id=<url>&fields=engagement`: the URL's counts anywhere on Facebook (Graph's shape)."""
+        refusal = self._refusal(request, page=False)
+        if refusal is not None:
+            return refusal
+        fields = request.form()
+        url = fields.get("id", "")
+        if not url:
+            return _error(400, 100, "(#100) Missing required parameter: id")
+        self.url_reads[url] = self.url_reads.get(url, 0) + 1
+        if self.url_reads[url] > 10:
+            return _error(400, 4, "(#4) Application request limit reached")
+        counts = {"reaction_count": 0, "comment_count": 0, "share_count": 0, "comment_plugin_count": 0}
+        counts.update(self.url_engagement.get(url, {}))
+        return Reply(200, {"engagement": counts, "id": url}, usage_headers())
 
     def _edit(self, request: Request) -> Reply:
         refusal = self._refusal(request, page=False)
@@ -238,3 +265,19 @@ def _error(
     kind: str = "OAuthException",
 ) -> Reply:
     return Reply(status, graph_error(code, message, subcode=subcode, kind=kind), usage_headers())
+
+
+def _post_engagement(post_id: str, counts: dict[str, int]) -> dict[str, Any]:
+    """Graph's answer to `fields=shares,reactions.summary(total_count).limit(0),comments.summary(...)`:
+    `shares` is left out while nobody shared the post, the edges' `data` is empty (limit 0)."""
+    body: dict[str, Any] = {
+        "reactions": {"data": [], "summary": {"total_count": counts.get("reactions", 0), "viewer_reaction": "NONE"}},
+        "comments": {
+            "data": [],
+            "summary": {"order": "ranked", "total_count": counts.get("comments", 0), "can_comment": True},
+        },
+        "id": post_id,
+    }
+    if counts.get("shares"):
+        body = {"shares": {"count": counts["shares"]}, **body}
+    return body

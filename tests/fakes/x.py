@@ -123,12 +123,26 @@ def tweet_length(text: str) -> int:
     return total + sum(_weight(g) for g in regex.findall(r"\X", text[position:]))
 
 
+# The Free tier's answer to a read (it may post and read /2/users/me only).
+TIER_FORBIDDEN = {
+    "errors": [
+        {
+            "message": "You currently have access to a subset of X API V2 endpoints and limited v1.1 endpoints "
+            "(e.g. media post, oauth) only. If you need access to this endpoint, you may need a different "
+            "access level. You can learn more here: https://developer.x.com/en/portal/product",
+            "code": 453,
+        }
+    ]
+}
+
+
 class FakeX(ScriptedFake):
     def __init__(self) -> None:
         super().__init__()
         self.add("POST", "/2/tweets", self._tweet)
         self.add("GET", "/2/users/me", self._me)
         self.add("DELETE", r"/2/tweets/(?P<id>\d+)", self._delete)
+        self.add("GET", r"/2/tweets/(?P<id>\d+)$", self._lookup)
 
     def reset(self, *, per_window: int = 100, per_day: int = 1000) -> None:
         super().reset()
@@ -140,6 +154,8 @@ class FakeX(ScriptedFake):
         self.day_reset = int(time.time()) + 86_400
         self._ids = itertools.count(1_445_880_548_472_328_192)
         self.others = {"1445880548472320000"}  # posts of other accounts
+        self.metrics: dict[str, dict[str, int]] = {}  # post id -> public_metrics counts set by a test
+        self.read_access = True  # False: the Free tier, which may post but not read posts (403, code 453)
 
     def fail_next(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         self.then(Reply(status, body, {**self.limit_headers(), **(headers or {})}))
@@ -236,6 +252,35 @@ class FakeX(ScriptedFake):
             return Reply(404, {**missing, "errors": [missing]}, self.limit_headers())
         self.posts[:] = kept
         return Reply(200, {"data": {"deleted": True}}, self.limit_headers())
+
+    def _lookup(self, request: Request) -> Reply:
+        """`GET /2/tweets/:id?tweet.fields=public_metrics`, or the Free tier's refusal."""
+        refusal = self._guard(request)
+        if refusal is not None:
+            return refusal
+        if not self.read_access:
+            return Reply(403, TIER_FORBIDDEN, self.limit_headers())
+        assert request.match is not None
+        tweet_id = request.match["id"]
+        found = [tweet for tweet in self.posts if tweet["id"] == tweet_id]
+        if not found:
+            problem = {
+                "value": tweet_id,
+                "detail": f"Could not find tweet with id: [{tweet_id}].",
+                "title": "Not Found Error",
+                "resource_type": "tweet",
+                "parameter": "id",
+                "resource_id": tweet_id,
+                "type": "https://api.twitter.com/2/problems/resource-not-found",
+            }
+            return Reply(200, {"errors": [problem]}, self.limit_headers())  # X answers 200 with errors
+        data: dict[str, Any] = {"id": tweet_id, "text": found[0]["text"], "edit_history_tweet_ids": [tweet_id]}
+        if "public_metrics" in (request.query.get("tweet.fields") or [""])[-1]:
+            counts = {"retweet_count": 0, "reply_count": 0, "like_count": 0, "quote_count": 0, "bookmark_count": 0}
+            counts.update(self.metrics.get(tweet_id, {}))
+            counts.setdefault("impression_count", 0)
+            data["public_metrics"] = counts
+        return Reply(200, {"data": data}, self.limit_headers())
 
     def _me(self, request: Request) -> Reply:
         refusal = self._guard(request)

@@ -57,6 +57,7 @@ class FakeZalo(ScriptedFake):
         self.add("POST", "/v2.0/article/update", self._api(self._update))
         self.add("POST", "/v2.0/article/remove", self._api(self._remove))
         self.add("GET", "/v2.0/article/getdetail", self._api(self._detail))
+        self.add("GET", "/v2.0/article/getslice", self._api(self._slice))
 
     def reset(self) -> None:
         """The initial token pair, no articles or messages; failures queued per path."""
@@ -190,6 +191,36 @@ class FakeZalo(ScriptedFake):
             return envelope(-201, "Parameters are invalid: article does not exist")
         fields = ("id", "type", "title", "author", "description", "cover", "body", "status")
         return envelope(data={name: article.get(name) for name in fields})
+
+    def _slice(self, request: Request) -> dict[str, Any]:
+        """`article/getslice?offset=&limit=&type=normal`: the OA's articles, newest first, with their
+        views and shares (`total_view`, `total_share`: set them on an article); at most 10 a page."""
+        query = {k: v[-1] for k, v in request.query.items()}
+        if query.get("type") not in ("normal", "video"):
+            return envelope(-201, "type accept only 2 value normal and video.")
+        try:
+            offset, limit = int(query.get("offset", "0")), int(query.get("limit", "10"))
+        except ValueError:
+            return envelope(-201, "Parameters are invalid: offset and limit must be numbers")
+        if limit > 10:
+            return envelope(-201, "maximum limit is 10")
+        shown = [a for a in reversed(list(self.articles.values())) if a.get("id") and not a.get("removed")]
+        medias = [
+            {
+                "id": a["id"],
+                "type": "normal",
+                "title": a.get("title"),
+                "status": a.get("status", "show"),
+                "total_view": a.get("total_view", 0),
+                "total_share": a.get("total_share", 0),
+                "create_date": 1700000000000,
+                "update_date": 1700000000000,
+                "thumb": (a.get("cover") or {}).get("photo_url"),
+                "link_view": f"https://zalo.me/article/{a['id']}",
+            }
+            for a in shown[offset : offset + limit]
+        ]
+        return envelope(data={"medias": medias, "total": len(shown)})
 
     def _create(self, request: Request) -> dict[str, Any]:
         article = request.json() or {}

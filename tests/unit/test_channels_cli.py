@@ -43,7 +43,7 @@ def test_channels_lists_each_channels_health_and_resume_closes_a_paused_one(conf
 
 def test_each_channel_has_its_own_queue_and_workers_can_be_dedicated(config: Path) -> None:  # noqa: F811
     settings = load_settings(config)
-    assert queues.all_queues(settings) == ["distributor", "deliver.outbox", "deliver.x"]
+    assert queues.all_queues(settings) == ["distributor", "engagement", "deliver.outbox", "deliver.x"]
     assert queues.for_delivery(settings, "outbox") == "deliver.outbox"
     assert queues.for_delivery(settings, "removed") == "distributor"  # still consumed: it gets cancelled
     assert "-Q" not in _worker_argv(settings, beat=False)  # every queue by default

@@ -28,7 +28,7 @@ OPERATIONS = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").re
 SAFE = {"GET", "HEAD", "OPTIONS"}
 NEEDS_OPERATOR = {Access.OPERATOR, Access.OPERATOR_PAGE, Access.METRICS}
 # A sample value for every path parameter of every route; a new parameter needs one here.
-SAMPLES = {"filename": "all.rss", "network": "facebook"}
+SAMPLES = {"filename": "all.rss", "network": "facebook", "channel": "backup"}
 FAILURE = "Forbidden: bot was blocked by the user (chat 4242)"
 
 
