@@ -76,6 +76,18 @@ class Keys:
     def share_seen(self, fingerprint: str) -> str:
         return f"{self.prefix}shares:seen:{fingerprint}"
 
+    def share_uniques(self, article_id: str) -> str:
+        """HyperLogLog of the digests (client + UA) of an article's sharers."""
+        return f"{self.prefix}shares:uniques:{article_id}"
+
+    def share_client_rate(self, client: str, hour: str) -> str:
+        """A client's counted clicks in one hour, across articles (the `[shares] client_limit`)."""
+        return f"{self.prefix}shares:rate:{client}:{hour}"
+
+    def share_batch(self, batch_id: str) -> str:
+        """An applied batch of clicks, remembered so that a retried batch is not counted twice."""
+        return f"{self.prefix}shares:batch:{batch_id}"
+
     def push_seen(self, signature: str) -> str:
         """A used push signature, kept for the replay window."""
         return f"{self.prefix}push:seen:{signature}"
