@@ -75,7 +75,8 @@ def test_share_bar_renders_counts_and_counts_a_click(tmp_path: Path, redis_url: 
     sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
     port, pages = portal_page
     origin = f"http://127.0.0.1:{port}"
-    config = config_file(tmp_path, redis_url, prefix, ALL_FEEDS_AND_OUTBOX + f'\n[shares]\ncors_origins = ["{origin}"]\n')
+    rest = ALL_FEEDS_AND_OUTBOX + f'\n[shares]\ncors_origins = ["{origin}"]\n'
+    config = config_file(tmp_path, redis_url, prefix, rest)
     ctx = Context.create(
         settings_from_dict({"site": {"title": "t", "url": "https://portal.example.gov.vn"},
                             "redis": {"url": redis_url, "key_prefix": prefix},

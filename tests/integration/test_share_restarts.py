@@ -14,7 +14,7 @@ from tests.integration.helpers import ALL_FEEDS_AND_OUTBOX, config_file, server,
 from tests.integration.test_redis_outages import redis_server
 from tests.unit.test_web import add
 
-SHARES = '\n[shares]\nclient_limit = 0\n'  # every click here comes from 127.0.0.1
+SHARES = "\n[shares]\nclient_limit = 0\n"  # every click here comes from 127.0.0.1
 
 
 def test_n_clicks_count_exactly_n_across_redis_and_web_restarts(tmp_path: Path) -> None:
