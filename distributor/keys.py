@@ -80,9 +80,9 @@ class Keys:
         """HyperLogLog of the digests (client + UA) of an article's sharers."""
         return f"{self.prefix}shares:uniques:{article_id}"
 
-    def share_client_rate(self, client: str, hour: str) -> str:
-        """A client's counted clicks in one hour, across articles (the `[shares] client_limit`)."""
-        return f"{self.prefix}shares:rate:{client}:{hour}"
+    def share_client_rate(self, client_hour: str) -> str:
+        """A client's counted clicks in one hour ('<digest>:<hour>'), across articles (`[shares] client_limit`)."""
+        return f"{self.prefix}shares:rate:{client_hour}"
 
     def share_batch(self, batch_id: str) -> str:
         """An applied batch of clicks, remembered so that a retried batch is not counted twice."""

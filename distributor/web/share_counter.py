@@ -16,14 +16,14 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis
 import redis.asyncio as aioredis
 
 from distributor import metrics
 from distributor.keys import Keys
-from distributor.shares import ARTICLE_SCRIPT, COUNT_SCRIPT, MAX_BATCH, Batch, Click, Shares
+from distributor.shares import ARTICLE_SCRIPT, COUNT_SCRIPT, MAX_BATCH, Batch, Click, Shares, share_url, tagged
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +34,17 @@ MISS_TTL = 5.0  # an unknown id is asked again after this (an article published 
 RETRY_AFTER = 1.0
 
 
-@dataclass(frozen=True)
+@dataclass
 class Shared:
     url: str
     title: str
+    targets: dict[str, str | None] = field(default_factory=dict)  # network -> redirect, made once
+
+    def target(self, network: str, utm: bool, campaign: str) -> str | None:
+        """The network's share page for this article (with UTM tags), computed once per network."""
+        if network not in self.targets:
+            self.targets[network] = share_url(network, tagged(self.url, network, utm, campaign), self.title)
+        return self.targets[network]
 
 
 class ArticleCache:

@@ -13,7 +13,7 @@ import ipaddress
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from distributor.shares import NETWORKS, Click, is_bot, share_url, tagged
+from distributor.shares import NETWORKS, Click, is_bot
 from distributor.web.errors import error, quoted
 from distributor.web.state import state
 
@@ -56,7 +56,7 @@ async def share(request: Request) -> Response:
     if not (settings.ignore_bots and is_bot(user_agent)):
         client = client_address(request, web.ctx.settings.server.trusted_proxies)
         clicks.counter.add(Click.make(article_id, network, client, user_agent, web.ctx.shares.now()))
-    target = share_url(network, tagged(article.url, network, settings.utm, settings.utm_campaign), article.title)
+    target = article.target(network, settings.utm, settings.utm_campaign)
     if target is None:  # copy: the page copies the link itself
         return Response(status_code=204, headers=NO_STORE)
     return RedirectResponse(target, status_code=302, headers=NO_STORE)
