@@ -634,6 +634,7 @@ def recovery_ack(config: ConfigOption = None) -> None:
 def shares_top(
     period: Annotated[str, typer.Option(help="day, week, month or all.")] = "week",
     limit: Annotated[int, typer.Option(help="How many articles to list.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     config: ConfigOption = None,
 ) -> None:
     """The most shared articles of a period (day, week, month, all)."""
@@ -644,10 +645,52 @@ def shares_top(
         error(str(exc))
         raise typer.Exit(2) from None
     articles = {a.id: a for a in ctx.store.get_many([r[0] for r in rows])}
+    if as_json:
+        listed = [
+            {"id": aid, "shares": count, "title": articles[aid].title if aid in articles else None,
+             "url": articles[aid].url if aid in articles else None}
+            for aid, count in rows
+        ]  # fmt: skip
+        console.print_json(data={"period": period, "articles": listed})
+        return
     table = Table("shares", "article", "title")
     for article_id, count in rows:
         table.add_row(str(count), article_id, articles[article_id].title if article_id in articles else "(removed)")
     console.print(table)
+
+
+@shares_app.command("export")
+def shares_export(
+    fmt: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
+    period: Annotated[str, typer.Option(help="day, week, month or all.")] = "month",
+    out: Annotated[Path | None, typer.Option("--out", help="Write to this file (default: standard output).")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Every article shared in a period with its counts (period, total, unique, per network)."""
+    from rich.progress import Progress
+
+    from distributor import share_export
+
+    if fmt not in ("csv", "json"):
+        error(f"--format must be csv or json, got {fmt!r}")
+        raise typer.Exit(2)
+    ctx = _context(config)
+    try:
+        total = share_export.count(ctx, period)
+    except ValueError as exc:
+        error(str(exc))
+        raise typer.Exit(2) from None
+    stream = out.open("w", encoding="utf-8", newline="") if out else sys.stdout
+    show = total >= share_export.PAGE  # a bar only where there is something to wait for
+    try:
+        with Progress(console=Console(stderr=True), disable=not show, transient=True) as progress:
+            task = progress.add_task(f"exporting {total} articles", total=total)
+            share_export.write(stream, fmt, period, share_export.rows(ctx, period), lambda: progress.advance(task))
+    finally:
+        if out:
+            stream.close()
+    if out:
+        ok(f"{total} articles written to {out}")
 
 
 @sources_app.command("test")

@@ -66,7 +66,8 @@ class Context:
 
     @cached_property
     def shares(self) -> Shares:
-        return Shares(self.redis, self.keys, self.tz, self.settings.shares.repeat_window)
+        shares = self.settings.shares
+        return Shares(self.redis, self.keys, self.tz, shares.repeat_window, shares.client_limit)
 
     @property
     def tz(self):  # type: ignore[no-untyped-def]

@@ -166,3 +166,26 @@ def unavailable(ctx: Context) -> dict[str, str]:
     for name in names:
         pipe.get(ctx.keys.engagement_unavailable(name))
     return {name: reason for name, reason in zip(names, pipe.execute(), strict=True) if reason}
+
+
+PERIOD_DAYS = {"day": 1, "week": 7, "month": 30}
+
+
+def top_engaged(ctx: Context, period: str = "all", limit: int = 10, scan: int = 500) -> list[tuple[str, int]]:
+    """The articles whose posts the platforms report most engagement for (every metric of every
+    channel added up), among the newest `scan` articles published in `period`."""
+    if period != "all" and period not in PERIOD_DAYS:
+        raise ValueError(f"unknown period {period!r}: use day, week, month or all")
+    articles = ctx.store.newest(0, scan)
+    if period != "all":
+        since = time.time() - PERIOD_DAYS[period] * 86400
+        articles = [a for a in articles if a.published.timestamp() >= since]
+    pipe = ctx.redis.pipeline()
+    for article in articles:
+        pipe.hgetall(ctx.keys.engagement(article.id))
+    totals = []
+    for article, raw in zip(articles, pipe.execute(), strict=True):
+        total = sum(int(v) for f, v in raw.items() if not f.endswith((":pulled_at", ":error")) and v.isdigit())
+        if total:
+            totals.append((article.id, total))
+    return sorted(totals, key=lambda row: -row[1])[:limit]

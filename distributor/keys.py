@@ -137,6 +137,18 @@ class Keys:
         """The pace of engagement reads, apart from the channel's posting pace (`rate`)."""
         return f"{self.prefix}channel:{channel}:rate:engagement"
 
+    def share_uniques(self, article_id: str) -> str:
+        """HyperLogLog of the digests (client + UA) of an article's sharers."""
+        return f"{self.prefix}shares:uniques:{article_id}"
+
+    def share_client_rate(self, client_hour: str) -> str:
+        """A client's counted clicks in one hour ('<digest>:<hour>'), across articles (`[shares] client_limit`)."""
+        return f"{self.prefix}shares:rate:{client_hour}"
+
+    def share_batch(self, batch_id: str) -> str:
+        """An applied batch of clicks, remembered so that a retried batch is not counted twice."""
+        return f"{self.prefix}shares:batch:{batch_id}"
+
     def push_seen(self, signature: str) -> str:
         """A used push signature, kept for the replay window."""
         return f"{self.prefix}push:seen:{signature}"

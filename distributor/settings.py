@@ -212,14 +212,38 @@ class AuditSettings(Strict):
     retention: Duration = 90 * 86400  # operator actions older than this are dropped from the log
 
 
+SHARE_NETWORKS = ("facebook", "x", "telegram", "zalo", "linkedin", "email", "bluesky", "copy")
+
+
 class ShareSettings(Strict):
-    networks: list[str] = ["facebook", "x", "telegram", "zalo", "linkedin", "email", "bluesky"]
+    networks: list[str] = list(SHARE_NETWORKS)
     repeat_window: Duration = 86400
     ignore_bots: bool = True
+    client_limit: int = Field(default=30, ge=0)  # counted clicks per client per hour, across articles; 0: no limit
+    utm: bool = True
+    utm_campaign: str = ""
+    cors_origins: list[str] = []
+    flush_interval: Duration = 0.1
     # Engagement the platforms report on our posts (issue 13): pulled for posts this many days old...
     engagement_days: int = Field(default=7, ge=0)
     # ...this often (on the worker's separate "engagement" queue, so deliveries never wait for it).
     engagement_interval: Duration = Field(default=900, ge=60)
+
+    @field_validator("networks")
+    @classmethod
+    def _known_networks(cls, value: list[str]) -> list[str]:
+        unknown = [n for n in value if n not in SHARE_NETWORKS]
+        if unknown:
+            raise ValueError(f"unknown network(s) {', '.join(unknown)}: use {', '.join(SHARE_NETWORKS)}")
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin != "*" and not re.fullmatch(r"https?://[^/\s?#]+", origin):
+                raise ValueError(f"{origin!r} is not an origin: write 'https://portal.example.vn' (no path) or '*'")
+        return [o.lower() for o in value]
 
 
 class FeedFilters(Strict):

@@ -8,19 +8,21 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from distributor import approval, audit, corrections, metrics, pipeline
+from distributor import approval, audit, clicks, corrections, engagement, metrics, pipeline
 from distributor.context import Context
 from distributor.inline import InlineDispatcher
 from distributor.models import Article
 from distributor.settings import SiteSettings
 from distributor.sources.push import PushedArticle, problems
+from distributor.urls import article_id as id_of_url
+from distributor.urls import is_http_url
 from distributor.web.access import actor, is_operator
 from distributor.web.errors import error, quoted
 from distributor.web.state import state
@@ -95,33 +97,83 @@ async def get_article(request: Request) -> Response:
     return JSONResponse(await run_in_threadpool(article_json, ctx, article, True, is_operator(request)))
 
 
+def share_summary(ctx: Context, article: Article) -> dict[str, Any]:
+    """What the portal shows for an article: readers' shares, clicks on the links in our own posts
+    (per channel, `track_clicks`) and the engagement the platforms report (per channel)."""
+    return {
+        "article_id": article.id,
+        "url": article.url,
+        "title": article.title,
+        **ctx.shares.summary(article.id),
+        "clicks": clicks.clicks(ctx, article.id),
+        "engagement": engagement.engagement(ctx, article.id),
+    }
+
+
 async def article_shares(request: Request) -> Response:
     ctx = state(request).ctx
     article_id = request.path_params["article_id"]
-    if await run_in_threadpool(ctx.store.get, article_id) is None:
+    article = await run_in_threadpool(ctx.store.get, article_id)
+    if article is None:
         return error(404, f"unknown article {quoted(article_id)}")
-    counts = await run_in_threadpool(ctx.shares.counts, article_id)
-    total = counts.pop("total", 0)
-    return JSONResponse({"article_id": article_id, "total": total, "networks": counts})
+    return JSONResponse(await run_in_threadpool(share_summary, ctx, article))
+
+
+def find_by_url(ctx: Context, url: str) -> Article | None:
+    """The article at `url`, as the portal writes it: the id is derived from the canonical URL, and a
+    path with Vietnamese letters may come raw (tin-tức) or percent-encoded (tin-t%E1%BB%A9c)."""
+    ids = list(dict.fromkeys(id_of_url(candidate) for candidate in url_forms(url)))
+    found = ctx.store.get_many(ids)
+    return found[0] if found else None
+
+
+def url_forms(url: str) -> list[str]:
+    """`url` itself, with its path decoded, and with its path percent-encoded."""
+    parts = urlsplit(url.strip())
+    decoded = unquote(parts.path)
+    paths = [parts.path, decoded, quote(decoded, safe="/:@!$&'()*+,;=-._~")]
+    return [urlunsplit((parts.scheme, parts.netloc, path, parts.query, "")) for path in paths]
+
+
+async def shares_by_url(request: Request) -> Response:
+    ctx = state(request).ctx
+    url = request.query_params.get("url", "")
+    if not is_http_url(url):
+        return error(400, f"url must be an article's absolute http(s) URL, got {quoted(url)}")
+    article = await run_in_threadpool(find_by_url, ctx, url)
+    if article is None:
+        return error(404, f"no article known at {quoted(url)}")
+    return JSONResponse(await run_in_threadpool(share_summary, ctx, article))
+
+
+TOP_BY = ("shares", "clicks", "engagement")
 
 
 async def top_shares(request: Request) -> Response:
     ctx = state(request).ctx
     period = request.query_params.get("period", "all")
     if period not in ("day", "week", "month", "all"):
-        return error(400, "period must be one of day, week, month, all")
+        return error(400, f"period must be one of day, week, month, all, got {quoted(period)}")
+    by = request.query_params.get("by", "shares")
+    if by not in TOP_BY:
+        return error(400, f"by must be one of {', '.join(TOP_BY)}, got {quoted(by)}")
     limit = _int(request, "limit", 10, 100)
 
     def build() -> list[dict[str, Any]]:
-        rows = ctx.shares.top(period, limit)
+        if by == "clicks":
+            rows = clicks.top_clicks(ctx, period, limit)
+        elif by == "engagement":
+            rows = engagement.top_engaged(ctx, period, limit)
+        else:
+            rows = ctx.shares.top(period, limit)
         articles = {a.id: a for a in ctx.store.get_many([r[0] for r in rows])}
         return [
-            {"id": aid, "shares": count, "title": articles[aid].title if aid in articles else None,
+            {"id": aid, by: count, "title": articles[aid].title if aid in articles else None,
              "url": articles[aid].url if aid in articles else None}
             for aid, count in rows
         ]  # fmt: skip
 
-    return JSONResponse({"period": period, "articles": await run_in_threadpool(build)})
+    return JSONResponse({"period": period, "by": by, "articles": await run_in_threadpool(build)})
 
 
 def push_source(ctx: Context) -> tuple[str, bool]:

@@ -15,14 +15,17 @@ from starlette.exceptions import HTTPException
 
 from distributor.context import Context
 from distributor.redis import connect
-from distributor.web import api, clicks, dashboard, feeds, ops, shares
+from distributor.web import api, clicks, dashboard, embed, feeds, ops, shares
 from distributor.web.access import Access, GuardedRoute, require_access
 from distributor.web.auth import is_loopback
+from distributor.web.cors import cors
 from distributor.web.errors import http_exception, server_error, storage_unavailable
+from distributor.web.share_counter import ClickPath
 from distributor.web.state import WebState
 
 log = logging.getLogger(__name__)
 Enqueue = Callable[[str, list[Any]], None]
+CORS = ["GET", "OPTIONS"]
 
 
 def celery_enqueue(task: str, args: list[Any]) -> None:
@@ -65,9 +68,11 @@ def create_app(ctx: Context, enqueue: Enqueue = celery_enqueue, *, bind_host: st
         app.state.web = web
         await clicks.prepare(app, web)
         listener = asyncio.create_task(app.state.feed_cache.listen(web))
+        web.clicks = await ClickPath.start(web.redis, ctx.shares, ctx.keys, ctx.settings.shares.flush_interval)
         try:
             yield
         finally:
+            await web.clicks.stop()  # counts the clicks still queued
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await listener
@@ -84,7 +89,12 @@ def create_app(ctx: Context, enqueue: Enqueue = celery_enqueue, *, bind_host: st
         GuardedRoute("/api/articles", api.list_articles, methods=["GET"], access=Access.PUBLIC),
         GuardedRoute("/api/articles", api.push_article, methods=["POST"], access=Access.PUSH),
         GuardedRoute("/api/articles/{article_id}", api.get_article, methods=["GET"], access=Access.PUBLIC),
-        GuardedRoute("/api/articles/{article_id}/shares", api.article_shares, methods=["GET"], access=Access.PUBLIC),
+        GuardedRoute(
+            "/api/articles/{article_id}/shares",
+            cors(api.article_shares),
+            methods=["GET", "OPTIONS"],
+            access=Access.PUBLIC,
+        ),
         GuardedRoute(
             "/api/articles/{article_id}/approve", api.approve_article, methods=["POST"], access=Access.OPERATOR
         ),
@@ -93,7 +103,10 @@ def create_app(ctx: Context, enqueue: Enqueue = celery_enqueue, *, bind_host: st
         GuardedRoute(
             "/api/articles/{article_id}/retract", api.retract_article, methods=["POST"], access=Access.OPERATOR
         ),
-        GuardedRoute("/api/shares/top", api.top_shares, methods=["GET"], access=Access.PUBLIC),
+        GuardedRoute("/api/shares", cors(api.shares_by_url), methods=["GET", "OPTIONS"], access=Access.PUBLIC),
+        GuardedRoute("/api/shares/top", cors(api.top_shares), methods=["GET", "OPTIONS"], access=Access.PUBLIC),
+        GuardedRoute("/embed/share-bar", embed.share_bar, methods=["GET", "HEAD"], access=Access.PUBLIC),
+        GuardedRoute("/embed/share-bar.js", embed.share_bar_js, methods=["GET", "HEAD"], access=Access.PUBLIC),
         GuardedRoute("/dashboard", dashboard.dashboard, methods=["GET"], access=Access.OPERATOR_PAGE),
         GuardedRoute("/metrics", ops.metrics, methods=["GET"], access=Access.METRICS),
         GuardedRoute("/healthz", ops.healthz, methods=["GET", "HEAD"], access=Access.PUBLIC),

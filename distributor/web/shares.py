@@ -1,21 +1,23 @@
 """GET /s/{article_id}/{network}: count a reader's share, then redirect to the network's page.
 
 Only known networks for known articles redirect; anything else is a 404, so the route can never be
-used as an open redirect. Bots and repeat clicks are redirected but not counted.
+used as an open redirect. `copy` (a "copy link" click) is counted and answered 204. Bots and repeat
+clicks are redirected but not counted. The answer never waits on Redis for the count (see
+share_counter.py); the article's URL and title come from a small in-process cache.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import json
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from distributor import metrics
-from distributor.shares import COUNT_SCRIPT, NETWORKS, is_bot, share_url
+from distributor.shares import NETWORKS, Click, is_bot
 from distributor.web.errors import error, quoted
 from distributor.web.state import state
+
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 def client_address(request: Request, trusted: list[str]) -> str:
@@ -41,23 +43,20 @@ def client_address(request: Request, trusted: list[str]) -> str:
 
 async def share(request: Request) -> Response:
     web = state(request)
-    settings = web.ctx.settings
+    settings = web.ctx.settings.shares
     article_id = request.path_params["article_id"]
     network = request.path_params["network"]
-    if network not in NETWORKS or network not in settings.shares.networks:
+    if network not in NETWORKS or network not in settings.networks:
         return error(404, f"unknown network {quoted(network)}")
-    raw = await web.redis.get(web.ctx.keys.article(article_id))
-    if raw is None:
+    clicks = web.click_path
+    article = await clicks.articles.get(article_id)
+    if article is None:
         return error(404, f"unknown article {quoted(article_id)}")
-    article = json.loads(raw)
     user_agent = request.headers.get("user-agent", "")
-    if not (settings.shares.ignore_bots and is_bot(user_agent)):
-        shares = web.ctx.shares
-        keys, args = shares.script_call(
-            article_id, network, client_address(request, settings.server.trusted_proxies), user_agent
-        )
-        counted = await web.redis.eval(COUNT_SCRIPT, len(keys), *keys, *args)
-        if counted:
-            metrics.SHARES.labels(network).inc()
-    target = share_url(network, article["url"], article["title"])
-    return RedirectResponse(target, status_code=302, headers={"Cache-Control": "no-store"})
+    if not (settings.ignore_bots and is_bot(user_agent)):
+        client = client_address(request, web.ctx.settings.server.trusted_proxies)
+        clicks.counter.add(Click.make(article_id, network, client, user_agent, web.ctx.shares.now()))
+    target = article.target(network, settings.utm, settings.utm_campaign)
+    if target is None:  # copy: the page copies the link itself
+        return Response(status_code=204, headers=NO_STORE)
+    return RedirectResponse(target, status_code=302, headers=NO_STORE)

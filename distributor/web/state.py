@@ -8,6 +8,7 @@ import redis.asyncio as aioredis
 from starlette.requests import Request
 
 from distributor.context import Context
+from distributor.web.share_counter import ClickPath
 
 
 @dataclass
@@ -15,6 +16,13 @@ class WebState:
     ctx: Context
     redis: aioredis.Redis  # text
     binary: aioredis.Redis  # bytes (feeds)
+    clicks: ClickPath | None = None  # share clicks: set while the app runs
+
+    @property
+    def click_path(self) -> ClickPath:
+        if self.clicks is None:
+            raise RuntimeError("the share click path is not started (the app's lifespan did not run)")
+        return self.clicks
 
 
 def state(request: Request) -> WebState:

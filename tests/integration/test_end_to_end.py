@@ -82,8 +82,12 @@ def test_article_file_to_feeds_outbox_and_share(tmp_path: Path, config: Path) ->
         response = requests.get(f"{base}/s/{store_id}/facebook", headers=BROWSER, allow_redirects=False, timeout=5)
         assert response.status_code == 302
         assert response.headers["Location"].startswith("https://www.facebook.com/sharer/sharer.php?u=https%3A%2F%2F")
-        shares = requests.get(f"{base}/api/articles/{store_id}/shares", timeout=5).json()
-        assert shares["total"] == 1 and shares["networks"] == {"facebook": 1}
+
+        def shares() -> dict:  # type: ignore[type-arg]
+            return requests.get(f"{base}/api/articles/{store_id}/shares", timeout=5).json()  # type: ignore[no-any-return]
+
+        wait_for(lambda: shares()["total"] == 1, timeout=5, what="the click counted (batches every 100 ms)")
+        assert shares()["networks"] == {"facebook": 1}
 
     log = (tmp_path / "worker.log").read_text()
     assert "broken.json" in log  # the malformed file was reported with its path

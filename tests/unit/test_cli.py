@@ -140,3 +140,32 @@ def test_retract_reports_per_channel_and_lists_the_new_state(config: Path, tmp_p
     assert article_id in run("deliveries", "--state", "deleted", "--config", str(config))
     assert TITLE not in run("feeds", "build", "--out", str(tmp_path / "out"), "--config", str(config))
     assert TITLE not in (tmp_path / "out" / "all.rss").read_text(encoding="utf-8")
+
+
+def test_shares_top_json_and_export_csv_and_json(config: Path, tmp_path: Path) -> None:
+    import csv
+
+    from distributor.context import Context
+    from distributor.settings import load_settings
+    from tests.unit.test_web import BROWSER, add
+
+    ctx = Context.create(load_settings(config))
+    first, second = add(ctx, "tin-tức/một?id=1", "Bài một"), add(ctx, "hai", "Bài hai")
+    for n in range(3):
+        assert ctx.shares.record(first, "zalo", f"203.0.113.{n}", BROWSER)
+    assert ctx.shares.record(second, "facebook", "203.0.113.9", BROWSER)
+    top = json.loads(run("shares", "top", "--period", "day", "--json", "--config", str(config)))
+    assert [(a["id"], a["shares"]) for a in top["articles"]] == [(first, 3), (second, 1)]
+    assert top["articles"][0]["title"] == "Bài một"
+
+    out = tmp_path / "shares.csv"
+    assert "2 articles written" in run("shares", "export", "--format", "csv", "--period", "week", "--out", str(out),
+                                       "--config", str(config))  # fmt: skip
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert [(r["id"], r["title"], r["period_shares"], r["unique"], r["zalo"]) for r in rows] == [
+        (first, "Bài một", "3", "3", "3"), (second, "Bài hai", "1", "1", "0")
+    ]  # fmt: skip
+    exported = json.loads(run("shares", "export", "--format", "json", "--period", "all", "--config", str(config)))
+    assert exported["period"] == "all" and exported["articles"][1]["facebook"] == 1
+    refused = CliRunner().invoke(app, ["shares", "export", "--period", "year", "--config", str(config)])
+    assert refused.exit_code == 2 and "unknown period 'year'" in refused.output

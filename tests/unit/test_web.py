@@ -56,38 +56,6 @@ def add(ctx: Context, slug: str = "bai-viet", title: str = "Bài viết thử") 
     return article.id
 
 
-def test_share_counts_once_then_redirects_to_the_network(web) -> None:  # type: ignore[no-untyped-def]
-    ctx, client = web
-    article_id = add(ctx)
-    response = client.get(f"/s/{article_id}/facebook", headers={"user-agent": BROWSER})
-    assert response.status_code == 302
-    assert response.headers["location"] == (
-        "https://www.facebook.com/sharer/sharer.php?u=https%3A%2F%2Fportal.example.gov.vn%2Fbai-viet"
-    )
-    client.get(f"/s/{article_id}/facebook", headers={"user-agent": BROWSER})  # a repeat click
-    client.get(f"/s/{article_id}/facebook", headers={"user-agent": "facebookexternalhit/1.1"})  # a bot
-    client.get(f"/s/{article_id}/zalo", headers={"user-agent": BROWSER})
-    shares = client.get(f"/api/articles/{article_id}/shares").json()
-    assert shares == {"article_id": article_id, "total": 2, "networks": {"facebook": 1, "zalo": 1}}
-    top = client.get("/api/shares/top?period=day").json()
-    assert top["articles"][0] == {
-        "id": article_id,
-        "shares": 2,
-        "title": "Bài viết thử",
-        "url": "https://portal.example.gov.vn/bai-viet",
-    }
-
-
-@pytest.mark.parametrize("path", ["/s/{id}/myspace", "/s/0000000000000000/facebook", "/s/{id}/javascript:alert(1)"])
-def test_share_never_redirects_elsewhere(web, path: str) -> None:  # type: ignore[no-untyped-def]
-    ctx, client = web
-    article_id = add(ctx)
-    response = client.get(path.format(id=article_id), headers={"user-agent": BROWSER})
-    assert response.status_code == 404
-    assert "location" not in response.headers
-    assert set(response.json()["error"]) == {"status", "message"}
-
-
 def test_articles_api_lists_newest_first_with_delivery_states(web) -> None:  # type: ignore[no-untyped-def]
     ctx, client = web
     first = add(ctx, "mot", "Một")

@@ -1,0 +1,69 @@
+"""Share counts as a report: every article shared in a period, most shared first, as CSV or JSON.
+
+Rows are read a page at a time (articles and counts in batches), so an export of a large archive
+neither loads it whole nor holds Redis for long.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable, Iterator
+from typing import IO, Any
+
+from distributor.context import Context
+from distributor.settings import SHARE_NETWORKS
+
+PAGE = 500
+FIELDS = ["id", "url", "title", "published", "period_shares", "total", "unique", *SHARE_NETWORKS]
+
+
+def count(ctx: Context, period: str) -> int:
+    """How many articles the export will have (ValueError for an unknown period)."""
+    return ctx.shares.ranked(period)[0]
+
+
+def rows(ctx: Context, period: str) -> Iterator[dict[str, Any]]:
+    """One dict per article shared in the period: its shares in the period, then all-time figures."""
+    _, ranked = ctx.shares.ranked(period, PAGE)
+    page: list[tuple[str, int]] = []
+    for row in ranked:
+        page.append(row)
+        if len(page) == PAGE:
+            yield from _page(ctx, page)
+            page = []
+    yield from _page(ctx, page)
+
+
+def _page(ctx: Context, page: list[tuple[str, int]]) -> Iterator[dict[str, Any]]:
+    articles = {a.id: a for a in ctx.store.get_many([article_id for article_id, _ in page])}
+    for article_id, shares in page:
+        article = articles.get(article_id)
+        summary = ctx.shares.summary(article_id)
+        networks: dict[str, int] = summary["networks"]  # type: ignore[assignment]
+        yield {
+            "id": article_id,
+            "url": article.url if article else None,
+            "title": article.title if article else None,
+            "published": article.published.isoformat() if article else None,
+            "period_shares": shares,
+            "total": summary["total"],
+            "unique": summary["unique"],
+            **{network: networks.get(network, 0) for network in SHARE_NETWORKS},
+        }
+
+
+def write(out: IO[str], fmt: str, period: str, items: Iterator[dict[str, Any]], tick: Callable[[], None]) -> None:
+    """Write the rows as `fmt` (csv: one line per article, networks as columns; json: an object)."""
+    if fmt == "csv":
+        writer = csv.DictWriter(out, fieldnames=FIELDS, lineterminator="\n")
+        writer.writeheader()
+        for item in items:
+            writer.writerow(item)
+            tick()
+        return
+    out.write(f'{{"period": {json.dumps(period)}, "articles": [')
+    for n, item in enumerate(items):
+        out.write(("," if n else "") + "\n" + json.dumps(item, ensure_ascii=False))
+        tick()
+    out.write("\n]}\n")

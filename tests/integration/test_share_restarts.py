@@ -1,0 +1,60 @@
+"""N human clicks count exactly N through restarts: Redis killed (SIGKILL) while clicks go on and
+restarted, the web process stopped (SIGTERM) right after clicks and started again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import redis as redis_py
+import requests
+
+from distributor.context import Context
+from distributor.settings import settings_from_dict
+from tests.integration.helpers import ALL_FEEDS_AND_OUTBOX, config_file, server, wait_for
+from tests.integration.test_redis_outages import redis_server
+from tests.unit.test_web import add
+
+SHARES = "\n[shares]\nclient_limit = 0\n"  # every click here comes from 127.0.0.1
+
+
+def test_n_clicks_count_exactly_n_across_redis_and_web_restarts(tmp_path: Path) -> None:
+    prefix = "restarts:"
+    with redis_server(tmp_path / "redis") as redis_:
+        config = config_file(tmp_path, redis_.url, prefix, ALL_FEEDS_AND_OUTBOX + SHARES)
+        ctx = Context.create(
+            settings_from_dict({"site": {"title": "t", "url": "https://portal.example.gov.vn"},
+                                "redis": {"url": redis_.url, "key_prefix": prefix},
+                                "paths": {"data_dir": str(tmp_path / "data")}})
+        )  # fmt: skip
+        article_id = add(ctx, "tin-tức/chia-sẻ?id=1", "Chia sẻ")
+        reader = iter(range(1000))
+
+        def clicks(base: str, n: int) -> None:
+            for _ in range(n):
+                ua = f"Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0 reader/{next(reader)}"
+                answer = requests.get(f"{base}/s/{article_id}/zalo", headers={"User-Agent": ua},
+                                      allow_redirects=False, timeout=5)  # fmt: skip
+                assert answer.status_code == 302, answer.text
+
+        def total() -> int:
+            try:
+                return int(redis_py.Redis.from_url(redis_.url).hget(ctx.keys.shares(article_id), "total") or 0)
+            except redis_py.RedisError:
+                return -1
+
+        with server(config, tmp_path / "web1.log") as base:
+            clicks(base, 10)
+            redis_.kill()  # whatever was not applied yet stays queued in the web process
+            clicks(base, 10)  # answered from memory while Redis is down
+            redis_.start()
+            wait_for(lambda: total() == 20, timeout=15, what="the clicks queued through the outage")
+            clicks(base, 10)
+        # the web process was stopped (SIGTERM) right after its last clicks: the stop flushed them
+        assert total() == 30
+        with server(config, tmp_path / "web2.log") as base:
+            clicks(base, 5)
+            wait_for(lambda: total() == 35, timeout=10, what="the last clicks")
+        redis_.kill()
+        redis_.start()
+        assert total() == 35  # nothing more, nothing less, after a crash of Redis (AOF)
+        assert redis_py.Redis.from_url(redis_.url).pfcount(ctx.keys.share_uniques(article_id)) in range(34, 37)
