@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from distributor import recovery
 from distributor.context import Context
 from distributor.errors import ChannelError
+from distributor.models import Article
 from distributor.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
@@ -40,12 +41,16 @@ def deliver(ctx: Context, article_id: str, channel_name: str) -> DeliveryResult:
     except KeyError:
         ledger.cancel(article_id, channel_name, f"channel {channel_name!r} is no longer configured")
         return DeliveryResult("cancelled", detail="channel not configured")
-    article = ctx.store.get(article_id)
-    if article is None and recovery.status(ctx) is not None:
-        # Redis lost its state and this delivery was restored: its article comes back with the
-        # source's next poll. Untouched, the record stays due, and the sweep asks again.
-        return DeliveryResult("skipped", detail="waiting for the article to be read again")
-    claim = ledger.claim(article_id, channel_name, ctx.settings.worker.lease)
+    # One round trip claims the delivery and reads its article (see Ledger.claim_with).
+    claimed = ledger.claim_with(article_id, channel_name, ctx.settings.worker.lease, ctx.keys.article(article_id))
+    article = Article.model_validate_json(claimed.article) if claimed.article else None
+    if claimed.claim == "gone":  # no article: nothing was claimed yet; the rare path, as before
+        if recovery.status(ctx) is not None:
+            # Redis lost its state and this delivery was restored: its article comes back with the
+            # source's next poll. Untouched, the record stays due, and the sweep asks again.
+            return DeliveryResult("skipped", detail="waiting for the article to be read again")
+        claimed = ledger.claim_with(article_id, channel_name, ctx.settings.worker.lease)
+    claim = claimed.claim
     if claim in ("busy", "done", "missing"):
         return DeliveryResult("skipped", detail=claim)
     key = f"{article_id}:{channel_name}"
@@ -76,17 +81,20 @@ def deliver(ctx: Context, article_id: str, channel_name: str) -> DeliveryResult:
     try:
         receipt = channel.send(post, key)
     except ChannelError as exc:
-        return _failed(ctx, article_id, channel_name, safe_to_repeat, exc)
+        return _failed(ctx, article_id, channel_name, safe_to_repeat, exc, claimed.attempts)
     except Exception as exc:  # a bug or an unforeseen answer: the post may or may not exist
         log.exception("delivery %s to %s: unexpected error", article_id, channel_name)
         error = ChannelError(f"unexpected error: {type(exc).__name__}", maybe_sent=True)
-        return _failed(ctx, article_id, channel_name, safe_to_repeat, error)
+        return _failed(ctx, article_id, channel_name, safe_to_repeat, error, claimed.attempts)
     ledger.sent(article_id, channel_name, receipt.post_id, receipt.url)
     log.info("delivered %s to %s: %s", article_id, channel_name, receipt.post_id)
     return DeliveryResult("sent", detail=receipt.post_id or "")
 
 
-def _failed(ctx: Context, article_id: str, channel: str, safe_to_repeat: bool, exc: ChannelError) -> DeliveryResult:
+def _failed(
+    ctx: Context, article_id: str, channel: str, safe_to_repeat: bool, exc: ChannelError, attempts: int | None = None
+) -> DeliveryResult:
+    """Record a failed send; `attempts` is the claim's count (None: read it from the ledger)."""
     ledger = ctx.ledger
     message = exc.message if exc.code is None else f"{exc.message} (code {exc.code})"
     if exc.duplicate:
@@ -99,8 +107,9 @@ def _failed(ctx: Context, article_id: str, channel: str, safe_to_repeat: bool, e
     if exc.maybe_sent and not safe_to_repeat:
         ledger.unknown(article_id, channel, f"{message}; the post may exist: check, then retry or cancel")
         return DeliveryResult("unknown", detail=message)
-    record = ledger.get(article_id, channel)
-    attempts = record.attempts if record else 1
+    if attempts is None:
+        record = ledger.get(article_id, channel)
+        attempts = record.attempts if record else 1
     if attempts >= ctx.settings.worker.max_attempts:
         ledger.failed(article_id, channel, f"gave up after {attempts} attempts: {message}", exc.code)
         return DeliveryResult("failed", detail=message)

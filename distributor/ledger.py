@@ -26,40 +26,64 @@ if TYPE_CHECKING:
     from distributor.journal import Journal, JournaledDelivery
 
 FINAL = ("sent", "failed", "unknown", "cancelled")
-Claim = Literal["go", "crashed", "busy", "done", "missing"]
+Claim = Literal["go", "crashed", "busy", "done", "missing", "gone"]
 
 _CLAIM = """
-local state = redis.call('HGET', KEYS[1], 'state')
-if not state then return 'missing' end
+local found = redis.call('HMGET', KEYS[1], 'state', 'lease_until', 'attempts')
+local state = found[1]
+if not state then return {'missing'} end
 local now = tonumber(ARGV[1])
 local lease = tonumber(ARGV[2])
+local result
 if state == 'pending' then
-  redis.call('HSET', KEYS[1], 'state', 'sending', 'lease_until', now + lease, 'updated', now)
-  redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-  redis.call('ZADD', KEYS[2], now + lease, ARGV[3])
-  return 'go'
+  result = 'go'
+elseif state == 'sending' then
+  if tonumber(found[2] or '0') > now then return {'busy'} end
+  result = 'crashed'
+else
+  return {'done'}
 end
-if state == 'sending' then
-  if tonumber(redis.call('HGET', KEYS[1], 'lease_until') or '0') > now then return 'busy' end
-  redis.call('HSET', KEYS[1], 'lease_until', now + lease, 'updated', now)
-  redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-  redis.call('ZADD', KEYS[2], now + lease, ARGV[3])
-  return 'crashed'
+local article = false
+if KEYS[3] then  -- the article is read in the same round trip; gone: claim nothing, say so
+  article = redis.call('GET', KEYS[3])
+  if not article then return {'gone'} end
 end
-return 'done'
+local attempts = tonumber(found[3] or '0') + 1
+redis.call('HSET', KEYS[1], 'state', 'sending', 'lease_until', now + lease, 'updated', now, 'attempts', attempts)
+redis.call('ZADD', KEYS[2], now + lease, ARGV[3])
+return {result, attempts, article}
 """
 
 # Finish only a delivery we still hold (state 'sending'): a late worker must not overwrite.
+# ARGV = state, updated, due ('' when final), refund ('1': give back the attempt the claim counted),
+# then field/value pairs; one HSET for them all.
 _FINISH = """
-if redis.call('HGET', KEYS[1], 'state') ~= 'sending' then return 0 end
-for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-if ARGV[1] == 'pending' then
-  redis.call('ZADD', KEYS[2], tonumber(redis.call('HGET', KEYS[1], 'due')), KEYS[3])
+local found = redis.call('HMGET', KEYS[1], 'state', 'attempts')
+if found[1] ~= 'sending' then return 0 end
+local fields = {'state', ARGV[1], 'updated', ARGV[2]}
+for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
+if ARGV[4] == '1' then
+  fields[#fields + 1] = 'attempts'
+  fields[#fields + 1] = math.max(0, tonumber(found[2] or '1') - 1)
+end
+redis.call('HSET', KEYS[1], unpack(fields))
+if ARGV[3] ~= '' then
+  redis.call('ZADD', KEYS[2], tonumber(ARGV[3]), KEYS[3])
 else
   redis.call('ZREM', KEYS[2], KEYS[3])
 end
-redis.call('HSET', KEYS[1], 'state', ARGV[1])
-redis.call('ZADD', KEYS[4], tonumber(redis.call('HGET', KEYS[1], 'updated')), KEYS[3])
+redis.call('ZADD', KEYS[4], tonumber(ARGV[2]), KEYS[3])
+return 1
+"""
+
+# A new pending delivery unless one exists: ARGV = member, now, due, then field/value pairs.
+_CREATE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local fields = {'state', 'pending'}
+for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', KEYS[1], unpack(fields))
+redis.call('ZADD', KEYS[2], tonumber(ARGV[3]), ARGV[1])
+redis.call('ZADD', KEYS[3], tonumber(ARGV[2]), ARGV[1])
 return 1
 """
 
@@ -72,6 +96,13 @@ if ARGV[2] ~= '' then redis.call('ZADD', KEYS[2], tonumber(ARGV[2]), ARGV[1]) en
 redis.call('ZADD', KEYS[3], tonumber(ARGV[3]), ARGV[1])
 return 1
 """
+
+
+@dataclass(frozen=True)
+class Claimed:
+    claim: Claim
+    attempts: int = 0  # counting this one (when claimed)
+    article: str | None = None  # the raw article read with the claim
 
 
 @dataclass(frozen=True)
@@ -101,6 +132,7 @@ class Ledger:
         self._claim = client.register_script(_CLAIM)
         self._finish = client.register_script(_FINISH)
         self._restore = client.register_script(_RESTORE)
+        self._create = client.register_script(_CREATE)
 
     def _journal(self, article_id: str, channel: str, state: str, **fields: str) -> None:
         if self.journal is not None:
@@ -118,25 +150,14 @@ class Ledger:
                 self.restore([known])
                 return False
         now = time.time()
-        key = self.keys.delivery(article_id, channel)
         member = f"{article_id}:{channel}"
-        if not self.redis.hsetnx(key, "state", "pending"):
+        fields: dict[str, str | float] = {"attempts": 0, "created": now, "updated": now, "due": due or now}
+        args: list[str | float] = [member, now, due or now]
+        for name, value in {**fields, "article_id": article_id, "channel": channel}.items():
+            args += [name, value]
+        keys = [self.keys.delivery(article_id, channel), self._due_key(), self.keys.deliveries_by_time()]
+        if not self._create(keys=keys, args=args):  # one round trip, atomic: never two records
             return False
-        pipe = self.redis.pipeline()
-        pipe.hset(
-            key,
-            mapping={
-                "attempts": 0,
-                "created": now,
-                "updated": now,
-                "due": due or now,
-                "article_id": article_id,
-                "channel": channel,
-            },
-        )
-        pipe.zadd(self._due_key(), {member: due or now})
-        pipe.zadd(self.keys.deliveries_by_time(), {member: now})
-        pipe.execute()
         self._journal(article_id, channel, "pending")
         return True
 
@@ -176,19 +197,24 @@ class Ledger:
         return sum(int(done) for done in pipe.execute()) if records else 0
 
     def claim(self, article_id: str, channel: str, lease: float) -> Claim:
-        member = f"{article_id}:{channel}"
-        result = self._claim(
-            keys=[self.keys.delivery(article_id, channel), self._due_key()],
-            args=[time.time(), lease, member],
-        )
-        if result in ("go", "crashed"):  # journaled before the post is attempted
-            self._journal(article_id, channel, "sending")
-        return result  # type: ignore[no-any-return]
+        return self.claim_with(article_id, channel, lease).claim
 
-    def _set(self, article_id: str, channel: str, state: str, **fields: str | float) -> bool:
+    def claim_with(self, article_id: str, channel: str, lease: float, article_key: str | None = None) -> Claimed:
+        """Claim, and read `article_key` (the article) in the same round trip. When that key holds
+        nothing, nothing is claimed and the claim says 'gone' (the caller decides what that means)."""
         member = f"{article_id}:{channel}"
-        fields.setdefault("updated", time.time())
-        args: list[str | float] = [state]
+        keys = [self.keys.delivery(article_id, channel), self._due_key()]
+        found = self._claim(keys=keys + ([article_key] if article_key else []), args=[time.time(), lease, member])
+        claimed = Claimed(found[0], int(found[1]) if len(found) > 1 else 0, found[2] if len(found) > 2 else None)
+        if claimed.claim in ("go", "crashed"):  # journaled before the post is attempted
+            self._journal(article_id, channel, "sending")
+        return claimed
+
+    def _set(self, article_id: str, channel: str, state: str, refund: bool = False, **fields: str | float) -> bool:
+        member = f"{article_id}:{channel}"
+        updated = fields.pop("updated", time.time())
+        due = fields.get("due", updated) if state == "pending" else ""
+        args: list[str | float] = [state, updated, due, "1" if refund else ""]
         for name, value in fields.items():
             args += [name, value]
         done = self._finish(
@@ -220,10 +246,7 @@ class Ledger:
     ) -> bool:
         """Back to pending, due after `delay`; `refund` gives back the attempt the claim counted."""
         fields: dict[str, str | float] = {"due": time.time() + delay, "error": error, "code": code or ""}
-        if refund:
-            current = self.get(article_id, channel)
-            fields["attempts"] = max(0, (current.attempts if current else 1) - 1)
-        return self._set(article_id, channel, "pending", **fields)
+        return self._set(article_id, channel, "pending", refund=refund, **fields)
 
     def cancel(self, article_id: str, channel: str, reason: str) -> bool:
         """Cancel a pending/unknown/failed delivery (operator action or article unpublished)."""
