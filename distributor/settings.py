@@ -166,6 +166,7 @@ class WorkerSettings(Strict):
     max_attempts: int = Field(default=8, ge=1)
     lease: Duration = 300
     sweep_interval: Duration = 30  # how often lost deliveries are looked for (and how late they must be)
+    retry_backoff: Duration = 10  # first wait after a transient failure without Retry-After; doubles each time
 
 
 class ShareSettings(Strict):

@@ -99,3 +99,16 @@ def test_an_article_gone_claims_nothing_until_the_ledger_decides(make_settings) 
     record = ctx.ledger.get(article.id, "social")
     assert record and record.state == "failed" and "no longer exists" in record.error
     assert Scripted.sent == []
+
+
+def test_retry_backoff_sets_the_first_wait_without_retry_after(make_settings) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings(
+        channels=[{"name": "social", "type": "scripted"}], sources=[], worker={"retry_backoff": "2s"}
+    )
+    ctx = Context.create(settings)
+    article = stored_article(ctx)
+    Scripted.answers = [ChannelError("HTTP 503", status=503), ChannelError("HTTP 503", status=503)]
+    first = delivery.deliver(ctx, article.id, "social")
+    second = delivery.deliver(ctx, article.id, "social")
+    assert first.state == second.state == "retry"
+    assert 1.6 <= first.retry_in <= 2.4 and 3.2 <= second.retry_in <= 4.8  # doubling, with jitter
