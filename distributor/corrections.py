@@ -192,7 +192,7 @@ def _op_failed(
     is_delete = deleting is not None and deleting.state == "deleting"
     attempts = ledger.op_attempts(article_id, channel)
     if not exc.permanent and attempts < ctx.settings.worker.max_attempts:
-        delay = exc.retry_after if exc.retry_after is not None else backoff(attempts)
+        delay = exc.retry_after if exc.retry_after is not None else backoff(attempts, ctx.settings.worker.retry_backoff)
         ledger.op_retry(article_id, channel, claim, time.time() + delay, message)
         log.info(
             "%s of %s on %s will retry in %.0fs: %s",

@@ -37,9 +37,9 @@ def post_hash(post: Post) -> str:
     return hashlib.sha256(raw).hexdigest()[:20]
 
 
-def backoff(attempt: int) -> float:
-    """Exponential backoff with jitter: 10 s, 20 s, 40 s ... capped at one hour."""
-    base: float = min(3600.0, 10.0 * 2 ** max(0, attempt - 1))
+def backoff(attempt: int, first: float = 10.0) -> float:
+    """Exponential backoff with jitter: 10 s, 20 s, 40 s ... (from `first`) capped at one hour."""
+    base: float = min(3600.0, first * 2 ** max(0, attempt - 1))
     return base * random.uniform(0.8, 1.2)
 
 
@@ -133,7 +133,7 @@ def _failed(ctx: Context, article_id: str, channel: str, safe_to_repeat: bool, e
     if attempts >= ctx.settings.worker.max_attempts:
         ledger.failed(article_id, channel, f"gave up after {attempts} attempts: {message}", exc.code)
         return DeliveryResult("failed", detail=message)
-    delay = exc.retry_after if exc.retry_after is not None else backoff(attempts)
+    delay = exc.retry_after if exc.retry_after is not None else backoff(attempts, ctx.settings.worker.retry_backoff)
     ledger.retry_later(article_id, channel, delay, message, exc.code)
     log.info("delivery %s to %s will retry in %.0fs: %s", article_id, channel, delay, message)
     return DeliveryResult("retry", retry_in=delay, detail=message)

@@ -84,6 +84,9 @@ def poll_source(ctx: Context, name: str, dispatch: Dispatcher) -> PollReport:
     restored = recovery.ensure(ctx)  # Redis came back without our state? Say so, restore it.
     source = ctx.source(name)
     state = ctx.store.source_state(name)
+    # What the source listed before this poll read it: a poll overlapping another (a slow one, a
+    # redelivered task) must not take the other's newer articles for removed ones.
+    listed_before = ctx.store.source_items(name)
     try:
         result = source.poll(state)
     except SourceError as exc:
@@ -128,7 +131,7 @@ def poll_source(ctx: Context, name: str, dispatch: Dispatcher) -> PollReport:
     # A complete listing: what it no longer lists was removed. Not when some items could not be
     # read: a file caught mid-save must not unpublish its article.
     if result.complete and not result.errors:
-        removed = ctx.store.source_items(name) - seen
+        removed = listed_before - seen
         for article_id in removed:
             changed_feeds |= unpublish(ctx, article_id)
             report.removed.append(article_id)

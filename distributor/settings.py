@@ -204,6 +204,7 @@ class WorkerSettings(Strict):
     breaker_failures: int = Field(default=5, ge=1)  # transient failures in a row that open a channel's circuit
     breaker_cooldown: Duration = 60  # first pause of an open circuit; doubles on each trip, up to an hour
     edit_debounce: Duration = 60  # an article's changes within this time become one edit of each post
+    retry_backoff: Duration = 10  # first wait after a transient failure without Retry-After; doubles each time
 
     _broker_url_form = field_validator("broker_url")(_redis_url_form)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -24,6 +25,18 @@ from distributor.settings import ChannelSettings, SiteSettings
 from distributor.urls import with_params
 
 TEMPLATES = Path(__file__).parent / "templates"
+
+_ENVIRONMENTS = {
+    escape: jinja2.Environment(autoescape=escape, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False)
+    for escape in (False, True)
+}
+
+
+@lru_cache(maxsize=256)
+def compiled(source: str, autoescape: bool) -> jinja2.Template:
+    """A template compiled once per source text: compiling costs more than rendering, and keying on
+    the text (not the file name) means an operator's edited template file takes effect at once."""
+    return _ENVIRONMENTS[autoescape].from_string(source)
 
 
 class Channel(ABC):
@@ -115,10 +128,7 @@ class Channel(ABC):
         }
 
     def render(self, article: Article) -> Post:
-        environment = jinja2.Environment(
-            autoescape=self.markup == "html", trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False
-        )
-        template = environment.from_string(self.template_source())
+        template = compiled(self.template_source(), self.markup == "html")
         context = self.context(article)
         limit = self.text_limit(article)
         body = fit(lambda ctx: template.render(**ctx).strip(), context, self.length, limit)

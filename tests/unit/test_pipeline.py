@@ -7,6 +7,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from distributor import pipeline, rebuild
 from distributor.context import Context
 from distributor.inline import InlineDispatcher
@@ -251,3 +253,32 @@ def test_an_unexpected_error_in_a_source_is_reported_with_its_name(
     report = pipeline.poll_source(ctx, "files", InlineDispatcher(ctx))
     assert report.errors == ["files: unexpected error: IndexError: list index out of range"]
     assert "source files: unexpected error while polling" in caplog.text and str(folder) in caplog.text
+
+
+def test_a_poll_overlapping_a_newer_one_does_not_unpublish_its_articles(
+    make_settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slow poll (or a redelivered one) lists the folder, then a newer poll sees a new file and
+    finishes first: the slow one's older listing must not count the new article as removed."""
+    ctx, folder = setup(make_settings, tmp_path)
+    write(folder, "a.md", "Cũ")
+    dispatch = InlineDispatcher(ctx)
+    pipeline.poll_source(ctx, "files", dispatch)
+    real_source = ctx.source
+
+    class SlowSource:
+        def __init__(self, name: str) -> None:
+            self.inner = real_source(name)
+
+        def poll(self, state: dict[str, str]):  # type: ignore[no-untyped-def]
+            listing = self.inner.poll(state)  # listed before the new file was written
+            write(folder, "b.md", "Mới")
+            monkeypatch.setattr(ctx, "source", real_source)
+            assert pipeline.poll_source(ctx, "files", dispatch).new  # the newer poll, finished first
+            return listing
+
+    monkeypatch.setattr(ctx, "source", SlowSource)
+    report = pipeline.poll_source(ctx, "files", dispatch)
+    assert report.removed == []
+    assert sorted(a.title for a in ctx.store.feed_articles("all", 50)) == ["Cũ", "Mới"]
+    assert [line["title"] for line in outbox_lines(ctx)] == ["Mới"]

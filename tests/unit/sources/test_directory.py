@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -94,3 +95,90 @@ def test_hidden_and_other_files_are_ignored(tmp_path: Path) -> None:
 def test_missing_folder_is_a_source_error(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="folder does not exist"):
         source(tmp_path / "nope").poll({})
+
+
+# --- a poll of unchanged files is a stat per file, not a parse -------------------------------------
+
+
+def settled(path: Path, text: str, age: float = 60.0) -> Path:
+    """A file last written `age` seconds ago (older than the racy window)."""
+    path.write_text(text, encoding="utf-8")
+    when = time.time() - age
+    os.utime(path, (when, when))
+    return path
+
+
+def counting_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    read: list[str] = []
+    real = DirectorySource.read
+
+    def counted(self: DirectorySource, path: Path):  # type: ignore[no-untyped-def]
+        read.append(path.name)
+        return real(self, path)
+
+    monkeypatch.setattr(DirectorySource, "read", counted)
+    return read
+
+
+def test_unchanged_folder_is_not_modified_and_no_file_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for n in range(3):
+        settled(tmp_path / f"{n}.md", f"---\ntitle: Tin {n}\n---\nBài {n}.\n")
+    read = counting_reads(monkeypatch)
+    first = source(tmp_path).poll({})
+    assert len(first.drafts) == 3 and not first.not_modified and first.state
+    second = source(tmp_path).poll(first.state)  # a new instance, as every poll makes
+    assert second.not_modified and second.state == first.state
+    assert read == ["0.md", "1.md", "2.md"]
+
+
+def test_only_a_changed_file_is_read_again_and_the_listing_stays_complete(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(3):
+        settled(tmp_path / f"{n}.md", f"---\ntitle: Tin {n}\n---\n")
+    state = source(tmp_path).poll({}).state
+    read = counting_reads(monkeypatch)
+    settled(tmp_path / "1.md", "---\ntitle: Tin 1 đã sửa\n---\n", age=30)
+    result = source(tmp_path).poll(state)
+    assert not result.not_modified and result.complete
+    assert sorted(d.title for d in result.drafts) == ["Tin 0", "Tin 1 đã sửa", "Tin 2"]
+    assert read == ["1.md"]
+
+
+def test_a_removed_file_is_noticed(tmp_path: Path) -> None:
+    for n in range(2):
+        settled(tmp_path / f"{n}.md", f"---\ntitle: Tin {n}\n---\n")
+    state = source(tmp_path).poll({}).state
+    (tmp_path / "0.md").unlink()
+    result = source(tmp_path).poll(state)
+    assert not result.not_modified and result.complete
+    assert [d.title for d in result.drafts] == ["Tin 1"]
+
+
+def test_a_malformed_file_is_reported_at_every_poll(tmp_path: Path) -> None:
+    settled(tmp_path / "ok.md", "---\ntitle: Tốt\n---\n")
+    settled(tmp_path / "bad.md", "---\ntitle: [unclosed\n---\n")
+    first = source(tmp_path).poll({})
+    second = source(tmp_path).poll(first.state)
+    assert len(first.errors) == len(second.errors) == 1 and "bad.md" in str(second.errors[0])
+    assert not second.not_modified and [d.title for d in second.drafts] == ["Tốt"]
+
+
+def test_changed_settings_read_the_folder_again(tmp_path: Path) -> None:
+    settled(tmp_path / "a.md", "---\ntitle: A\n---\n")
+    state = source(tmp_path).poll({}).state
+    other = DirectorySource(
+        DirectorySettings(name="files", type="directory", path=str(tmp_path), category="Y tế"), SITE
+    )
+    result = other.poll(state)
+    assert not result.not_modified and result.drafts[0].categories == ["Y tế"]
+
+
+def test_a_file_written_just_now_is_not_trusted_by_its_stat(tmp_path: Path) -> None:
+    """Written twice within one mtime tick with the same size, a file would look unchanged."""
+    (tmp_path / "a.md").write_text("---\ntitle: A\n---\n", encoding="utf-8")
+    first = source(tmp_path).poll({})
+    assert first.state == {}  # no fingerprint while a file is that fresh
+    (tmp_path / "a.md").write_text("---\ntitle: B\n---\n", encoding="utf-8")
+    second = source(tmp_path).poll(first.state)
+    assert not second.not_modified and second.drafts[0].title == "B"

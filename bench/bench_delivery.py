@@ -1,0 +1,242 @@
+"""Deliveries per second and publish-to-posted latency, beside the rate of empty Celery tasks.
+
+    python bench/bench_delivery.py [--articles 1000] [--channels 8] [--pool threads]
+                                   [--concurrency 32] [--processes 2] [--delay 0.05]
+
+Real worker processes (`celery -A bench.empty_task worker`: the Distributor app plus one empty
+task) on a fresh redis-server of their own (AOF on, as in production), so its command counters
+measure this run alone. `--channels` webhook channels post to one loopback receiver that answers
+every request after `--delay` seconds (the webhook fake: signature checked, deduplicated on the
+delivery key), and records when each post arrived.
+
+1. Empty tasks: `--empty` of them queued at once; tasks per second until the queue is drained.
+2. Burst: `--articles` articles pushed at once (what `POST /api/articles` queues: one ingest task
+   each), fanned out to every channel: deliveries per second from the first push to the last post,
+   and Redis commands per delivery (everything the run sent, ingest and Celery included).
+3. Paced: `--paced` articles pushed at `--pace` per second, well under capacity: latency from the
+   push to each post and to the last of an article's channels (p50 / p99).
+
+Targets (issue 14): deliveries per second at least 0.5x the empty-task rate; p99 under one second
+from push to the last channel when nothing is spaced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import redis  # noqa: E402
+
+from distributor.redis import EmbeddedRedis  # noqa: E402
+from tests.fakes.server import Reply, Request  # noqa: E402
+from tests.fakes.webhook import SIGNING_SECRET, WebhookFake  # noqa: E402
+
+PREFIX = "bench:"
+
+
+class SlowReceiver(WebhookFake):
+    """The webhook fake, answering after `delay` seconds, noting when each delivery arrived."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.arrived: dict[str, float] = {}  # delivery key (article:channel) -> time.time()
+        super().__init__()
+
+    def _receive(self, request: Request) -> Reply:
+        arrived = time.time()
+        time.sleep(self.delay)
+        reply = super()._receive(request)
+        key = request.header("X-Distributor-Delivery") or ""
+        if reply.status == 201:
+            self.arrived.setdefault(key, arrived)
+        return reply
+
+
+def write_config(path: Path, redis_url: str, receiver: SlowReceiver, channels: int, options: Any) -> None:
+    hooks = "".join(
+        f'\n[[channels]]\nname = "hook{n}"\ntype = "webhook"\nurl = "{receiver.url}{receiver.hook_path}"\n'
+        f'secret = "{SIGNING_SECRET}"\n'
+        for n in range(channels)
+    )
+    path.write_text(
+        f"""
+[site]
+title = "Bench"
+url = "https://portal.example.gov.vn"
+
+[redis]
+url = "{redis_url}"
+key_prefix = "{PREFIX}"
+
+[paths]
+data_dir = "{path.parent / "data"}"
+
+[worker]
+pool = "{options.pool}"
+concurrency = {options.concurrency}
+{hooks}""",
+        encoding="utf-8",
+    )
+
+
+def start_workers(config: Path, options: Any, log: Path) -> list[subprocess.Popen[bytes]]:
+    env = {**os.environ, "DISTRIBUTOR_CONFIG": str(config), "PYTHONPATH": str(REPO)}
+    env.pop("DISTRIBUTOR_REDIS_URL", None)
+    children = []
+    for n in range(options.processes):
+        args = [sys.executable, "-m", "celery", "-A", "bench.empty_task", "worker", "-n", f"bench{n}@%h"]
+        args += ["--pool", options.pool, "--concurrency", str(options.concurrency), "-Q", "distributor"]
+        args += ["--loglevel", "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"]
+        out = log.open("ab")
+        children.append(subprocess.Popen(args, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT))
+    return children
+
+
+def commands(client: redis.Redis) -> int:
+    """Commands the server ran (scripts' inner calls included), minus our own INFO calls."""
+    return int(client.info("stats")["total_commands_processed"])
+
+
+def drained(client: redis.Redis) -> bool:
+    queue, unacked = f"{PREFIX}celery:distributor", f"{PREFIX}celery:unacked"
+    return client.llen(queue) == 0 and client.hlen(unacked) == 0
+
+
+def wait(check: Any, timeout: float, what: str, interval: float = 0.01) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(interval)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def payload(run: str, n: int) -> dict[str, Any]:
+    return {
+        "url": f"https://portal.example.gov.vn/tin/{run}-{n}.html",
+        "title": f"Bài {n}: Ủy ban nhân dân tỉnh họp phiên thường kỳ tháng {n % 12 + 1}",
+        "summary": "Sáng nay, Ủy ban nhân dân tỉnh tổ chức phiên họp thường kỳ để đánh giá tình hình kinh tế xã hội.",
+        "content": "<p>Nội dung bài viết.</p>" * 20,
+        "categories": ["Tin Tức Sự Kiện"],
+        "tags": ["kinh tế", "xã hội"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--articles", type=int, default=1000)
+    parser.add_argument("--channels", type=int, default=8)
+    parser.add_argument("--pool", default="threads", choices=["threads", "prefork", "solo"])
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--processes", type=int, default=2, help="worker processes (each with --concurrency)")
+    parser.add_argument("--delay", type=float, default=0.05, help="seconds the receiver takes to answer")
+    parser.add_argument("--empty", type=int, default=4000, help="empty tasks for the baseline")
+    parser.add_argument("--paced", type=int, default=100, help="articles pushed at --pace for the latency")
+    parser.add_argument("--pace", type=float, default=5.0, help="articles per second in the paced run")
+    options = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-delivery-"))
+    embedded = EmbeddedRedis(tmp / "redis")
+    url = embedded.start()
+    receiver = SlowReceiver(options.delay).start()
+    config = tmp / "distributor.toml"
+    write_config(config, url, receiver, options.channels, options)
+    os.environ["DISTRIBUTOR_CONFIG"] = str(config)
+    os.environ.pop("DISTRIBUTOR_REDIS_URL", None)
+    from bench.empty_task import app  # configured from the file just written
+
+    client = redis.Redis.from_url(url)
+    workers = start_workers(config, options, tmp / "worker.log")
+    total = options.articles * options.channels
+    try:
+        for _ in range(20):  # warm-up: every worker connected and its pool started
+            app.send_task("bench.empty")
+        wait(lambda: drained(client), 60, "the workers to start")
+        time.sleep(1.0)
+
+        before = commands(client)
+        started = time.time()
+        for _ in range(options.empty):
+            app.send_task("bench.empty")
+        wait(lambda: drained(client), 300, "the empty tasks")
+        empty_rate = options.empty / (time.time() - started)
+        empty_commands = (commands(client) - before) / options.empty
+
+        pushed: dict[str, float] = {}
+        before = commands(client)
+        for n in range(options.articles):
+            pushed[payload("burst", n)["url"]] = time.time()
+            app.send_task("worker.tasks.ingest", [payload("burst", n), "push", True])
+        wait(lambda: len(receiver.arrived) >= total, 600, f"{total} posts", interval=0.05)
+        wait(lambda: drained(client), 60, "the queue to drain")
+        last = max(receiver.arrived.values())
+        rate = total / (last - min(pushed.values()))
+        per_delivery = (commands(client) - before) / total
+        burst = latencies(receiver, pushed, "burst")
+
+        receiver.arrived.clear()
+        pushed.clear()
+        for n in range(options.paced):
+            pushed[payload("paced", n)["url"]] = time.time()
+            app.send_task("worker.tasks.ingest", [payload("paced", n), "push", True])
+            time.sleep(1 / options.pace)
+        wait(lambda: len(receiver.arrived) >= options.paced * options.channels, 120, "the paced posts", 0.05)
+        paced = latencies(receiver, pushed, "paced")
+    finally:
+        for child in workers:
+            child.terminate()
+        for child in workers:
+            try:
+                child.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        receiver.stop()
+        embedded.stop()
+
+    pool = f"{options.processes} x {options.pool} pool, concurrency {options.concurrency}"
+    print(f"{options.articles} articles x {options.channels} webhook channels, receiver answering in "
+          f"{options.delay * 1000:.0f} ms; {pool}; {os.cpu_count()} CPUs")  # fmt: skip
+    print(f"empty Celery tasks:      {empty_rate:7.0f} tasks/s        {empty_commands:5.1f} Redis commands each")
+    print(f"deliveries (burst):      {rate:7.0f} deliveries/s   {per_delivery:5.1f} Redis commands each "
+          f"(ingest and Celery included)  = {rate / empty_rate:.2f}x the empty-task rate (target >= 0.5x)")  # fmt: skip
+    print(f"  burst latency push -> post: p50 {burst[0]:.2f}s  p99 {burst[1]:.2f}s (queued behind the burst)")
+    print(f"paced ({options.pace:g} articles/s = {options.pace * options.channels:g} deliveries/s), push -> post: "
+          f"p50 {paced[0] * 1000:.0f} ms  p99 {paced[1] * 1000:.0f} ms; "
+          f"push -> last of {options.channels} channels: p50 {paced[2] * 1000:.0f} ms  p99 {paced[3] * 1000:.0f} ms "
+          "(target p99 < 1 s)")  # fmt: skip
+
+
+def latencies(receiver: SlowReceiver, pushed: dict[str, float], run: str) -> tuple[float, float, float, float]:
+    """p50 and p99 of push -> each post, then of push -> an article's last post."""
+    from distributor.urls import article_id, canonical_url
+
+    by_id = {article_id(canonical_url(url)): when for url, when in pushed.items()}
+    each: list[float] = []
+    last: dict[str, float] = {}
+    for key, arrived in receiver.arrived.items():
+        article = key.rpartition(":")[0]
+        if article not in by_id:
+            continue
+        each.append(arrived - by_id[article])
+        last[article] = max(last.get(article, 0.0), arrived - by_id[article])
+    lasts = list(last.values())
+    return percentile(each, 0.5), percentile(each, 0.99), percentile(lasts, 0.5), percentile(lasts, 0.99)
+
+
+if __name__ == "__main__":
+    threading.excepthook = lambda args: None  # a receiver thread cut off at shutdown is not news
+    main()
