@@ -409,11 +409,21 @@ def deliveries(
     state: Annotated[str | None, typer.Option(help="Only this state.")] = None,
     limit: Annotated[int, typer.Option(help="How many to list, newest first.")] = 50,
     config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (one object per delivery).")] = False,
 ) -> None:
     """List recent deliveries (or use: retry, cancel)."""
     if ctx_.invoked_subcommand is not None:
         return
     ctx = _context(config)
+    if as_json:
+        rows = [
+            {"article_id": d.article_id, "channel": d.channel, "state": d.state, "attempts": d.attempts,
+             "post_id": d.post_id or None, "post_url": d.post_url or None, "error": (d.error or d.edit_error) or None,
+             "code": d.code or None, "edit_due": bool(d.edit_pending), "updated": d.updated or None}
+            for d in ctx.ledger.recent(limit, state)
+        ]  # fmt: skip
+        console.print_json(data=rows)
+        return
     table = Table()
     table.add_column("article", no_wrap=True, min_width=16)  # ids are copied into retry/cancel
     table.add_column("channel", no_wrap=True)

@@ -63,6 +63,8 @@ def test_publish_preview_deliveries_and_feeds(config: Path, tmp_path: Path) -> N
     assert TITLE in preview
 
     listing = run("deliveries", "--config", str(config))
+    [record] = json.loads(run("deliveries", "--json", "--config", str(config)))
+    assert record["channel"] == "outbox" and record["state"] == "sent" and record["post_id"]
     assert article_id in listing and "sent" in listing
     result = CliRunner().invoke(app, ["deliveries", "cancel", article_id, "outbox", "--config", str(config)])
     assert result.exit_code == 1 and "nothing to cancel" in result.output
