@@ -95,7 +95,7 @@ def start_workers(config: Path, options: Any, log: Path) -> list[subprocess.Pope
     children = []
     for n in range(options.processes):
         args = [sys.executable, "-m", "celery", "-A", "bench.empty_task", "worker", "-n", f"bench{n}@%h"]
-        args += ["--pool", options.pool, "--concurrency", str(options.concurrency), "-Q", "distributor"]
+        args += ["--pool", options.pool, "--concurrency", str(options.concurrency)]  # every queue (one per channel)
         args += ["--loglevel", "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"]
         out = log.open("ab")
         children.append(subprocess.Popen(args, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT))
@@ -108,8 +108,10 @@ def commands(client: redis.Redis) -> int:
 
 
 def drained(client: redis.Redis) -> bool:
-    queue, unacked = f"{PREFIX}celery:distributor", f"{PREFIX}celery:unacked"
-    return client.llen(queue) == 0 and client.hlen(unacked) == 0
+    """Every queue (the default one and each channel's) empty, nothing unacknowledged."""
+    queues = [key for key in client.scan_iter(match=f"{PREFIX}celery:*") if not key.endswith(b"unacked")]
+    busy = [key for key in queues if client.type(key) == b"list" and client.llen(key)]
+    return not busy and client.hlen(f"{PREFIX}celery:unacked") == 0
 
 
 def wait(check: Any, timeout: float, what: str, interval: float = 0.01) -> None:
