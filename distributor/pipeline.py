@@ -104,6 +104,8 @@ def poll_source(ctx: Context, name: str, dispatch: Dispatcher) -> PollReport:
         log.warning("%s", error)
     if result.not_modified:
         report.not_modified = True
+        if config.retract_on_remove:  # an unchanged listing confirms what the last one no longer had
+            report.retracted = corrections.confirm_removals(ctx, name, listed_before, set(), dispatch)
         return report
     announce = config.announce_existing or ctx.store.first_poll_done(name)
     seen: set[str] = set()

@@ -5,6 +5,7 @@ webhook fake on loopback, with a real Redis."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -307,3 +308,26 @@ def test_api_retract_answers_the_report_and_history_shows_for_operators(make_set
         body = answer.json()
         assert {c["channel"]: c["outcome"] for c in body["channels"]} == {"outbox": "deleted", "hook": "deleted"}
     assert [task for task, _ in queued] == ["worker.tasks.rebuild_feeds"]  # feeds: the worker's job
+
+
+def test_retract_on_remove_is_confirmed_by_an_unchanged_listing(make_settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A directory source answers 'not modified' when its files did not change since the poll that
+    missed the article: that second, unchanged listing confirms the removal too."""
+    folder = tmp_path / "files"
+    folder.mkdir()
+    settings = make_settings(
+        sources=[{"name": "files", "type": "directory", "path": str(folder), "retract_on_remove": True}]
+    )
+    ctx = Context.create(settings)
+    dispatch = InlineDispatcher(ctx)
+    pipeline.poll_source(ctx, "files", dispatch)  # the first poll: nothing there yet
+    (folder / "a.md").write_text('---\ntitle: "Tin A"\n---\nNội dung.\n', encoding="utf-8")
+    [article_id] = pipeline.poll_source(ctx, "files", dispatch).new
+    assert ctx.ledger.get(article_id, "outbox").state == "sent"
+    (folder / "a.md").unlink()
+    first = pipeline.poll_source(ctx, "files", dispatch)
+    assert first.removed == [article_id] and first.retracted == []
+    time.sleep(2.1)  # past the window in which a fresh change is never trusted by its stat
+    second = pipeline.poll_source(ctx, "files", dispatch)
+    assert second.not_modified and second.retracted == [article_id]
+    assert ctx.ledger.get(article_id, "outbox").state == "deleted"
