@@ -17,6 +17,12 @@ class Keys:
         """Hash article id -> content hash of the stored version."""
         return f"{self.prefix}article-hashes"
 
+    def fanout_pending(self) -> str:
+        """Sorted set article id -> when it was stored as new: its fan-out (deliveries) is not done yet.
+        Set atomically with the article, removed once fan-out decided; the sweep finishes what a
+        crashed worker left between the two."""
+        return f"{self.prefix}articles:fanout-pending"
+
     def articles_by_time(self) -> str:
         """Sorted set of every published article, scored by publish time."""
         return f"{self.prefix}articles:by-time"

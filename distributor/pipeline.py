@@ -165,13 +165,51 @@ def ingest(
         announce = ctx.journal.sighted(article.id, article.published.timestamp(), announce)
     if article.published > now():
         dispatch.release(article.id, announce and change == "new", article.published)
+        if change == "new":
+            ctx.store.fanout_done(article.id)
         return change, set()
     feeds = publish(ctx, article)
-    if change == "new" and announce and _fresh(article, max_age):
-        fan_out(ctx, article, dispatch)
+    if change == "new":
+        if announce and _fresh(article, max_age):
+            fan_out(ctx, article, dispatch)
+        ctx.store.fanout_done(article.id)  # a worker killed before this line: `finish_fanouts` does it
     elif change == "updated":
         corrections.on_update(ctx, article, dispatch)
     return change, feeds
+
+
+def finish_fanouts(ctx: Context, dispatch: Dispatcher, grace: float | None = None) -> int:
+    """New articles stored by a worker that died before it created their deliveries (the store marks
+    a new article atomically; `ingest` clears the mark once fan-out is decided): decide again, by the
+    same rules (the source's no-backfill rule and max_age, the journal's record), and fan out.
+    Deliveries already created are kept (`ledger.create` never makes a second one)."""
+    grace = ctx.settings.worker.sweep_interval if grace is None else grace
+    finished = 0
+    for article_id in ctx.store.fanout_overdue(grace):
+        article = ctx.store.get(article_id)
+        if article is not None and article.published <= now():
+            announce, max_age = _announce_rule(ctx, article.source)
+            announce = ctx.journal.sighted(article.id, article.published.timestamp(), announce)
+            feeds = publish(ctx, article)
+            if feeds:
+                dispatch.rebuild(sorted(feeds))
+            if announce and _fresh(article, max_age):
+                fan_out(ctx, article, dispatch)
+                finished += 1
+        ctx.store.fanout_done(article_id)
+    return finished
+
+
+def _announce_rule(ctx: Context, source: str) -> tuple[bool, float | None]:
+    """Whether a new article of `source` is posted, and its max_age: a configured source's rules;
+    pushes and the CLI post (that is what they are for)."""
+    try:
+        config = ctx.settings.source(source)
+    except KeyError:
+        return source in ("cli", "push"), None
+    if config.type == "push":
+        return config.enabled, None
+    return config.announce_existing or ctx.store.first_poll_done(source), config.max_age
 
 
 def _fresh(article: Article, max_age: float | None) -> bool:

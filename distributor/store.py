@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -31,6 +32,7 @@ if old == ARGV[2] then return 'unchanged' end
 redis.call('SET', KEYS[1], ARGV[3])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 if old then return 'updated' end
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
 return 'new'
 """
 
@@ -47,10 +49,19 @@ class Store:
 
     def upsert(self, article: Article) -> Change:
         result = self._upsert(
-            keys=[self.keys.article(article.id), self.keys.article_hash()],
-            args=[article.id, article.content_hash(), article.model_dump_json()],
+            keys=[self.keys.article(article.id), self.keys.article_hash(), self.keys.fanout_pending()],
+            args=[article.id, article.content_hash(), article.model_dump_json(), time.time()],
         )
         return result  # type: ignore[no-any-return]
+
+    def fanout_done(self, article_id: str) -> None:
+        """The new article's fan-out was decided (deliveries created, or none by the rules)."""
+        self.redis.zrem(self.keys.fanout_pending(), article_id)
+
+    def fanout_overdue(self, grace: float, limit: int = 200) -> list[str]:
+        """New articles whose fan-out a crashed worker left undecided for longer than `grace`."""
+        key = self.keys.fanout_pending()
+        return list(self.redis.zrangebyscore(key, "-inf", time.time() - grace, start=0, num=limit))
 
     def get(self, article_id: str) -> Article | None:
         raw = self.redis.get(self.keys.article(article_id))

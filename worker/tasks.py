@@ -109,7 +109,8 @@ def delete_post(article_id: str, channel: str) -> str:
 @shared_task(name="worker.tasks.sweep_deliveries", ignore_result=True)
 def sweep_deliveries() -> int:
     ctx = get_context()
-    return delivery.sweep(ctx, dispatcher) + corrections.sweep(ctx, dispatcher)
+    finished = pipeline.finish_fanouts(ctx, dispatcher)  # before: their new deliveries are due at once
+    return finished + delivery.sweep(ctx, dispatcher) + corrections.sweep(ctx, dispatcher)
 
 
 @shared_task(name="worker.tasks.notify_approval", ignore_result=True)

@@ -282,3 +282,41 @@ def test_a_poll_overlapping_a_newer_one_does_not_unpublish_its_articles(
     assert report.removed == []
     assert sorted(a.title for a in ctx.store.feed_articles("all", 50)) == ["Cũ", "Mới"]
     assert [line["title"] for line in outbox_lines(ctx)] == ["Mới"]
+
+
+def stored_then_killed(ctx: Context, folder: Path, name: str, title: str) -> str:
+    """What a worker killed right after storing a new article leaves: the article, no deliveries."""
+    from distributor.reader import read_one
+
+    article = pipeline.to_article(ctx, read_one(ctx, str(write(folder, name, title))), "files")
+    assert ctx.store.upsert(article) == "new"
+    return article.id
+
+
+def test_a_worker_killed_between_storing_and_fanning_out_loses_no_post(make_settings, tmp_path: Path) -> None:
+    ctx, folder = setup(make_settings, tmp_path)
+    dispatch = InlineDispatcher(ctx)
+    pipeline.poll_source(ctx, "files", dispatch)  # the first (empty) poll: later ones post
+    article_id = stored_then_killed(ctx, folder, "moi.md", "Bài mới")
+    # Stored already, so every later poll sees it unchanged and would never fan it out.
+    assert pipeline.poll_source(ctx, "files", dispatch).unchanged == 1
+    assert outbox_lines(ctx) == [] and ctx.ledger.get(article_id, "outbox") is None
+    assert pipeline.finish_fanouts(ctx, dispatch, grace=0) == 1  # what the sweep does
+    assert [line["title"] for line in outbox_lines(ctx)] == ["Bài mới"]
+    assert pipeline.finish_fanouts(ctx, dispatch, grace=0) == 0  # decided once; never posted twice
+    assert len(outbox_lines(ctx)) == 1
+
+
+def test_finishing_fan_outs_keeps_the_no_backfill_rule(make_settings, tmp_path: Path) -> None:
+    ctx, folder = setup(make_settings, tmp_path)
+    stored_then_killed(ctx, folder, "cu.md", "Bài cũ")  # killed during the source's first poll
+    assert pipeline.finish_fanouts(ctx, InlineDispatcher(ctx), grace=0) == 0
+    assert outbox_lines(ctx) == []
+    assert ctx.store.fanout_overdue(grace=0) == []  # decided: nothing left pending
+
+
+def test_an_ingested_article_leaves_no_fan_out_pending(make_settings, tmp_path: Path) -> None:
+    ctx, folder = setup(make_settings, tmp_path)
+    write(folder, "a.md", "Bài A")
+    pipeline.poll_source(ctx, "files", InlineDispatcher(ctx))
+    assert ctx.store.fanout_overdue(grace=0) == []
