@@ -319,10 +319,13 @@ class Ledger:
 
         Unfinished ones come back due now: a pending one is sent by the sweep, one that was being
         sent comes back with an expired lease, so the crash rules decide (idempotency key, read-back,
-        or `unknown`), never a blind second post."""
+        or `unknown`), never a blind second post. A deletion under way (`deleting`) is due again too."""
         now = time.time()
         pipe = self.redis.pipeline(transaction=False)
+        deleting: dict[str, float] = {}  # deletions under way: due again for the sweep (their task was lost)
         for d in records:
+            if d.state == "deleting":
+                deleting[f"{d.article_id}:{d.channel}"] = now
             unfinished = d.state in ("pending", "sending")
             fields: dict[str, str | float] = {
                 "state": d.state,
@@ -349,7 +352,10 @@ class Ledger:
                 args=args,
                 client=pipe,
             )
-        return sum(int(done) for done in pipe.execute()) if records else 0
+        restored = sum(int(done) for done in pipe.execute()) if records else 0
+        if deleting:  # a deletion is safe to repeat (a post already gone counts as deleted)
+            self.redis.zadd(self.keys.post_ops_due(), deleting, nx=True)
+        return restored
 
     def claim(self, article_id: str, channel: str, lease: float) -> Claim:
         member = f"{article_id}:{channel}"
