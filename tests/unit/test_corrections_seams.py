@@ -7,10 +7,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import redis as redis_py
 from starlette.testclient import TestClient
 
 from distributor import approval, corrections, pipeline, recovery
 from distributor.inline import InlineDispatcher
+from distributor.ledger import Ledger
 from distributor.web.app import create_app
 from tests.fakes.webhook import WebhookFake
 from tests.unit.test_corrections import Recorder, draft, lines, make, posted
@@ -105,3 +107,42 @@ def test_an_update_never_reaches_a_rejected_or_awaiting_delivery(make_settings, 
     assert ctx.ledger.get(article.id, "held").state == "awaiting_approval"
     assert corrections.edit(ctx, article.id, "held").state == "skipped"
     assert not (ctx.data_dir / "held.jsonl").exists()
+
+
+class ClaimsMidCancel(redis_py.Redis):
+    """A real Redis client after whose first command (whatever the cancelling code sends first) a
+    worker claims the delivery: the moment a retraction meets a post about to be sent."""
+
+    def __init__(self, worker: Ledger, article_id: str, channel: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.worker, self.target = worker, (article_id, channel)
+        self.claimed = ""
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        found = super().execute_command(*args, **options)
+        if not self.claimed:
+            self.claimed = self.worker.claim(*self.target, lease=300)
+        return found
+
+
+def test_a_retraction_never_marks_cancelled_a_post_being_sent_meanwhile(make_settings, fake: WebhookFake) -> None:  # type: ignore[no-untyped-def]
+    """Either the cancellation wins and no worker may post, or the worker's claim wins and the
+    cancellation refuses (the retraction reports it as being sent): never a post going up under a
+    ledger saying `cancelled`, out of every later retraction's reach."""
+    ctx = make(make_settings, fake)
+    article = pipeline.to_article(ctx, draft("Quyết định"), "test")
+    pipeline.ingest(ctx, article, InlineDispatcher(ctx, deliver=False), announce=True)
+    assert ctx.ledger.get(article.id, "outbox").state == "pending"
+    racing = ClaimsMidCancel(ctx.ledger, article.id, "outbox", decode_responses=True, **_where(ctx.redis_url))
+    cancelled = Ledger(racing, ctx.keys, ctx.journal).cancel(article.id, "outbox", "retracted")
+    state = ctx.ledger.get(article.id, "outbox").state
+    if cancelled:
+        assert racing.claimed == "done" and state == "cancelled"
+    else:
+        assert racing.claimed == "go" and state == "sending"
+        assert ctx.ledger.sent(article.id, "outbox", "p1", None)  # on record: a retraction can delete it
+
+
+def _where(url: str) -> dict[str, Any]:
+    kwargs = redis_py.connection.parse_url(url)
+    return {k: v for k, v in kwargs.items() if k in ("host", "port", "db", "password", "username")}
