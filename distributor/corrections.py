@@ -315,8 +315,8 @@ def retract(
                 NOT_DELETED,
                 "a worker stopped mid-send, so a post may exist: check the platform and delete it there",
             )
-        elif record.state in ("deleting", "deleted", "retracted", "cancelled", "failed"):
-            pass  # reported from the record below (a failed delivery posted nothing)
+        elif record.state in ("deleting", "deleted", "retracted", "cancelled", "failed", "rejected"):
+            pass  # reported from the record below (a failed or rejected delivery posted nothing)
         elif ctx.ledger.cancel(article_id, name, why):  # pending, awaiting approval ...
             early[name] = ChannelOutcome(name, CANCELLED)
     if channel is None:
@@ -353,6 +353,8 @@ def _outcome(name: str, record: Delivery | None) -> ChannelOutcome:
         return ChannelOutcome(name, NOT_POSTED, record.error)
     if record.state == "failed":
         return ChannelOutcome(name, NOT_POSTED, f"the delivery had failed: {record.error}")
+    if record.state == "rejected":  # an operator refused it: nothing was ever posted
+        return ChannelOutcome(name, NOT_POSTED, f"rejected, never posted: {record.error}")
     return ChannelOutcome(name, NOT_DELETED, f"state {record.state}", post_url=url)
 
 

@@ -105,6 +105,17 @@ redis.call('ZADD', KEYS[3], tonumber(ARGV[2]), ARGV[3])
 return 'ok'
 """
 
+# Cancel what was not sent, deciding on the state as it is when written (a worker may claim it
+# meanwhile: its post must stay on record). ARGV = reason, now, member. Returns 1 when cancelled.
+_CANCEL = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state or state == 'sending' or state == 'rejected' or state == 'sent' or state == 'deleting'
+  or state == 'deleted' or state == 'retracted' then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'cancelled', 'error', ARGV[1], 'updated', ARGV[2])
+redis.call('ZREM', KEYS[2], ARGV[3])
+return 1
+"""
+
 # --- edits and deletions of a post (distributor.corrections) ---------------------------------------
 
 # A changed render: a new edit version. The first one of a burst sets when the edit is due (and the
@@ -244,6 +255,7 @@ class Ledger:
         self._finish = client.register_script(_FINISH)
         self._restore = client.register_script(_RESTORE)
         self._decide = client.register_script(_DECIDE)
+        self._cancel = client.register_script(_CANCEL)
         self._schedule_edit = client.register_script(_SCHEDULE_EDIT)
         self._claim_op = client.register_script(_CLAIM_OP)
         self._finish_op = client.register_script(_FINISH_OP)
@@ -319,10 +331,13 @@ class Ledger:
 
         Unfinished ones come back due now: a pending one is sent by the sweep, one that was being
         sent comes back with an expired lease, so the crash rules decide (idempotency key, read-back,
-        or `unknown`), never a blind second post."""
+        or `unknown`), never a blind second post. A deletion under way (`deleting`) is due again too."""
         now = time.time()
         pipe = self.redis.pipeline(transaction=False)
+        deleting: dict[str, float] = {}  # deletions under way: due again for the sweep (their task was lost)
         for d in records:
+            if d.state == "deleting":
+                deleting[f"{d.article_id}:{d.channel}"] = now
             unfinished = d.state in ("pending", "sending")
             fields: dict[str, str | float] = {
                 "state": d.state,
@@ -349,7 +364,10 @@ class Ledger:
                 args=args,
                 client=pipe,
             )
-        return sum(int(done) for done in pipe.execute()) if records else 0
+        restored = sum(int(done) for done in pipe.execute()) if records else 0
+        if deleting:  # a deletion is safe to repeat (a post already gone counts as deleted)
+            self.redis.zadd(self.keys.post_ops_due(), deleting, nx=True)
+        return restored
 
     def claim(self, article_id: str, channel: str, lease: float) -> Claim:
         member = f"{article_id}:{channel}"
@@ -430,13 +448,8 @@ class Ledger:
     def cancel(self, article_id: str, channel: str, reason: str) -> bool:
         """Cancel a pending/awaiting/unknown/failed delivery (operator action or article unpublished)."""
         key = self.keys.delivery(article_id, channel)
-        state = self.redis.hget(key, "state")
-        if state is None or state in ("sending", "rejected") or state in POSTED:
+        if not self._cancel(keys=[key, self._due_key()], args=[reason, time.time(), f"{article_id}:{channel}"]):
             return False
-        pipe = self.redis.pipeline()
-        pipe.hset(key, mapping={"state": "cancelled", "error": reason, "updated": time.time()})
-        pipe.zrem(self._due_key(), f"{article_id}:{channel}")
-        pipe.execute()
         self._journal(article_id, channel, "cancelled", error=reason)
         return True
 

@@ -93,8 +93,36 @@ async def get_article(request: Request) -> Response:
     article_id = request.path_params["article_id"]
     article = await run_in_threadpool(ctx.store.get, article_id)
     if article is None:
-        return error(404, f"unknown article {quoted(article_id)}")
+        gone = await run_in_threadpool(withdrawn_json, ctx, article_id) if is_operator(request) else None
+        if gone is None:
+            return error(404, f"unknown article {quoted(article_id)}")
+        return JSONResponse(gone)
     return JSONResponse(await run_in_threadpool(article_json, ctx, article, True, is_operator(request)))
+
+
+def withdrawn_json(ctx: Context, article_id: str) -> dict[str, Any] | None:
+    """For operators, an article no longer stored (retracted, removed from its source) whose posts the
+    ledger still knows: their states and history, what a retraction's follow-up needs. None when
+    the ledger knows nothing of it either."""
+    channels = [c.name for c in ctx.settings.channels]
+    records = ctx.ledger.for_article(article_id, channels)
+    if not records:
+        return None
+    return {
+        "id": article_id,
+        "stored": False,  # no title, feeds or shares any more: only what was posted
+        "kept_out": corrections.is_retracted(ctx, article_id),  # retracted: its source cannot bring it back
+        "deliveries": {
+            d.channel: {
+                "state": d.state,
+                "post_id": d.post_id or None,
+                "url": d.post_url or None,
+                "error": d.error or None,
+                "history": ctx.ledger.history(article_id, d.channel),
+            }
+            for d in records
+        },
+    }
 
 
 def share_summary(ctx: Context, article: Article) -> dict[str, Any]:
