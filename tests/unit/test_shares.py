@@ -328,3 +328,17 @@ def test_summary_and_top_lists_carry_clicks_on_our_posts_and_engagement(make_set
         for by, count in (("clicks", 1), ("engagement", 7)):
             top = client.get(f"/api/shares/top?by={by}&period=week").json()["articles"]
             assert top == [{"id": article_id, by: count, "title": TITLE, "url": ctx.store.get(article_id).url}], by
+
+
+def test_the_share_bar_and_its_clicks_set_no_cookies(shares_web) -> None:  # type: ignore[no-untyped-def]
+    ctx, client = shares_web()
+    article_id = add(ctx, VI_PATH, TITLE)
+    answers = [
+        client.get("/embed/share-bar", params={"url": f"{PORTAL}/{VI_PATH}"}),
+        client.get("/embed/share-bar.js"),
+        client.get("/api/shares", params={"url": f"{PORTAL}/{VI_PATH}"}, headers={"origin": PORTAL}),
+        click(client, f"/s/{article_id}/zalo"),
+        click(client, f"/s/{article_id}/copy"),
+    ]
+    assert [a.status_code for a in answers] == [200, 200, 200, 302, 204]
+    assert [a.headers.get("set-cookie") for a in answers] == [None] * 5
