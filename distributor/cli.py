@@ -644,26 +644,36 @@ def recovery_ack(config: ConfigOption = None) -> None:
 def shares_top(
     period: Annotated[str, typer.Option(help="day, week, month or all.")] = "week",
     limit: Annotated[int, typer.Option(help="How many articles to list.")] = 10,
+    by: Annotated[str, typer.Option(help="shares (readers'), clicks (on our posts) or engagement.")] = "shares",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     config: ConfigOption = None,
 ) -> None:
-    """The most shared articles of a period (day, week, month, all)."""
+    """The most shared articles of a period (day, week, month, all), or by clicks on our posts or engagement."""
+    from distributor import clicks, engagement
+
     ctx = _context(config)
     try:
-        rows = ctx.shares.top(period, limit)
+        if by == "clicks":
+            rows = clicks.top_clicks(ctx, period, limit)
+        elif by == "engagement":
+            rows = engagement.top_engaged(ctx, period, limit)
+        elif by == "shares":
+            rows = ctx.shares.top(period, limit)
+        else:
+            raise ValueError(f"--by must be shares, clicks or engagement, got {by!r}")
     except ValueError as exc:
         error(str(exc))
         raise typer.Exit(2) from None
     articles = {a.id: a for a in ctx.store.get_many([r[0] for r in rows])}
     if as_json:
         listed = [
-            {"id": aid, "shares": count, "title": articles[aid].title if aid in articles else None,
+            {"id": aid, by: count, "title": articles[aid].title if aid in articles else None,
              "url": articles[aid].url if aid in articles else None}
             for aid, count in rows
         ]  # fmt: skip
-        console.print_json(data={"period": period, "articles": listed})
+        console.print_json(data={"period": period, "by": by, "articles": listed})
         return
-    table = Table("shares", "article", "title")
+    table = Table(by, "article", "title")
     for article_id, count in rows:
         table.add_row(str(count), article_id, articles[article_id].title if article_id in articles else "(removed)")
     console.print(table)
@@ -676,7 +686,8 @@ def shares_export(
     out: Annotated[Path | None, typer.Option("--out", help="Write to this file (default: standard output).")] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Every article shared in a period with its counts (period, total, unique, per network)."""
+    """Every article shared in a period with its counts (period, total, unique, per network) and what our
+    posts of it achieved (clicks and engagement, per channel)."""
     from rich.progress import Progress
 
     from distributor import share_export
@@ -695,7 +706,8 @@ def shares_export(
     try:
         with Progress(console=Console(stderr=True), disable=not show, transient=True) as progress:
             task = progress.add_task(f"exporting {total} articles", total=total)
-            share_export.write(stream, fmt, period, share_export.rows(ctx, period), lambda: progress.advance(task))
+            rows = share_export.rows(ctx, period)
+            share_export.write(stream, fmt, period, rows, lambda: progress.advance(task), share_export.fields(ctx))
     finally:
         if out:
             stream.close()

@@ -13,9 +13,10 @@ from datetime import datetime, timedelta
 
 from distributor.context import Context
 from distributor.keys import Keys
-from distributor.shares import BUCKET_TTL, PERIODS, fingerprint
+from distributor.shares import BUCKET_TTL, PERIODS, RATE_TTL, client_digest, fingerprint
 
-# KEYS: article, seen, clicks, top:all, top:day. ARGV: window, channel, article id, bucket ttl, count (1|0).
+# KEYS: article, seen, clicks, top:all, top:day, client rate. ARGV: window, channel, article id, bucket ttl,
+# count (1|0), client limit (0: none), rate ttl. Past the client's hourly limit a click is redirected, not counted.
 CLICK_SCRIPT = """
 local raw = redis.call('GET', KEYS[1])
 if not raw then return false end
@@ -23,6 +24,10 @@ local ok, article = pcall(cjson.decode, raw)
 if not ok or type(article) ~= 'table' or type(article['url']) ~= 'string' then return false end
 local counted = 0
 if ARGV[5] == '1' and redis.call('SET', KEYS[2], '1', 'NX', 'EX', tonumber(ARGV[1])) then
+  local used = redis.call('INCR', KEYS[6])
+  if used == 1 then redis.call('EXPIRE', KEYS[6], tonumber(ARGV[7])) end
+  local limit = tonumber(ARGV[6])
+  if limit > 0 and used > limit then return {article['url'], 0} end
   redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
   redis.call('ZINCRBY', KEYS[4], 1, ARGV[3])
   redis.call('ZINCRBY', KEYS[5], 1, ARGV[3])
@@ -34,19 +39,29 @@ return {article['url'], counted}
 
 
 def script_call(
-    keys: Keys, day: str, window: float, article_id: str, channel: str, client: str, user_agent: str, count: bool
+    keys: Keys,
+    now: datetime,
+    window: float,
+    article_id: str,
+    channel: str,
+    client: str,
+    user_agent: str,
+    count: bool,
+    client_limit: int = 0,
 ) -> tuple[list[str], list[str | int]]:
     """Keys and arguments of the click script. The fingerprint (client, user agent, article,
-    channel) is a one-way digest: no address is stored."""
+    channel) and the client's rate key are one-way digests: no address is stored."""
     seen = keys.click_seen(fingerprint(client, user_agent, article_id, f"r/{channel}"))
     script_keys = [
         keys.article(article_id),
         seen,
         keys.clicks(article_id),
         keys.clicks_top("all"),
-        keys.clicks_top(f"day:{day}"),
+        keys.clicks_top(f"day:{now:%Y-%m-%d}"),
+        keys.click_client_rate(f"{client_digest(client)}:{now:%Y-%m-%dT%H}"),
     ]
-    return script_keys, [int(window), channel, article_id, BUCKET_TTL, 1 if count else 0]
+    args: list[str | int] = [int(window), channel, article_id, BUCKET_TTL, 1 if count else 0, client_limit, RATE_TTL]
+    return script_keys, args
 
 
 def clicks(ctx: Context, article_id: str) -> dict[str, int]:

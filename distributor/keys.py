@@ -130,6 +130,11 @@ class Keys:
     def click_seen(self, fingerprint: str) -> str:
         return f"{self.prefix}clicks:seen:{fingerprint}"
 
+    def click_client_rate(self, client_hour: str) -> str:
+        """A client's counted clicks on our posts in one hour ('<digest>:<hour>'), across articles
+        (`[shares] client_limit`, as for readers' shares)."""
+        return f"{self.prefix}clicks:rate:{client_hour}"
+
     def engagement(self, article_id: str) -> str:
         """Hash '<channel>:<metric>' -> count (and '<channel>:pulled_at', '<channel>:error') for one article."""
         return f"{self.prefix}engagement:{article_id}"

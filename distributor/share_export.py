@@ -1,5 +1,8 @@
 """Share counts as a report: every article shared in a period, most shared first, as CSV or JSON.
 
+Beside readers' shares, each row has what our own posts achieved: clicks on their links (`track_clicks`)
+and the engagement the platforms report, in all and per configured channel (all-time, like `total`).
+
 Rows are read a page at a time (articles and counts in batches), so an export of a large archive
 neither loads it whole nor holds Redis for long.
 """
@@ -11,11 +14,18 @@ import json
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
+from distributor import clicks, engagement
 from distributor.context import Context
 from distributor.settings import SHARE_NETWORKS
 
 PAGE = 500
 FIELDS = ["id", "url", "title", "published", "period_shares", "total", "unique", *SHARE_NETWORKS]
+
+
+def fields(ctx: Context) -> list[str]:
+    """The columns: the shares, then clicks and engagement in all and per configured channel."""
+    names = [c.name for c in ctx.settings.channels]
+    return [*FIELDS, "clicks", *(f"clicks:{n}" for n in names), "engagement", *(f"engagement:{n}" for n in names)]
 
 
 def count(ctx: Context, period: str) -> int:
@@ -50,13 +60,34 @@ def _page(ctx: Context, page: list[tuple[str, int]]) -> Iterator[dict[str, Any]]
             "total": summary["total"],
             "unique": summary["unique"],
             **{network: networks.get(network, 0) for network in SHARE_NETWORKS},
+            **_achieved(ctx, article_id),
         }
 
 
-def write(out: IO[str], fmt: str, period: str, items: Iterator[dict[str, Any]], tick: Callable[[], None]) -> None:
-    """Write the rows as `fmt` (csv: one line per article, networks as columns; json: an object)."""
+def _achieved(ctx: Context, article_id: str) -> dict[str, int]:
+    """Clicks on our posts and the platforms' engagement (every metric added up), in all and per channel."""
+    clicked = clicks.clicks(ctx, article_id)
+    engaged = {channel: sum(metrics.values()) for channel, metrics in engagement.engagement(ctx, article_id).items()}
+    names = [c.name for c in ctx.settings.channels]
+    return {
+        "clicks": sum(clicked.values()),
+        **{f"clicks:{n}": clicked.get(n, 0) for n in names},
+        "engagement": sum(engaged.values()),
+        **{f"engagement:{n}": engaged.get(n, 0) for n in names},
+    }
+
+
+def write(
+    out: IO[str],
+    fmt: str,
+    period: str,
+    items: Iterator[dict[str, Any]],
+    tick: Callable[[], None],
+    columns: list[str] = FIELDS,
+) -> None:
+    """Write the rows as `fmt` (csv: one line per article, `columns` (see `fields`); json: an object)."""
     if fmt == "csv":
-        writer = csv.DictWriter(out, fieldnames=FIELDS, lineterminator="\n")
+        writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         for item in items:
             writer.writerow(item)

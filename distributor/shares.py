@@ -140,6 +140,11 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:32]
 
 
+def client_digest(client: str) -> str:
+    """The client address as the hourly limits key it: one-way, no raw IP address is stored."""
+    return _digest(client)
+
+
 def fingerprint(client: str, user_agent: str, article_id: str, network: str) -> str:
     """A one-way digest: no raw IP address is stored."""
     return _digest(client, user_agent, article_id, network)

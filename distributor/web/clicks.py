@@ -51,13 +51,14 @@ async def click(request: Request) -> Response:
     count = not (settings.shares.ignore_bots and is_bot(user_agent))
     keys, args = script_call(
         ctx.keys,
-        f"{datetime.now(ctx.tz):%Y-%m-%d}",
+        datetime.now(ctx.tz),
         settings.shares.repeat_window,
         article_id,
         channel,
         client_address(request, settings.server.trusted_proxies),
         user_agent,
         count,
+        settings.shares.client_limit,
     )
     script: AsyncScript = request.app.state.click_script
     found = await script(keys=keys, args=args)

@@ -58,3 +58,41 @@ def test_n_clicks_count_exactly_n_across_redis_and_web_restarts(tmp_path: Path) 
         redis_.start()
         assert total() == 35  # nothing more, nothing less, after a crash of Redis (AOF)
         assert redis_py.Redis.from_url(redis_.url).pfcount(ctx.keys.share_uniques(article_id)) in range(34, 37)
+
+
+def test_clicks_on_our_posts_count_exactly_across_redis_and_web_restarts(tmp_path: Path) -> None:
+    """/r/ counts inside Redis, one EVALSHA a click: after a Redis restart (its script cache empty, the
+    connections gone) the next click is still answered and counted, and a web restart loses none."""
+    prefix = "rrestarts:"
+    with redis_server(tmp_path / "redis") as redis_:
+        config = config_file(tmp_path, redis_.url, prefix, ALL_FEEDS_AND_OUTBOX + SHARES)
+        ctx = Context.create(
+            settings_from_dict({"site": {"title": "t", "url": "https://portal.example.gov.vn"},
+                                "redis": {"url": redis_.url, "key_prefix": prefix},
+                                "paths": {"data_dir": str(tmp_path / "data")}})
+        )  # fmt: skip
+        article_id = add(ctx, "tin-tức/chia-sẻ?id=1", "Chia sẻ")
+        reader = iter(range(1000))
+
+        def clicks(base: str, n: int) -> None:
+            for _ in range(n):
+                ua = f"Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0 reader/{next(reader)}"
+                answer = requests.get(f"{base}/r/{article_id}/outbox", headers={"User-Agent": ua},
+                                      allow_redirects=False, timeout=5)  # fmt: skip
+                assert answer.status_code == 302, answer.text
+                assert answer.headers["location"].startswith("https://portal.example.gov.vn/")
+
+        def total() -> int:
+            return int(redis_py.Redis.from_url(redis_.url).hget(ctx.keys.clicks(article_id), "outbox") or 0)
+
+        with server(config, tmp_path / "web1.log") as base:
+            clicks(base, 10)
+            redis_.kill()
+            redis_.start()  # forgets the loaded script; the web process's connections are dead
+            clicks(base, 10)
+            assert total() == 20
+        with server(config, tmp_path / "web2.log") as base:
+            clicks(base, 5)
+        redis_.kill()
+        redis_.start()
+        assert total() == 25

@@ -171,3 +171,55 @@ def test_shares_top_json_and_export_csv_and_json(config: Path, tmp_path: Path) -
     assert exported["period"] == "all" and exported["articles"][1]["facebook"] == 1
     refused = CliRunner().invoke(app, ["shares", "export", "--period", "year", "--config", str(config)])
     assert refused.exit_code == 2 and "unknown period 'year'" in refused.output
+
+
+def test_shares_export_has_the_clicks_on_our_posts_and_the_platforms_engagement(config: Path, tmp_path: Path) -> None:
+    """The weekly report: beside readers' shares, what our own posts achieved (per channel and in all)."""
+    import csv
+    from datetime import datetime
+
+    from distributor import clicks, engagement
+    from distributor.context import Context
+    from distributor.settings import load_settings
+    from tests.unit.test_web import BROWSER, add
+
+    ctx = Context.create(load_settings(config))
+    article_id = add(ctx, "tin-tức/một?id=1", "Bài một")
+    assert ctx.shares.record(article_id, "zalo", "203.0.113.1", BROWSER)
+    click = ctx.redis.register_script(clicks.CLICK_SCRIPT)
+    for n in range(2):
+        keys, args = clicks.script_call(ctx.keys, datetime.now(ctx.tz), 60, article_id, "outbox",
+                                        f"198.51.100.{n}", BROWSER, True)  # fmt: skip
+        click(keys=keys, args=args)
+    engagement.store(ctx, article_id, "x", {"like": 4, "retweet": 1})
+
+    out = tmp_path / "shares.csv"
+    run("shares", "export", "--format", "csv", "--period", "week", "--out", str(out), "--config", str(config))
+    [row] = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert (row["clicks"], row["clicks:outbox"], row["clicks:x"]) == ("2", "2", "0")
+    assert (row["engagement"], row["engagement:x"], row["engagement:outbox"]) == ("5", "5", "0")
+    [item] = json.loads(run("shares", "export", "--format", "json", "--config", str(config)))["articles"]
+    assert (item["clicks"], item["clicks:outbox"], item["engagement"], item["engagement:x"]) == (2, 2, 5, 5)
+
+
+def test_shares_top_by_clicks_and_engagement(config: Path) -> None:
+    """The operator's top lists match the API's: by readers' shares, our posts' clicks, or engagement."""
+    from datetime import datetime
+
+    from distributor import clicks, engagement
+    from distributor.context import Context
+    from distributor.settings import load_settings
+    from tests.unit.test_web import BROWSER, add
+
+    ctx = Context.create(load_settings(config))
+    first, second = add(ctx, "tin-tức/một?id=1", "Bài một"), add(ctx, "hai", "Bài hai")
+    keys, args = clicks.script_call(ctx.keys, datetime.now(ctx.tz), 60, second, "outbox", "198.51.100.1", BROWSER, True)
+    ctx.redis.register_script(clicks.CLICK_SCRIPT)(keys=keys, args=args)
+    engagement.store(ctx, first, "x", {"like": 4})
+    by_clicks = json.loads(run("shares", "top", "--by", "clicks", "--json", "--config", str(config)))
+    assert [(a["id"], a["clicks"]) for a in by_clicks["articles"]] == [(second, 1)]
+    by_engagement = json.loads(run("shares", "top", "--by", "engagement", "--period", "all", "--json",
+                                   "--config", str(config)))  # fmt: skip
+    assert [(a["id"], a["engagement"], a["title"]) for a in by_engagement["articles"]] == [(first, 4, "Bài một")]
+    refused = CliRunner().invoke(app, ["shares", "top", "--by", "likes", "--config", str(config)])
+    assert refused.exit_code == 2 and "'likes'" in refused.output

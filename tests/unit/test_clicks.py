@@ -129,3 +129,17 @@ def test_a_channel_with_track_clicks_posts_the_counting_link(web) -> None:  # ty
     assert tracked.url in tracked.text
     untracked = ctx.channel("plain").render(article)
     assert untracked.url == article.url
+
+
+def test_a_client_past_its_hourly_limit_is_redirected_but_its_clicks_on_our_posts_not_counted(make_settings) -> None:  # type: ignore[no-untyped-def]
+    ctx = Context.create(
+        make_settings(sources=[], shares={"client_limit": 3}, channels=[{"name": "outbox", "type": "outbox"}])
+    )
+    articles = [add(ctx, f"{URL}&n={n}") for n in range(5)]
+    with TestClient(create_app(ctx, enqueue=lambda task, args: None), follow_redirects=False,
+                    client=("203.0.113.5", 40000)) as client:  # fmt: skip
+        for article_id in articles:  # one client clicking through article after article
+            assert client.get(f"/r/{article_id}/outbox", headers={"user-agent": BROWSER}).status_code == 302
+    with TestClient(client.app, follow_redirects=False, client=("198.51.100.7", 1)) as other:
+        assert other.get(f"/r/{articles[4]}/outbox", headers={"user-agent": BROWSER}).status_code == 302
+    assert [clicks.clicks(ctx, a).get("outbox", 0) for a in articles] == [1, 1, 1, 0, 1]  # another reader counts

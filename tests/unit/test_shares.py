@@ -309,3 +309,36 @@ def test_share_bar_script_is_small_cacheable_and_names_no_other_host(shares_web)
     assert "Chia s\\u1ebb" in script and "Copy link" in script  # JSON-escaped: right in any page charset
     hosts = set(re.findall(r"https?://([^/\"'?]+)", script))
     assert hosts == {"www.facebook.com", "twitter.com", "t.me", "sp.zalo.me", "www.linkedin.com", "bsky.app"}
+
+
+def test_summary_and_top_lists_carry_clicks_on_our_posts_and_engagement(make_settings) -> None:  # type: ignore[no-untyped-def]
+    from distributor import engagement
+
+    ctx = Context.create(
+        make_settings(sources=[], channels=[{"name": "outbox", "type": "outbox", "track_clicks": True}])
+    )
+    article_id = add(ctx, VI_PATH, TITLE)
+    engagement.store(ctx, article_id, "outbox", {"shares": 2, "reactions": 5})
+    with TestClient(create_app(ctx, enqueue=lambda task, args: None), follow_redirects=False, client=REMOTE) as client:
+        assert click(client, f"/r/{article_id}/outbox").status_code == 302
+        body = client.get("/api/shares", params={"url": f"{PORTAL}/{VI_PATH}"}).json()
+        assert (body["article_id"], body["clicks"], body["engagement"]) == (
+            article_id, {"outbox": 1}, {"outbox": {"shares": 2, "reactions": 5}}
+        )  # fmt: skip
+        for by, count in (("clicks", 1), ("engagement", 7)):
+            top = client.get(f"/api/shares/top?by={by}&period=week").json()["articles"]
+            assert top == [{"id": article_id, by: count, "title": TITLE, "url": ctx.store.get(article_id).url}], by
+
+
+def test_the_share_bar_and_its_clicks_set_no_cookies(shares_web) -> None:  # type: ignore[no-untyped-def]
+    ctx, client = shares_web()
+    article_id = add(ctx, VI_PATH, TITLE)
+    answers = [
+        client.get("/embed/share-bar", params={"url": f"{PORTAL}/{VI_PATH}"}),
+        client.get("/embed/share-bar.js"),
+        client.get("/api/shares", params={"url": f"{PORTAL}/{VI_PATH}"}, headers={"origin": PORTAL}),
+        click(client, f"/s/{article_id}/zalo"),
+        click(client, f"/s/{article_id}/copy"),
+    ]
+    assert [a.status_code for a in answers] == [200, 200, 200, 302, 204]
+    assert [a.headers.get("set-cookie") for a in answers] == [None] * 5
