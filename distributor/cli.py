@@ -831,7 +831,18 @@ def _redispatch_waiting(ctx, channel: str) -> int:  # type: ignore[no-untyped-de
 
 
 def main() -> None:
-    app()
+    """The CLI; an expected Redis outage is one line (not a traceback with locals) and status 1."""
+    import redis
+
+    from distributor.urls import mask_urls
+
+    try:
+        app()
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        url = os.environ.get("DISTRIBUTOR_REDIS_URL", "")  # set by _context for the command's Redis
+        where = f"Redis at {mask_url(url)}" if url else "Redis"
+        error(f"{where} is unavailable ({mask_urls(str(exc))}); start it or check [redis] url, then try again")
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":
