@@ -322,7 +322,7 @@ def publish(
         draft = read_one(ctx, path_or_url)
         article = pipeline.to_article(ctx, draft, "cli")
     except (SourceError, ValueError, OSError) as exc:
-        error(f"{path_or_url}: {exc}")
+        error(f"{mask_url(path_or_url)}: {exc}")
         _audit(ctx, "publish", path_or_url, "refused", str(exc))
         raise typer.Exit(1) from None
     dispatch = InlineDispatcher(ctx)
