@@ -69,11 +69,11 @@ def decide(
     anyway). Raises NothingToDecide when there is no delivery to look at."""
     names = [c.name for c in ctx.settings.channels]
     if channel is not None and channel not in names:
-        raise NothingToDecide(f"no channel named {channel!r} in the config")
+        raise NothingToDecide(f"no channel named {textlib.quoted(channel)} in the config")
     records = ctx.ledger.for_article(article_id, [channel] if channel else names)
     if not records:
         where = f" to {channel}" if channel else ""
-        raise NothingToDecide(f"no delivery of article {article_id!r}{where}")
+        raise NothingToDecide(f"no delivery of article {textlib.quoted(article_id)}{where}")
     if channel is None:  # the whole article: the channels that hold deliveries, not every other one
         gated = {c.name for c in ctx.settings.channels if c.approval}
         held = [d for d in records if d.state in (AWAITING, "rejected") or d.channel in gated]

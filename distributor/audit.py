@@ -23,6 +23,7 @@ import redis
 
 from distributor.context import Context
 from distributor.settings import parse_duration
+from distributor.urls import mask_urls
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +65,15 @@ def record(ctx: Context, actor: str, action: str, target: str, outcome: str, det
     `target`: what it acted on ('<article id>' or '<article id> -> <channel>'); `outcome`: what
     happened ('approved', 'refused', 'queued' ...), `detail`: the per-channel report or the reason.
     """
+    # A URL's password or token (`publish https://reader:PW@host/?token=...`) is never kept or logged.
     fields = {
         "actor": actor[:MAX_FIELD],
         "action": action[:MAX_FIELD],
-        "target": target[:MAX_FIELD],
-        "outcome": outcome[:MAX_FIELD],
-        "detail": detail[:MAX_FIELD],
+        "target": mask_urls(target)[:MAX_FIELD],
+        "outcome": mask_urls(outcome)[:MAX_FIELD],
+        "detail": mask_urls(detail)[:MAX_FIELD],
     }
+    actor, action, target, outcome, detail = fields.values()
     log.info("audit: %s %s %s: %s %s", actor, action, target, outcome, detail)  # outlives Redis
     try:
         pipe = ctx.redis.pipeline()

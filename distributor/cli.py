@@ -322,7 +322,7 @@ def publish(
         draft = read_one(ctx, path_or_url)
         article = pipeline.to_article(ctx, draft, "cli")
     except (SourceError, ValueError, OSError) as exc:
-        error(f"{path_or_url}: {exc}")
+        error(f"{mask_url(path_or_url)}: {exc}")
         _audit(ctx, "publish", path_or_url, "refused", str(exc))
         raise typer.Exit(1) from None
     dispatch = InlineDispatcher(ctx)
@@ -843,7 +843,18 @@ def _redispatch_waiting(ctx, channel: str) -> int:  # type: ignore[no-untyped-de
 
 
 def main() -> None:
-    app()
+    """The CLI; an expected Redis outage is one line (not a traceback with locals) and status 1."""
+    import redis
+
+    from distributor.urls import mask_urls
+
+    try:
+        app()
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        url = os.environ.get("DISTRIBUTOR_REDIS_URL", "")  # set by _context for the command's Redis
+        where = f"Redis at {mask_url(url)}" if url else "Redis"
+        error(f"{where} is unavailable ({mask_urls(str(exc))}); start it or check [redis] url, then try again")
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

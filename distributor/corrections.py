@@ -250,10 +250,11 @@ def delete(ctx: Context, article_id: str, channel_name: str) -> OpResult:
 def article_reference(ctx: Context, reference: str, channel: str | None = None) -> str:
     """The article id named by an id or a URL; ValueError (naming what is wrong) when this
     installation knows nothing of it or of `channel`."""
+    from distributor.text import quoted
     from distributor.urls import article_id, is_http_url
 
     if channel is not None and channel not in {c.name for c in ctx.settings.channels}:
-        raise ValueError(f"no channel named {channel!r} in the configuration")
+        raise ValueError(f"no channel named {quoted(channel)} in the configuration")
     if re.fullmatch(r"[0-9a-f]{16}", reference):
         found = reference
     elif is_http_url(reference):

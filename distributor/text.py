@@ -34,6 +34,17 @@ ELLIPSIS = "…"
 LengthFn = Callable[[str], int]
 
 
+QUOTE_LIMIT = 80
+
+
+def quoted(value: str, limit: int = QUOTE_LIMIT) -> str:
+    """`value` as an error may echo it: repr-quoted (control characters escaped), at most `limit`
+    characters of it, then an ellipsis when it was longer. Ids and names come from anyone."""
+    if len(value) <= limit:
+        return repr(value)
+    return repr(value[:limit]) + ELLIPSIS
+
+
 def strip_illegal_xml(text: str) -> str:
     """Remove characters that are illegal in XML 1.0 (they would make a feed unparseable)."""
     return _XML_ILLEGAL.sub("", text)

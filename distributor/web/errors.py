@@ -13,20 +13,14 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-QUOTE_LIMIT = 80
+from distributor.text import ELLIPSIS
+from distributor.text import QUOTE_LIMIT as QUOTE_LIMIT  # re-exported: the routes quote with these
+from distributor.text import quoted as quoted
+
 MESSAGE_LIMIT = 1000
-ELLIPSIS = "…"
 
 
 log = logging.getLogger(__name__)
-
-
-def quoted(value: str, limit: int = QUOTE_LIMIT) -> str:
-    """`value` as an error may echo it: repr-quoted (control characters escaped), at most `limit`
-    characters of it, then an ellipsis when it was longer."""
-    if len(value) <= limit:
-        return repr(value)
-    return repr(value[:limit]) + ELLIPSIS
 
 
 def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -262,3 +262,22 @@ def test_cli_reject_then_retry_and_cancel_are_recorded(config: Path, tmp_path: P
         ("approve", "nope", "refused"),
         ("cancel", f"{article_id} -> social", "refused"),
     ]
+
+
+def test_a_secret_in_a_published_url_stays_out_of_the_audit_log_and_its_log_line(
+    config: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`distributor publish https://reader:PASSWORD@host/page?token=...`: the audit entry (shown by
+    `distributor audit` and GET /api/audit) and its log line name the URL with its secrets masked."""
+    import logging
+
+    from tests.unit.channels.secret_url_cases import closed_port_url
+
+    url = closed_port_url().replace("http://", "http://reader:pw-hunter2@") + "/tin/bai?token=tok-hunter2&id=7"
+    with caplog.at_level(logging.INFO, logger="distributor.audit"):
+        printed = cli("publish", url, "--config", str(config), code=1)
+    [entry] = json.loads(cli("audit", "--json", "--config", str(config)))["entries"]
+    assert (entry["action"], entry["outcome"]) == ("publish", "refused")
+    assert "reader:***@127.0.0.1" in entry["target"] and "token=***" in entry["target"] and "id=7" in entry["target"]
+    shown = json.dumps(entry) + caplog.text + printed
+    assert "hunter2" not in shown

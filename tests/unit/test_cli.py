@@ -223,3 +223,30 @@ def test_shares_top_by_clicks_and_engagement(config: Path) -> None:
     assert [(a["id"], a["engagement"], a["title"]) for a in by_engagement["articles"]] == [(first, 4, "Bài một")]
     refused = CliRunner().invoke(app, ["shares", "top", "--by", "likes", "--config", str(config)])
     assert refused.exit_code == 2 and "'likes'" in refused.output
+
+
+@pytest.mark.parametrize("command", [["approve", "0123456789abcdef"], ["audit"], ["channels"], ["deliveries"]])
+def test_commands_say_in_one_line_that_redis_is_down(tmp_path: Path, prefix: str, command: list[str]) -> None:
+    """An operator's command while Redis is down: one line naming Redis (its password masked) and a
+    non-zero status, not screens of traceback with local variables."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.unit.channels.secret_url_cases import closed_port_url
+
+    down = closed_port_url().replace("http://", "redis://:hunter2-secret@") + "/0"
+    path = config_file(tmp_path, down, prefix, ALL_FEEDS_AND_OUTBOX)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DISTRIBUTOR_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "distributor.cli", *command, "--config", str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert "Traceback" not in output and len(output.strip().splitlines()) <= 2, output
+    assert "Redis at redis://:***@127.0.0.1" in output and "unavailable" in output, output
+    assert "hunter2-secret" not in output

@@ -374,11 +374,34 @@ LONG = "x" * 10_000
         "/s/{id}/" + LONG,
         f"/api/articles/{LONG}",
         f"/api/articles/{LONG}/shares",
+        f"/r/{LONG}/backup",
+        "/r/{id}/" + LONG,
+        f"/embed/share-bar?id={LONG}",
     ],
 )
 def test_errors_echo_at_most_a_short_quote_of_the_input(tokened, path: str) -> None:  # type: ignore[no-untyped-def]
     _, client, article_id = tokened
     response = client.get(path.replace("{id}", article_id), headers=OPERATOR)
+    assert response.status_code == 404
+    assert "x" * 80 + "'…" in message(response) and "x" * 81 not in response.text
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (f"/api/articles/{LONG}/approve", {}),
+        (f"/api/articles/{LONG}/reject", {}),
+        (f"/api/articles/{LONG}/retract", {}),
+        ("/api/articles/{id}/approve", {"channel": LONG}),
+        ("/api/articles/{id}/reject", {"channel": LONG}),
+        ("/api/articles/{id}/retract", {"channel": LONG}),
+    ],
+)
+def test_operator_action_errors_echo_at_most_a_short_quote_of_the_input(tokened, path: str, body: dict) -> None:  # type: ignore[no-untyped-def,type-arg]
+    _, client, article_id = tokened
+    response = client.post(
+        path.replace("{id}", article_id), content=json.dumps(body).encode(), headers={**JSON, **OPERATOR}
+    )
     assert response.status_code == 404
     assert "x" * 80 + "'…" in message(response) and "x" * 81 not in response.text
 
