@@ -290,7 +290,9 @@ def health(
         error(f"Redis at {mask_url(ctx.redis_url)} is unavailable: {exc}")
         raise typer.Exit(1) from None
     if component == "all":
-        verdict = heartbeat.judge(beats)
+        from distributor import queues
+
+        verdict = heartbeat.judge(beats, queues=queues.all_queues(ctx.settings))
         healthy, summary = verdict.ok, f"worker {verdict.worker}, beat {verdict.beat}"
     else:
         wanted = node or (heartbeat.node_name("worker") if component == "worker" else socket.gethostname())

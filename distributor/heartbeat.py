@@ -36,6 +36,7 @@ class Beat:
     node: str
     at: float
     role: str
+    queues: tuple[str, ...] | None = None  # a worker's queues; None: not said (it consumes them all)
 
     def age(self, now: float | None = None) -> float:
         return max(0.0, (now or time.time()) - self.at)
@@ -50,17 +51,27 @@ def node_name(component: Component) -> str:
     return f"celery@{host}" if component == "worker" else host
 
 
-def beat(client: redis.Redis, keys: Keys, component: Component, node: str, role: str = "active") -> None:
-    client.hset(keys.heartbeats(), f"{component}:{node}", f"{time.time():.3f} {role}")
+def beat(
+    client: redis.Redis,
+    keys: Keys,
+    component: Component,
+    node: str,
+    role: str = "active",
+    queues: tuple[str, ...] | None = None,
+) -> None:
+    said = f" {','.join(queues)}" if queues else ""
+    client.hset(keys.heartbeats(), f"{component}:{node}", f"{time.time():.3f} {role}{said}")
 
 
 def parse(raw: dict[str, str]) -> list[Beat]:
     beats = []
     for field, value in raw.items():
         component, _, node = field.partition(":")
-        at, _, role = value.partition(" ")
+        at, _, rest = value.partition(" ")
+        role, _, queue_list = rest.partition(" ")
+        queues = tuple(q for q in queue_list.split(",") if q) or None
         try:
-            beats.append(Beat(component, node, float(at), role or "active"))
+            beats.append(Beat(component, node, float(at), role or "active", queues))
         except ValueError:
             continue  # not ours to judge: skip what does not parse
     return sorted(beats, key=lambda b: (b.component, b.node))
@@ -75,10 +86,12 @@ class Verdict:
     ok: bool
     worker: str  # 'up' | 'stale 42s' | 'none'
     beat: str
+    unconsumed: tuple[str, ...] = ()  # queues no fresh worker consumes (polls, a channel's posts...)
 
 
-def judge(beats: list[Beat], now: float | None = None) -> Verdict:
-    """Healthy when at least one worker and one active beat are fresh."""
+def judge(beats: list[Beat], now: float | None = None, queues: list[str] | None = None) -> Verdict:
+    """Healthy when at least one active beat is fresh and fresh workers consume every queue in
+    `queues` (workers dedicated with --queues may leave polls or a channel's posts to nobody)."""
     now = now or time.time()
 
     def describe(component: str, role: str | None) -> tuple[bool, str]:
@@ -90,7 +103,12 @@ def judge(beats: list[Beat], now: float | None = None) -> Verdict:
 
     worker_ok, worker = describe("worker", None)
     beat_ok, beat_state = describe("beat", "active")
-    return Verdict(ok=worker_ok and beat_ok, worker=worker, beat=beat_state)
+    live = [b for b in beats if b.component == "worker" and b.fresh(now)]
+    consumed = {q for b in live for q in (b.queues or queues or [])}
+    unconsumed = tuple(q for q in (queues or []) if q not in consumed) if live else ()
+    if worker_ok and unconsumed:
+        worker = f"up; no worker consumes {', '.join(unconsumed)}"
+    return Verdict(ok=worker_ok and beat_ok and not unconsumed, worker=worker, beat=beat_state, unconsumed=unconsumed)
 
 
 def forget_old(client: redis.Redis, keys: Keys, beats: list[Beat], now: float | None = None) -> None:
@@ -103,11 +121,18 @@ class Heart(threading.Thread):
     """A daemon thread that beats every INTERVAL; Redis errors are logged once per outage."""
 
     def __init__(
-        self, client: redis.Redis, keys: Keys, component: Component, node: str, alive: Callable[[], bool] | None = None
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        component: Component,
+        node: str,
+        alive: Callable[[], bool] | None = None,
+        queues: tuple[str, ...] | None = None,
     ) -> None:
         super().__init__(name=f"heartbeat-{component}", daemon=True)
         self.client, self.keys, self.component, self.node = client, keys, component, node
         self.alive = alive or (lambda: True)  # e.g. "the worker's consumer is connected to its broker"
+        self.queues = queues
         self.stopped = threading.Event()
 
     def run(self) -> None:
@@ -115,7 +140,7 @@ class Heart(threading.Thread):
         while not self.stopped.is_set():
             try:
                 if self.alive():
-                    beat(self.client, self.keys, self.component, self.node)
+                    beat(self.client, self.keys, self.component, self.node, queues=self.queues)
                 if failing:
                     log.info("heartbeat: Redis is back")
                 failing = False

@@ -104,7 +104,10 @@ def _on_ready(sender: Any = None, **_: Any) -> None:
     ctx = get_context()
     node = getattr(sender, "hostname", None) or heartbeat.node_name("worker")
     # Beat only while the consumer is connected: a worker waiting to reconnect consumes nothing.
-    heart = heartbeat.Heart(ctx.redis, ctx.keys, "worker", node, alive=lambda: sender.connection is not None)
+    consumed = tuple(sorted(getattr(getattr(sender, "app", app).amqp.queues, "consume_from", None) or ()))
+    heart = heartbeat.Heart(
+        ctx.redis, ctx.keys, "worker", node, alive=lambda: sender.connection is not None, queues=consumed or None
+    )
     heart.start()
     _hearts.append(heart)
     rebuild_all.delay()

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from distributor import heartbeat, recovery
+from distributor import heartbeat, queues, recovery
 from distributor.context import Context
 from distributor.web.state import state
 
@@ -41,7 +41,7 @@ def dashboard_context(ctx: Context) -> dict[str, Any]:
     titles |= {a.id: a.title for a in ctx.store.get_many(missing - set(titles))}
     return {
         "state_lost": recovery.status(ctx),
-        "health": heartbeat.judge(heartbeat.read(ctx.redis, ctx.keys)),
+        "health": heartbeat.judge(heartbeat.read(ctx.redis, ctx.keys), queues=queues.all_queues(ctx.settings)),
         "site": ctx.settings.site,
         "channels": channels,
         "rows": rows,

@@ -7,7 +7,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from distributor import channel_health, heartbeat, recovery
+from distributor import channel_health, heartbeat, queues, recovery
 from distributor.metrics import CHANNELS, STATE
 from distributor.web.state import state
 
@@ -30,7 +30,7 @@ async def healthz(request: Request) -> Response:
             beats, lost_raw = await pipe.execute()
     except Exception:
         return JSONResponse({"status": "unavailable", "redis": "down"}, status_code=503)
-    verdict = heartbeat.judge(heartbeat.parse(beats))
+    verdict = heartbeat.judge(heartbeat.parse(beats), queues=queues.all_queues(web.ctx.settings))
     body: dict[str, object] = {"status": "ok", "redis": "up", "worker": verdict.worker, "beat": verdict.beat}
     lost = recovery.parse(lost_raw)
     if lost is not None:  # still serving, but the operator must look (until `distributor recovery ack`)

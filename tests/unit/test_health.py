@@ -82,3 +82,16 @@ def test_redis_down_is_a_503_to_retry_and_one_log_line(make_settings, prefix, ca
         assert client.get("/healthz").json() == {"status": "unavailable", "redis": "down"}
         assert client.get("/healthz?scope=web").status_code == 200
     assert not [r for r in caplog.records if r.exc_info]  # no traceback for an expected outage
+
+
+def test_workers_dedicated_to_some_queues_leave_the_others_to_nobody_and_health_says_so(web) -> None:  # type: ignore[no-untyped-def]
+    ctx, client = web
+    heartbeat.beat(ctx.redis, ctx.keys, "beat", "b1", "active")
+    # One worker started with `--queues deliver.outbox`: polls and sweeps (queue "distributor") and
+    # engagement reads have no consumer.
+    heartbeat.beat(ctx.redis, ctx.keys, "worker", "celery@dedicated", queues=("deliver.outbox",))
+    answer = client.get("/healthz")
+    assert answer.status_code == 503
+    assert "no worker consumes distributor, engagement" in answer.json()["worker"]
+    heartbeat.beat(ctx.redis, ctx.keys, "worker", "celery@rest", queues=("distributor", "engagement"))
+    assert client.get("/healthz").status_code == 200
