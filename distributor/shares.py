@@ -73,6 +73,9 @@ local window, ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
 local limit, rate_ttl = tonumber(ARGV[4]), tonumber(ARGV[5])
 local p_seen, p_counts, top_all, p_day, p_uniques, p_rate = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11]
 local codes = {}
+-- Per click only what decides whether it counts (the repeat window, the client's hourly limit);
+-- the counts themselves are added up per article, network and day, then written once per group.
+local by_network, by_article, by_day, sharers = {}, {}, {}, {}
 for record in string.gmatch(ARGV[12], '[^\30]+') do
   local f = {}
   for field in string.gmatch(record, '[^\31]+') do f[#f + 1] = field end
@@ -84,16 +87,27 @@ for record in string.gmatch(ARGV[12], '[^\30]+') do
     if limit > 0 and used > limit then
       code = 2
     else
-      redis.call('HINCRBY', p_counts .. article, network, 1)
-      redis.call('HINCRBY', p_counts .. article, 'total', 1)
-      redis.call('ZINCRBY', top_all, 1, article)
-      redis.call('ZINCRBY', p_day .. day, 1, article)
-      redis.call('EXPIRE', p_day .. day, ttl)
-      redis.call('PFADD', p_uniques .. article, sharer)
+      by_network[article] = by_network[article] or {}
+      by_network[article][network] = (by_network[article][network] or 0) + 1
+      by_article[article] = (by_article[article] or 0) + 1
+      by_day[day] = by_day[day] or {}
+      by_day[day][article] = (by_day[day][article] or 0) + 1
+      sharers[article] = sharers[article] or {}
+      table.insert(sharers[article], sharer)
       code = 1
     end
   end
   codes[#codes + 1] = code
+end
+for article, networks in pairs(by_network) do
+  for network, n in pairs(networks) do redis.call('HINCRBY', p_counts .. article, network, n) end
+  redis.call('HINCRBY', p_counts .. article, 'total', by_article[article])
+  redis.call('ZINCRBY', top_all, by_article[article], article)
+  redis.call('PFADD', p_uniques .. article, unpack(sharers[article]))
+end
+for day, articles in pairs(by_day) do
+  for article, n in pairs(articles) do redis.call('ZINCRBY', p_day .. day, n, article) end
+  redis.call('EXPIRE', p_day .. day, ttl)
 end
 return codes
 """
