@@ -53,8 +53,13 @@ def test_retry_after_429_then_exactly_one_post_and_permanent_errors_recorded(
             sends = [r for r in fake.requests if r.path.endswith("/sendMessage")]
             assert len(sends) == 2  # the 429, then the post
             [article] = store.newest(0, 10)
-            record = ledger.get(article.id, "telegram")
-            assert record is not None and record.state == "sent" and record.attempts == 2
+
+            def recorded():  # type: ignore[no-untyped-def]
+                found = ledger.get(article.id, "telegram")  # the worker records it just after the answer
+                return found if found is not None and found.state != "sending" else None
+
+            record = wait_for(recorded, timeout=10, what="the post to be recorded")
+            assert record.state == "sent" and record.attempts == 2
             assert record.post_url == f"https://t.me/tintuc_tayninh/{record.post_id}"
 
             fake.then(error(403, "Forbidden: bot is not a member of the channel chat"))
