@@ -636,9 +636,12 @@ def recovery_ack(config: ConfigOption = None) -> None:
     """Acknowledge a loss of state: /healthz and the console stop reporting it."""
     from distributor import recovery
 
-    if not recovery.acknowledge(_context(config)):
+    ctx = _context(config)
+    if not recovery.acknowledge(ctx):
+        _audit(ctx, "recovery-ack", "state-lost", "refused", "no loss of state to acknowledge")
         error("no loss of state to acknowledge")
         raise typer.Exit(1)
+    _audit(ctx, "recovery-ack", "state-lost", "acknowledged")
     ok("acknowledged")
 
 
@@ -812,7 +815,8 @@ def channels_test(
         error(f"{name}: {exc.message}")
         raise typer.Exit(1) from None
     if ctx.admission.resume(name, by="a passing `distributor channels test`"):
-        _redispatch_waiting(ctx, name)
+        count = _redispatch_waiting(ctx, name)
+        _audit(ctx, "resume", name, "resumed", f"after a passing credentials test; {count} deliveries queued again")
         ok(f"{name}: circuit closed; its waiting deliveries are queued again")
 
 
@@ -824,12 +828,15 @@ def channels_resume(
     its waiting deliveries go out again."""
     ctx = _context(config)
     if name not in {c.name for c in ctx.settings.channels}:
+        _audit(ctx, "resume", name[:80], "refused", "no such channel")
         error(f"no channel named {name!r}")
         raise typer.Exit(1)
     if not ctx.admission.resume(name):
+        _audit(ctx, "resume", name, "unchanged", "the circuit was already closed")
         ok(f"{name}: circuit already closed")
         return
     count = _redispatch_waiting(ctx, name)
+    _audit(ctx, "resume", name, "resumed", f"{count} waiting deliveries queued again")
     ok(f"{name}: circuit closed; {count} waiting deliveries queued again")
 
 

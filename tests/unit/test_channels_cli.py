@@ -39,6 +39,11 @@ def test_channels_lists_each_channels_health_and_resume_closes_a_paused_one(conf
     assert "already closed" in run("channels", "resume", "x", "--config", str(config))
     missing = CliRunner().invoke(app, ["channels", "resume", "nope", "--config", str(config)])
     assert missing.exit_code == 1 and "no channel named 'nope'" in missing.output
+    # An operator action: on record with who did it and what came of it.
+    entries = json.loads(run("audit", "--json", "--config", str(config)))["entries"]
+    resumes = [(e["target"], e["outcome"]) for e in entries if e["action"] == "resume"]
+    assert sorted(resumes) == [("nope", "refused"), ("x", "resumed"), ("x", "unchanged")]
+    assert all(e["actor"].startswith("cli:") for e in entries if e["action"] == "resume")
 
 
 def test_each_channel_has_its_own_queue_and_workers_can_be_dedicated(config: Path) -> None:  # noqa: F811
