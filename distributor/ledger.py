@@ -476,13 +476,13 @@ class Ledger:
 
     def get(self, article_id: str, channel: str) -> Delivery | None:
         raw = self.redis.hgetall(self.keys.delivery(article_id, channel))
-        return _delivery(raw) if raw else None
+        return delivery_from_hash(raw) if raw else None
 
     def for_article(self, article_id: str, channels: list[str]) -> list[Delivery]:
         pipe = self.redis.pipeline()
         for channel in channels:
             pipe.hgetall(self.keys.delivery(article_id, channel))
-        return [_delivery(raw) for raw in pipe.execute() if raw]
+        return [delivery_from_hash(raw) for raw in pipe.execute() if raw]
 
     def recent(self, limit: int = 100, state: str | None = None) -> list[Delivery]:
         members = self.redis.zrevrange(self.keys.deliveries_by_time(), 0, (limit * 5 if state else limit) - 1)
@@ -490,7 +490,7 @@ class Ledger:
         for member in members:
             article_id, _, channel = member.partition(":")
             pipe.hgetall(self.keys.delivery(article_id, channel))
-        found = [_delivery(raw) for raw in pipe.execute() if raw]
+        found = [delivery_from_hash(raw) for raw in pipe.execute() if raw]
         if state:
             found = [d for d in found if d.state == state]
         return found[:limit]
@@ -662,7 +662,8 @@ class Ledger:
         return entries
 
 
-def _delivery(raw: dict[str, str]) -> Delivery:
+def delivery_from_hash(raw: dict[str, str]) -> Delivery:
+    """A delivery record as Redis holds it (a hash of strings) -> Delivery."""
     return Delivery(
         article_id=raw.get("article_id", ""),
         channel=raw.get("channel", ""),

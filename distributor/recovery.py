@@ -32,6 +32,7 @@ import redis
 from distributor import rebuild
 from distributor.context import Context
 from distributor.journal import Identity, JournaledDelivery
+from distributor.ledger import delivery_from_hash
 
 log = logging.getLogger(__name__)
 
@@ -217,19 +218,11 @@ def _seed_deliveries(ctx: Context, members: list[str]) -> int:
     for member in members:
         article_id, _, channel = member.partition(":")
         pipe.hgetall(ctx.keys.delivery(article_id, channel))
+    found = [delivery_from_hash(raw) for raw in (pipe.execute() if members else []) if raw]
     records = [
-        JournaledDelivery(
-            article_id=raw.get("article_id", ""),
-            channel=raw.get("channel", ""),
-            state=raw.get("state", ""),
-            post_id=raw.get("post_id", ""),
-            post_url=raw.get("post_url", ""),
-            error=raw.get("error", ""),
-            created=float(raw.get("created") or 0),
-            updated=float(raw.get("updated") or 0),
-        )
-        for raw in (pipe.execute() if members else [])
-        if raw and raw.get("article_id") and raw.get("channel")
+        JournaledDelivery(d.article_id, d.channel, d.state, d.post_id, d.post_url, d.error, d.created, d.updated)
+        for d in found
+        if d.article_id and d.channel
     ]
     ctx.journal.deliveries_known(records)
     return len(records)

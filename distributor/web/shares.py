@@ -8,6 +8,7 @@ share_counter.py); the article's URL and title come from a small in-process cach
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 from starlette.requests import Request
@@ -20,10 +21,18 @@ from distributor.web.state import state
 NO_STORE = {"Cache-Control": "no-store"}
 
 
+@functools.cache
+def _networks(trusted: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """The trusted proxies parsed once, not on every click."""
+    return tuple(ipaddress.ip_network(t, strict=False) for t in trusted)
+
+
 def client_address(request: Request, trusted: list[str]) -> str:
     """The peer address, or the last untrusted X-Forwarded-For hop behind a trusted proxy."""
     peer = request.client.host if request.client else ""
-    networks = [ipaddress.ip_network(t, strict=False) for t in trusted]
+    if not trusted:
+        return peer
+    networks = _networks(tuple(trusted))
 
     def is_trusted(address: str) -> bool:
         try:

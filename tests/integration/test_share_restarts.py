@@ -3,6 +3,7 @@ restarted, the web process stopped (SIGTERM) right after clicks and started agai
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import redis as redis_py
@@ -17,24 +18,36 @@ from tests.unit.test_web import add
 SHARES = "\n[shares]\nclient_limit = 0\n"  # every click here comes from 127.0.0.1
 
 
+def article_on(tmp_path: Path, url: str, prefix: str) -> tuple[Path, Context, str]:
+    """A config on this test's Redis and one stored article to click on."""
+    config = config_file(tmp_path, url, prefix, ALL_FEEDS_AND_OUTBOX + SHARES)
+    ctx = Context.create(
+        settings_from_dict({"site": {"title": "t", "url": "https://portal.example.gov.vn"},
+                            "redis": {"url": url, "key_prefix": prefix},
+                            "paths": {"data_dir": str(tmp_path / "data")}})
+    )  # fmt: skip
+    return config, ctx, add(ctx, "tin-tức/chia-sẻ?id=1", "Chia sẻ")
+
+
+def clicker(path: str, check: Callable[[requests.Response], None] = lambda answer: None) -> Callable[[str, int], None]:
+    """Clicks on `path` by distinct readers (one user agent each), each answered with a redirect."""
+    reader = iter(range(1000))
+
+    def clicks(base: str, n: int) -> None:
+        for _ in range(n):
+            ua = f"Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0 reader/{next(reader)}"
+            answer = requests.get(f"{base}{path}", headers={"User-Agent": ua}, allow_redirects=False, timeout=5)
+            assert answer.status_code == 302, answer.text
+            check(answer)
+
+    return clicks
+
+
 def test_n_clicks_count_exactly_n_across_redis_and_web_restarts(tmp_path: Path) -> None:
     prefix = "restarts:"
     with redis_server(tmp_path / "redis") as redis_:
-        config = config_file(tmp_path, redis_.url, prefix, ALL_FEEDS_AND_OUTBOX + SHARES)
-        ctx = Context.create(
-            settings_from_dict({"site": {"title": "t", "url": "https://portal.example.gov.vn"},
-                                "redis": {"url": redis_.url, "key_prefix": prefix},
-                                "paths": {"data_dir": str(tmp_path / "data")}})
-        )  # fmt: skip
-        article_id = add(ctx, "tin-tức/chia-sẻ?id=1", "Chia sẻ")
-        reader = iter(range(1000))
-
-        def clicks(base: str, n: int) -> None:
-            for _ in range(n):
-                ua = f"Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0 reader/{next(reader)}"
-                answer = requests.get(f"{base}/s/{article_id}/zalo", headers={"User-Agent": ua},
-                                      allow_redirects=False, timeout=5)  # fmt: skip
-                assert answer.status_code == 302, answer.text
+        config, ctx, article_id = article_on(tmp_path, redis_.url, prefix)
+        clicks = clicker(f"/s/{article_id}/zalo")
 
         def total() -> int:
             try:
@@ -65,22 +78,12 @@ def test_clicks_on_our_posts_count_exactly_across_redis_and_web_restarts(tmp_pat
     connections gone) the next click is still answered and counted, and a web restart loses none."""
     prefix = "rrestarts:"
     with redis_server(tmp_path / "redis") as redis_:
-        config = config_file(tmp_path, redis_.url, prefix, ALL_FEEDS_AND_OUTBOX + SHARES)
-        ctx = Context.create(
-            settings_from_dict({"site": {"title": "t", "url": "https://portal.example.gov.vn"},
-                                "redis": {"url": redis_.url, "key_prefix": prefix},
-                                "paths": {"data_dir": str(tmp_path / "data")}})
-        )  # fmt: skip
-        article_id = add(ctx, "tin-tức/chia-sẻ?id=1", "Chia sẻ")
-        reader = iter(range(1000))
+        config, ctx, article_id = article_on(tmp_path, redis_.url, prefix)
 
-        def clicks(base: str, n: int) -> None:
-            for _ in range(n):
-                ua = f"Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0 reader/{next(reader)}"
-                answer = requests.get(f"{base}/r/{article_id}/outbox", headers={"User-Agent": ua},
-                                      allow_redirects=False, timeout=5)  # fmt: skip
-                assert answer.status_code == 302, answer.text
-                assert answer.headers["location"].startswith("https://portal.example.gov.vn/")
+        def to_the_article(answer: requests.Response) -> None:
+            assert answer.headers["location"].startswith("https://portal.example.gov.vn/")
+
+        clicks = clicker(f"/r/{article_id}/outbox", to_the_article)
 
         def total() -> int:
             return int(redis_py.Redis.from_url(redis_.url).hget(ctx.keys.clicks(article_id), "outbox") or 0)
