@@ -137,10 +137,14 @@ class Heart(threading.Thread):
 
     def run(self) -> None:
         failing = False
+        beats = 0
         while not self.stopped.is_set():
             try:
                 if self.alive():
                     beat(self.client, self.keys, self.component, self.node, queues=self.queues)
+                    beats += 1
+                    if beats % 720 == 1:  # at start, then hourly: containers get new host names
+                        forget_old(self.client, self.keys, read(self.client, self.keys))
                 if failing:
                     log.info("heartbeat: Redis is back")
                 failing = False

@@ -95,3 +95,18 @@ def test_workers_dedicated_to_some_queues_leave_the_others_to_nobody_and_health_
     assert "no worker consumes distributor, engagement" in answer.json()["worker"]
     heartbeat.beat(ctx.redis, ctx.keys, "worker", "celery@rest", queues=("distributor", "engagement"))
     assert client.get("/healthz").status_code == 200
+
+
+def test_processes_silent_for_a_day_are_forgotten_by_the_next_worker(ctx: Context) -> None:
+    # A container restarted under a new host name leaves its old entry behind.
+    ctx.redis.hset(ctx.keys.heartbeats(), "worker:celery@old-container", f"{time.time() - 2 * 86400:.3f} active")
+    heart = heartbeat.Heart(ctx.redis, ctx.keys, "worker", "celery@new")
+    heart.start()
+    try:
+        from tests.integration.helpers import wait_for
+
+        wait_for(lambda: not ctx.redis.hexists(ctx.keys.heartbeats(), "worker:celery@old-container"),
+                 timeout=5, what="the old entry to be forgotten")  # fmt: skip
+        assert ctx.redis.hexists(ctx.keys.heartbeats(), "worker:celery@new")
+    finally:
+        heart.stop()
