@@ -11,6 +11,8 @@ limit, every increment and the unique-sharer HyperLogLog.
 from __future__ import annotations
 
 import hashlib
+import re
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -60,12 +62,14 @@ _BOT_TOKENS = (
     "okhttp", "libwww", "headless", "phantomjs", "scrapy",
 )  # fmt: skip
 _BOT_STARTS = ("zalo", "whatsapp")
+_BOT_PATTERN = re.compile("|".join(re.escape(token) for token in _BOT_TOKENS))  # one scan, not one per token
 
 # One batch, one script call with few arguments: the clicks travel as one string (records split by
 # \x1e, fields by \x1f), because packing nine arguments per click cost more than the rest of the
 # click path. Key names come from keys.py as prefixes (ARGV[6..11]); the script appends the click's
 # part. KEYS[1] is the batch marker. Returns -1 when the batch was already applied, else one code per
-# click: 1 counted, 0 a repeat within the window, 2 past the client's hourly limit. (The click keys
+# click as one string (one character each, cheaper to read back than an array): 1 counted, 0 a repeat
+# within the window, 2 past the client's hourly limit. (The click keys
 # are not declared in KEYS: one Redis, as everywhere in this service, not Redis Cluster.)
 COUNT_SCRIPT = r"""
 if redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[1])) == false then return -1 end
@@ -109,7 +113,7 @@ for day, articles in pairs(by_day) do
   for article, n in pairs(articles) do redis.call('ZINCRBY', p_day .. day, n, article) end
   redis.call('EXPIRE', p_day .. day, ttl)
 end
-return codes
+return table.concat(codes)
 """
 RECORD, FIELD = "\x1e", "\x1f"
 
@@ -147,16 +151,26 @@ def is_bot(user_agent: str) -> bool:
     """Crawlers, link-preview fetchers (they open a shared link to draw its card), scripts, and
     clients that send no user agent at all."""
     ua = user_agent.strip().lower()
-    return not ua or ua.startswith(_BOT_STARTS) or any(token in ua for token in _BOT_TOKENS)
+    return not ua or ua.startswith(_BOT_STARTS) or _BOT_PATTERN.search(ua) is not None
 
 
 def _digest(*parts: str) -> str:
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:32]
 
 
+_CLIENT_DIGESTS: dict[str, str] = {}
+_CLIENT_DIGESTS_MAX = 50_000
+
+
 def client_digest(client: str) -> str:
-    """The client address as the hourly limits key it: one-way, no raw IP address is stored."""
-    return _digest(client)
+    """The client address as the hourly limits key it: one-way, no raw IP address is stored.
+    Remembered per address in this process (readers come back), forgotten wholesale past a bound."""
+    found = _CLIENT_DIGESTS.get(client)
+    if found is None:
+        if len(_CLIENT_DIGESTS) >= _CLIENT_DIGESTS_MAX:
+            _CLIENT_DIGESTS.clear()
+        found = _CLIENT_DIGESTS[client] = _digest(client)
+    return found
 
 
 def fingerprint(client: str, user_agent: str, article_id: str, network: str) -> str:
@@ -177,16 +191,19 @@ class Click:
     hour: str
 
     @classmethod
-    def make(cls, article_id: str, network: str, client: str, user_agent: str, now: datetime) -> Click:
+    def make(cls, article_id: str, network: str, client: str, user_agent: str, hour: str) -> Click:
+        """`hour` is the site's hour as `Shares.hour()` writes it. One digest per click: the repeat
+        window's key is the sharer's digest with the article and network, and the client's own
+        digest is remembered per address."""
         if RECORD in article_id or FIELD in article_id or RECORD in network or FIELD in network:
             raise ValueError(f"article id {article_id!r} or network {network!r} holds a control character")
-        hour = now.strftime("%Y-%m-%dT%H")
+        sharer = _digest(client, user_agent)
         return cls(
             article_id=article_id,
             network=network,
-            seen=fingerprint(client, user_agent, article_id, network),
-            sharer=_digest(client, user_agent),
-            client=_digest(client),
+            seen=f"{sharer}:{article_id}:{network}",
+            sharer=sharer,
+            client=client_digest(client),
             day=hour[:10],
             hour=hour,
         )
@@ -214,9 +231,17 @@ class Shares:
         self.window = int(repeat_window)
         self.client_limit = client_limit
         self._count = client.register_script(COUNT_SCRIPT)
+        self._hour_at, self._hour = -1, ""
 
     def now(self) -> datetime:
         return datetime.now(self.tz)
+
+    def hour(self) -> str:
+        """The site's current hour as the click keys name it ("2026-12-04T18"), formatted once a second."""
+        second = int(time.time())
+        if second != self._hour_at:
+            self._hour_at, self._hour = second, self.now().strftime("%Y-%m-%dT%H")
+        return self._hour
 
     def _day(self, moment: datetime | None = None) -> str:
         return (moment or self.now()).astimezone(self.tz).strftime("%Y-%m-%d")
@@ -234,9 +259,9 @@ class Shares:
 
     def record(self, article_id: str, network: str, client: str, user_agent: str) -> bool:
         """Count one share now (one round trip); False when it is a repeat or past the client's limit."""
-        click = Click.make(article_id, network, client, user_agent, self.now())
+        click = Click.make(article_id, network, client, user_agent, self.hour())
         keys, args = self.batch_call(Batch.of([click]))
-        return list(self._count(keys=keys, args=args)) == [1]
+        return bool(self._count(keys=keys, args=args) == "1")
 
     def counts(self, article_id: str) -> dict[str, int]:
         raw = self.redis.hgetall(self.keys.shares(article_id))

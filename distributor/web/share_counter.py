@@ -15,8 +15,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 import redis
 import redis.asyncio as aioredis
@@ -26,6 +27,8 @@ from distributor.keys import Keys
 from distributor.shares import ARTICLE_SCRIPT, COUNT_SCRIPT, MAX_BATCH, Batch, Click, Shares, share_url, tagged
 
 log = logging.getLogger(__name__)
+
+LOCATION_SAFE = ":/%#?=@[]!$&'()*+,;"  # what Starlette's RedirectResponse leaves unquoted
 
 MAX_QUEUED = 200_000  # clicks held while Redis is unreachable; past it new clicks are dropped (logged)
 CACHE_SIZE = 20_000
@@ -38,12 +41,14 @@ RETRY_AFTER = 1.0
 class Shared:
     url: str
     title: str
-    targets: dict[str, str | None] = field(default_factory=dict)  # network -> redirect, made once
+    targets: dict[str, bytes | None] = field(default_factory=dict)  # network -> Location header, made once
 
-    def target(self, network: str, utm: bool, campaign: str) -> str | None:
-        """The network's share page for this article (with UTM tags), computed once per network."""
+    def target(self, network: str, utm: bool, campaign: str) -> bytes | None:
+        """The network's share page for this article (with UTM tags) as a Location header value,
+        quoted and encoded once per network; None for `copy`."""
         if network not in self.targets:
-            self.targets[network] = share_url(network, tagged(self.url, network, utm, campaign), self.title)
+            page = share_url(network, tagged(self.url, network, utm, campaign), self.title)
+            self.targets[network] = None if page is None else quote(page, safe=LOCATION_SAFE).encode("latin-1")
         return self.targets[network]
 
 
@@ -130,10 +135,10 @@ class ShareCounter:
                 log.warning("share counts kept in memory (%d clicks): Redis said %s", self.pending, exc)
                 return False
             self._failed = None
-            if isinstance(codes, list):
-                for click, code in zip(batch.clicks, codes, strict=True):
-                    if int(code) == 1:
-                        metrics.SHARES.labels(click.network).inc()
+            if isinstance(codes, str):  # -1: the batch had been applied before its reply was lost
+                counted = Counter(click.network for click, code in zip(batch.clicks, codes, strict=True) if code == "1")
+                for network, n in counted.items():
+                    metrics.SHARES.labels(network).inc(n)
         return True
 
     async def stop(self, timeout: float) -> None:

@@ -12,13 +12,24 @@ import functools
 import ipaddress
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from distributor.shares import NETWORKS, Click, is_bot
 from distributor.web.errors import error, quoted
 from distributor.web.state import state
 
 NO_STORE = {"Cache-Control": "no-store"}
+
+
+class ShareRedirect(Response):
+    """A 302 to a Location encoded once per (article, network): the click path's answer, without
+    Starlette quoting and encoding the same long URL again on every click."""
+
+    def __init__(self, location: bytes) -> None:
+        self.status_code = 302
+        self.background = None
+        self.body = b""
+        self.raw_headers = [(b"location", location), (b"cache-control", b"no-store"), (b"content-length", b"0")]
 
 
 @functools.cache
@@ -64,8 +75,8 @@ async def share(request: Request) -> Response:
     user_agent = request.headers.get("user-agent", "")
     if not (settings.ignore_bots and is_bot(user_agent)):
         client = client_address(request, web.ctx.settings.server.trusted_proxies)
-        clicks.counter.add(Click.make(article_id, network, client, user_agent, web.ctx.shares.now()))
+        clicks.counter.add(Click.make(article_id, network, client, user_agent, web.ctx.shares.hour()))
     target = article.target(network, settings.utm, settings.utm_campaign)
     if target is None:  # copy: the page copies the link itself
         return Response(status_code=204, headers=NO_STORE)
-    return RedirectResponse(target, status_code=302, headers=NO_STORE)
+    return ShareRedirect(target)
