@@ -447,7 +447,7 @@ def feeds_build(
         emit_json({"out": str(out), "files": written})
         return
     for item in written:
-        console.print(_("wrote {path}").format(path=item["path"]))
+        console.print(_("wrote {path}").format(path=item["path"]), soft_wrap=True)
 
 
 @feeds_app.command("links")

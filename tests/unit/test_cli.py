@@ -228,7 +228,9 @@ def test_shares_top_by_clicks_and_engagement(config: Path) -> None:
     assert refused.exit_code == 2 and "'likes'" in refused.output
 
 
-@pytest.mark.parametrize("command", [["approve", "0123456789abcdef"], ["audit"], ["channels"], ["deliveries"]])
+@pytest.mark.parametrize(
+    "command", [["approve", "0123456789abcdef"], ["audit"], ["channels"], ["deliveries"], ["feeds", "links", "--json"]]
+)
 def test_commands_say_in_one_line_that_redis_is_down(tmp_path: Path, prefix: str, command: list[str]) -> None:
     """An operator's command while Redis is down: one line naming Redis (its password masked) and a
     non-zero status, not screens of traceback with local variables."""
