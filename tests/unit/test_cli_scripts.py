@@ -178,3 +178,13 @@ def test_messages_follow_the_shells_language(config: Path) -> None:  # noqa: F81
     assert "error: no channel named 'nope'" in english.output
     listing = invoke("deliveries", "--config", str(config), env={"DISTRIBUTOR_LANG": "vi", "COLUMNS": "250"})
     assert "trạng" in listing.output and "kênh" in listing.output  # table headings too
+
+
+def test_docs_cli_md_has_every_command_and_every_exit_code() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text(encoding="utf-8")
+    headings = [line for line in text.splitlines() if line.startswith("### ")]
+    groups = {"", "feeds", "shares", "sources", "recovery"}  # only their subcommands do something
+    undocumented = [p for p in COMMANDS if p not in groups and not any(f"`distributor {p}`" in h for h in headings)]
+    assert undocumented == []
+    for code in ExitCode:
+        assert f"| {code.value} | `{code.name}` |" in text
