@@ -23,13 +23,15 @@ from distributor.ledger import AWAITING
 from distributor.settings import Settings, load_settings
 from distributor.urls import mask_url
 
-app = typer.Typer(help="RSS and social distribution for news publishers.", no_args_is_help=True, rich_markup_mode=None)
-feeds_app = typer.Typer(help="Feed files and links.", no_args_is_help=True)
-deliveries_app = typer.Typer(help="List, retry or cancel deliveries.", invoke_without_command=True)
-shares_app = typer.Typer(help="Share counts.", no_args_is_help=True)
-sources_app = typer.Typer(help="Source tools.", no_args_is_help=True)
-channels_app = typer.Typer(help="Channel health (or use: test, resume).", invoke_without_command=True)
-recovery_app = typer.Typer(help="Redis lost the service's state: see it, acknowledge it.", no_args_is_help=True)
+app = typer.Typer(
+    help=_("RSS and social distribution for news publishers."), no_args_is_help=True, rich_markup_mode=None
+)
+feeds_app = typer.Typer(help=_("Feed files and links."), no_args_is_help=True)
+deliveries_app = typer.Typer(help=_("List, retry or cancel deliveries."), invoke_without_command=True)
+shares_app = typer.Typer(help=_("Share counts."), no_args_is_help=True)
+sources_app = typer.Typer(help=_("Source tools."), no_args_is_help=True)
+channels_app = typer.Typer(help=_("Channel health (or use: test, resume)."), invoke_without_command=True)
+recovery_app = typer.Typer(help=_("Redis lost the service's state: see it, acknowledge it."), no_args_is_help=True)
 app.add_typer(feeds_app, name="feeds")
 app.add_typer(deliveries_app, name="deliveries")
 app.add_typer(shares_app, name="shares")
@@ -41,12 +43,12 @@ console = Console(markup=False, highlight=False)  # titles like "[Video] ..." ar
 err = Console(stderr=True)
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="Config file (default: $DISTRIBUTOR_CONFIG or config/distributor.toml)."),
+    typer.Option("--config", "-c", help=_("Config file (default: $DISTRIBUTOR_CONFIG or config/distributor.toml).")),
 ]
-HostOption = Annotated[Optional[str], typer.Option(help="Listen address (default: [server] host).")]  # noqa: UP045
-PortOption = Annotated[Optional[int], typer.Option(help="Listen port (default: [server] port).")]  # noqa: UP045
-ArticleIdArg = Annotated[str, typer.Argument(help="The article's id (see `distributor deliveries`).")]
-ChannelArg = Annotated[str, typer.Argument(help="The channel's name in the config.")]
+HostOption = Annotated[Optional[str], typer.Option(help=_("Listen address (default: [server] host)."))]  # noqa: UP045
+PortOption = Annotated[Optional[int], typer.Option(help=_("Listen port (default: [server] port)."))]  # noqa: UP045
+ArticleIdArg = Annotated[str, typer.Argument(help=_("The article's id (see `distributor deliveries`)."))]
+ChannelArg = Annotated[str, typer.Argument(help=_("The channel's name in the config."))]
 
 
 def error(message: str) -> None:
@@ -107,7 +109,7 @@ def _logging() -> None:
 
 @app.command()
 def check(
-    config: ConfigOption = None, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
+    config: ConfigOption = None, as_json: Annotated[bool, typer.Option("--json", help=_("Print JSON."))] = False
 ) -> None:
     """Validate the configuration; print every problem with its location (exit 3 when invalid)."""
     if as_json:
@@ -128,8 +130,8 @@ def check(
 
 @app.command()
 def init(
-    directory: Annotated[Path, typer.Argument(help="Where to write the files (default: here).")] = Path(),
-    force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
+    directory: Annotated[Path, typer.Argument(help=_("Where to write the files (default: here)."))] = Path(),
+    force: Annotated[bool, typer.Option("--force", help=_("Overwrite existing files."))] = False,
 ) -> None:
     """Write a commented starter config (distributor.toml) and env.example (the secrets it may read)."""
     from distributor import cli_init
@@ -248,10 +250,10 @@ def serve(config: ConfigOption = None, host: HostOption = None, port: PortOption
 @app.command()
 def worker(
     config: ConfigOption = None,
-    beat: Annotated[bool, typer.Option(help="Also run beat in this process.")] = False,
+    beat: Annotated[bool, typer.Option(help=_("Also run beat in this process."))] = False,
     queues: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option(help="Only these queues, comma-separated: distributor, deliver.CHANNEL (default: all)."),
+        typer.Option(help=_("Only these queues, comma-separated: distributor, deliver.CHANNEL (default: all).")),
     ] = None,
 ) -> None:
     """Only a Celery worker (run as many as you like, on many machines).
@@ -332,10 +334,10 @@ def _wait_for_redis(url: str) -> None:
 
 @app.command()
 def health(
-    component: Annotated[str, typer.Argument(help="worker, beat or all.")] = "all",
-    node: Annotated[Optional[str], typer.Option(help="Only this node (default: this host's).")] = None,  # noqa: UP045
+    component: Annotated[str, typer.Argument(help=_("worker, beat or all."))] = "all",
+    node: Annotated[Optional[str], typer.Option(help=_("Only this node (default: this host's)."))] = None,  # noqa: UP045
     config: ConfigOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help=_("Print JSON."))] = False,
 ) -> None:
     """Exit 0 when the part is alive (its heartbeat in Redis is fresh), 1 when not: for health checks."""
     import socket
@@ -376,12 +378,12 @@ def health(
 
 @app.command()
 def publish(
-    path_or_url: Annotated[str, typer.Argument(help="An article file (Markdown, JSON, HTML) or a page URL.")],
+    path_or_url: Annotated[str, typer.Argument(help=_("An article file (Markdown, JSON, HTML) or a page URL."))],
     config: ConfigOption = None,
     announce: Annotated[
-        bool, typer.Option(help="Post it to the channels (--no-announce: feeds only, no posts).")
+        bool, typer.Option(help=_("Post it to the channels (--no-announce: feeds only, no posts)."))
     ] = True,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help=_("Print JSON."))] = False,
 ) -> None:
     """Ingest one article file or page now, update the feeds, and post it to the channels."""
     from distributor import pipeline
@@ -415,9 +417,9 @@ def publish(
 
 @feeds_app.command("build")
 def feeds_build(
-    out: Annotated[Path, typer.Option(help="Folder to write the feed files to.")],
+    out: Annotated[Path, typer.Option(help=_("Folder to write the feed files to."))],
     config: ConfigOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (the files written).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help=_("Print JSON (the files written)."))] = False,
 ) -> None:
     """Render every feed in every format into a folder."""
     from rich.progress import Progress
@@ -452,7 +454,7 @@ def feeds_build(
 
 @feeds_app.command("links")
 def feeds_links(
-    config: ConfigOption = None, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
+    config: ConfigOption = None, as_json: Annotated[bool, typer.Option("--json", help=_("Print JSON."))] = False
 ) -> None:
     """Print the <link rel="alternate"> tags to put in the portal's pages."""
     from html import escape
@@ -478,10 +480,10 @@ def feeds_links(
 
 @app.command()
 def preview(
-    article: Annotated[str, typer.Argument(help="An article id, its URL, or a file.")],
-    channel: Annotated[str | None, typer.Option(help="Only this channel.")] = None,
+    article: Annotated[str, typer.Argument(help=_("An article id, its URL, or a file."))],
+    channel: Annotated[str | None, typer.Option(help=_("Only this channel."))] = None,
     config: ConfigOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help=_("Print JSON."))] = False,
 ) -> None:
     """What each channel would post for ARTICLE (an id, a URL or a file), with its length and limit."""
     from distributor.reader import NotFound, find_article
@@ -513,10 +515,10 @@ def preview(
 @deliveries_app.callback()
 def deliveries(
     ctx_: typer.Context,
-    state: Annotated[str | None, typer.Option(help="Only this state.")] = None,
-    limit: Annotated[int, typer.Option(help="How many to list, newest first.")] = 50,
+    state: Annotated[str | None, typer.Option(help=_("Only this state."))] = None,
+    limit: Annotated[int, typer.Option(help=_("How many to list, newest first."))] = 50,
     config: ConfigOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (one object per delivery).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help=_("Print JSON (one object per delivery)."))] = False,
 ) -> None:
     """List recent deliveries (or use: retry, cancel)."""
     if ctx_.invoked_subcommand is not None:
@@ -593,10 +595,10 @@ def _audit(ctx, action: str, target: str, outcome: str, detail: str = "") -> Non
     audit.record(ctx, audit.cli_actor(), action, target, outcome, detail)
 
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+JsonOption = Annotated[bool, typer.Option("--json", help=_("Print JSON."))]
 ChannelOption = Annotated[
     Optional[str],  # noqa: UP045
-    typer.Option("--channel", help="Only this channel (default: every channel where the article awaits approval)."),
+    typer.Option("--channel", help=_("Only this channel (default: every channel where the article awaits approval).")),
 ]
 
 
@@ -645,7 +647,7 @@ def approve(
 def reject(
     article_id: ArticleIdArg,
     channel: ChannelOption = None,
-    reason: Annotated[str, typer.Option(help="Why (kept in the ledger and the audit log).")] = "",
+    reason: Annotated[str, typer.Option(help=_("Why (kept in the ledger and the audit log)."))] = "",
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -657,9 +659,9 @@ def reject(
 def audit_log(
     since: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option(help="Only actions since then: a duration ('7d', '12h') or an ISO date/time (UTC)."),
+        typer.Option(help=_("Only actions since then: a duration ('7d', '12h') or an ISO date/time (UTC).")),
     ] = None,
-    limit: Annotated[int, typer.Option(help="How many to list, newest first.")] = 100,
+    limit: Annotated[int, typer.Option(help=_("How many to list, newest first."))] = 100,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -683,11 +685,11 @@ def audit_log(
 
 @app.command()
 def retract(
-    article: Annotated[str, typer.Argument(help="The article's id or URL.")],
-    channel: Annotated[str | None, typer.Option(help="Only this channel (the feeds keep the article).")] = None,
-    reason: Annotated[str, typer.Option(help="Why, kept in each delivery's history.")] = "",
+    article: Annotated[str, typer.Argument(help=_("The article's id or URL."))],
+    channel: Annotated[str | None, typer.Option(help=_("Only this channel (the feeds keep the article)."))] = None,
+    reason: Annotated[str, typer.Option(help=_("Why, kept in each delivery's history."))] = "",
     config: ConfigOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help=_("JSON output."))] = False,
 ) -> None:
     """Take an article back: delete its posts where the platform allows it, stop what was not sent,
     remove it from every feed; report per channel (docs/corrections.md)."""
@@ -716,7 +718,7 @@ def retract(
 
 @recovery_app.command("status")
 def recovery_status(
-    config: ConfigOption = None, as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False
+    config: ConfigOption = None, as_json: Annotated[bool, typer.Option("--json", help=_("JSON output."))] = False
 ) -> None:
     """Whether Redis was found without the service's state (exit code 1 until acknowledged)."""
     from distributor import recovery
@@ -753,10 +755,10 @@ def recovery_ack(config: ConfigOption = None) -> None:
 
 @shares_app.command("top")
 def shares_top(
-    period: Annotated[str, typer.Option(help="day, week, month or all.")] = "week",
-    limit: Annotated[int, typer.Option(help="How many articles to list.")] = 10,
-    by: Annotated[str, typer.Option(help="shares (readers'), clicks (on our posts) or engagement.")] = "shares",
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    period: Annotated[str, typer.Option(help=_("day, week, month or all."))] = "week",
+    limit: Annotated[int, typer.Option(help=_("How many articles to list."))] = 10,
+    by: Annotated[str, typer.Option(help=_("shares (readers'), clicks (on our posts) or engagement."))] = "shares",
+    as_json: Annotated[bool, typer.Option("--json", help=_("Print JSON."))] = False,
     config: ConfigOption = None,
 ) -> None:
     """The most shared articles of a period (day, week, month, all), or by clicks on our posts or engagement."""
@@ -791,9 +793,9 @@ def shares_top(
 
 @shares_app.command("export")
 def shares_export(
-    fmt: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
-    period: Annotated[str, typer.Option(help="day, week, month or all.")] = "month",
-    out: Annotated[Path | None, typer.Option("--out", help="Write to this file (default: standard output).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help=_("csv or json."))] = "csv",
+    period: Annotated[str, typer.Option(help=_("day, week, month or all."))] = "month",
+    out: Annotated[Path | None, typer.Option("--out", help=_("Write to this file (default: standard output)."))] = None,
     config: ConfigOption = None,
 ) -> None:
     """Every article shared in a period with its counts (period, total, unique, per network) and what our
@@ -830,9 +832,9 @@ def shares_export(
 
 @sources_app.command("test")
 def sources_test(
-    name: Annotated[str, typer.Argument(help="The source's name in the config.")],
+    name: Annotated[str, typer.Argument(help=_("The source's name in the config."))],
     config: ConfigOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help=_("Print JSON."))] = False,
 ) -> None:
     """Fetch a source once; print what was found and what would change. Writes nothing."""
     from distributor import pipeline
@@ -878,7 +880,7 @@ def sources_test(
 @channels_app.callback()
 def channels(
     ctx_: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help=_("JSON output."))] = False,
     config: ConfigOption = None,
 ) -> None:
     """Each channel's health: circuit breaker, deliveries in flight, next post time, latest outcomes."""
@@ -919,9 +921,9 @@ def channels(
 
 @channels_app.command("test")
 def channels_test(
-    name: Annotated[str, typer.Argument(help="The channel's name in the config.")],
+    name: Annotated[str, typer.Argument(help=_("The channel's name in the config."))],
     config: ConfigOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help=_("Print JSON."))] = False,
 ) -> None:
     """Check a channel's credentials with a read-only call; posts nothing. A pass closes a paused
     or open circuit (the operator fixed the credentials)."""
@@ -953,7 +955,7 @@ def channels_test(
 
 @channels_app.command("resume")
 def channels_resume(
-    name: Annotated[str, typer.Argument(help="The channel's name in the config.")], config: ConfigOption = None
+    name: Annotated[str, typer.Argument(help=_("The channel's name in the config."))], config: ConfigOption = None
 ) -> None:
     """Close a channel's circuit (paused after an authentication error, or open after failures):
     its waiting deliveries go out again."""

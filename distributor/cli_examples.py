@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from distributor.i18n import cli_gettext as _
+
 # Keyed by the command's path after `distributor`; a group's own entry is its path ("channels").
 EXAMPLES: dict[str, str] = {
     "": "distributor init mysite && distributor check --config mysite/distributor.toml",
@@ -43,7 +45,10 @@ EXAMPLES: dict[str, str] = {
 def epilog(path: str) -> str | None:
     """The help's closing paragraph; `\\b` keeps click from re-wrapping the command line."""
     example = EXAMPLES.get(path)
-    return f"Example:\n\n\b\n  {example}" if example else None
+    if not example:
+        return None
+    label = _("Example:")
+    return f"{label}\n\n\b\n  {example}"
 
 
 def attach(app: typer.Typer, path: str = "") -> None:

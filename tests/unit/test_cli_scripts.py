@@ -188,3 +188,16 @@ def test_docs_cli_md_has_every_command_and_every_exit_code() -> None:
     assert undocumented == []
     for code in ExitCode:
         assert f"| {code.value} | `{code.name}` |" in text
+
+
+def test_help_texts_follow_the_shells_language() -> None:
+    """Help is built when the command starts, so it is asked of a fresh process."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DISTRIBUTOR_LANG": "vi", "COLUMNS": "200"}
+    shown = subprocess.run([sys.executable, "-m", "distributor.cli", "shares", "top", "--help"],
+                           env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert "Ví dụ:" in shown.stdout and "In JSON." in shown.stdout and "Tệp cấu hình" in shown.stdout
