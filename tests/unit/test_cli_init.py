@@ -15,6 +15,7 @@ from distributor.cli_exit import ExitCode
 @pytest.fixture(autouse=True)
 def english(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DISTRIBUTOR_LANG", "en")  # the messages asserted are the English ones
+    monkeypatch.setenv("DISTRIBUTOR_CONFIG", "unused")  # `check` exports it; it must not leak into other tests
 
 
 def invoke(*args: str) -> tuple[int, str]:

@@ -17,6 +17,12 @@ from tests.unit.test_cli import SEED, config, run  # noqa: F401  (the CLI's conf
 UNKNOWN_ID = "0123456789abcdef"
 
 
+@pytest.fixture(autouse=True)
+def _no_leaks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI exports DISTRIBUTOR_CONFIG for its children: restore it after each test."""
+    monkeypatch.setenv("DISTRIBUTOR_CONFIG", "unused")
+
+
 def invoke(*args: str, env: dict[str, str | None] | None = None) -> Result:
     return CliRunner().invoke(app, list(args), env=env)
 
