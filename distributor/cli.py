@@ -16,18 +16,22 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from distributor.cli_exit import ExitCode
 from distributor.errors import ConfigError, SourceError
+from distributor.i18n import cli_gettext as _
 from distributor.ledger import AWAITING
 from distributor.settings import Settings, load_settings
 from distributor.urls import mask_url
 
-app = typer.Typer(help="RSS and social distribution for news publishers.", no_args_is_help=True, rich_markup_mode=None)
-feeds_app = typer.Typer(help="Feed files and links.", no_args_is_help=True)
-deliveries_app = typer.Typer(help="List, retry or cancel deliveries.", invoke_without_command=True)
-shares_app = typer.Typer(help="Share counts.", no_args_is_help=True)
-sources_app = typer.Typer(help="Source tools.", no_args_is_help=True)
-channels_app = typer.Typer(help="Channel health (or use: test, resume).", invoke_without_command=True)
-recovery_app = typer.Typer(help="Redis lost the service's state: see it, acknowledge it.", no_args_is_help=True)
+app = typer.Typer(
+    help=_("RSS and social distribution for news publishers."), no_args_is_help=True, rich_markup_mode=None
+)
+feeds_app = typer.Typer(help=_("Feed files and links."), no_args_is_help=True)
+deliveries_app = typer.Typer(help=_("List, retry or cancel deliveries."), invoke_without_command=True)
+shares_app = typer.Typer(help=_("Share counts."), no_args_is_help=True)
+sources_app = typer.Typer(help=_("Source tools."), no_args_is_help=True)
+channels_app = typer.Typer(help=_("Channel health (or use: test, resume)."), invoke_without_command=True)
+recovery_app = typer.Typer(help=_("Redis lost the service's state: see it, acknowledge it."), no_args_is_help=True)
 app.add_typer(feeds_app, name="feeds")
 app.add_typer(deliveries_app, name="deliveries")
 app.add_typer(shares_app, name="shares")
@@ -39,25 +43,44 @@ console = Console(markup=False, highlight=False)  # titles like "[Video] ..." ar
 err = Console(stderr=True)
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="Config file (default: $DISTRIBUTOR_CONFIG or config/distributor.toml)."),
+    typer.Option("--config", "-c", help=_("Config file (default: $DISTRIBUTOR_CONFIG or config/distributor.toml).")),
 ]
-HostOption = Annotated[Optional[str], typer.Option(help="Listen address (default: [server] host).")]  # noqa: UP045
-PortOption = Annotated[Optional[int], typer.Option(help="Listen port (default: [server] port).")]  # noqa: UP045
-ArticleIdArg = Annotated[str, typer.Argument(help="The article's id (see `distributor deliveries`).")]
-ChannelArg = Annotated[str, typer.Argument(help="The channel's name in the config.")]
+HostOption = Annotated[Optional[str], typer.Option(help=_("Listen address (default: [server] host)."))]  # noqa: UP045
+PortOption = Annotated[Optional[int], typer.Option(help=_("Listen port (default: [server] port)."))]  # noqa: UP045
+ArticleIdArg = Annotated[str, typer.Argument(help=_("The article's id (see `distributor deliveries`)."))]
+ChannelArg = Annotated[str, typer.Argument(help=_("The channel's name in the config."))]
 
 
 def error(message: str) -> None:
     """Print an error: user text is never read as markup (a `[[channels]]` must stay) nor wrapped."""
-    err.print(Text("error: ", style="red") + Text(message), soft_wrap=True, highlight=False)
+    err.print(Text(_("error: "), style="red") + Text(message), soft_wrap=True, highlight=False)
 
 
 def ok(message: str) -> None:
-    console.print(Text("ok ", style="green") + Text(message), soft_wrap=True)
+    console.print(Text(_("ok "), style="green") + Text(message), soft_wrap=True)
 
 
 def warning(message: str) -> None:
-    err.print(Text("warning: ", style="yellow") + Text(message), soft_wrap=True, highlight=False)
+    err.print(Text(_("warning: "), style="yellow") + Text(message), soft_wrap=True, highlight=False)
+
+
+def fail(message: str, code: ExitCode = ExitCode.FAILED) -> typer.Exit:
+    """Print an error and return the exit to raise: `raise fail(...)` keeps the code documented."""
+    error(message)
+    return typer.Exit(code)
+
+
+def emit_json(data: object) -> None:
+    """Machine-readable output: one JSON document on stdout, never wrapped or coloured by rich."""
+    import json
+
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def show_progress(as_json: bool = False) -> bool:
+    """Progress bars are for people: not with --json, nor when stdout is a pipe or a file."""
+    return not as_json and sys.stdout.isatty()
 
 
 def _settings(config: Path | None) -> Settings:
@@ -68,7 +91,7 @@ def _settings(config: Path | None) -> Settings:
     except ConfigError as exc:
         for problem in exc.problems:
             error(problem)
-        raise typer.Exit(2) from None
+        raise typer.Exit(ExitCode.CONFIG) from None
 
 
 def _context(config: Path | None):  # type: ignore[no-untyped-def]
@@ -85,11 +108,53 @@ def _logging() -> None:
 
 
 @app.command()
-def check(config: ConfigOption = None) -> None:
-    """Validate the configuration; print every problem with its location."""
+def check(
+    config: ConfigOption = None, as_json: Annotated[bool, typer.Option("--json", help=_("Print JSON."))] = False
+) -> None:
+    """Validate the configuration; print every problem with its location (exit 3 when invalid)."""
+    if as_json:
+        try:
+            settings = load_settings(config)
+        except ConfigError as exc:
+            emit_json({"ok": False, "problems": exc.problems})
+            raise typer.Exit(ExitCode.CONFIG) from None
+        emit_json({"ok": True, "config": settings.config_path, "sources": len(settings.sources),
+                   "feeds": len(settings.feeds), "channels": len(settings.channels)})  # fmt: skip
+        return
     settings = _settings(config)
-    counts = f"{len(settings.sources)} sources, {len(settings.feeds)} feeds, {len(settings.channels)} channels"
+    counts = _("{sources} sources, {feeds} feeds, {channels} channels").format(
+        sources=len(settings.sources), feeds=len(settings.feeds), channels=len(settings.channels)
+    )
     ok(f"{settings.config_path}: {counts}")
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help=_("Where to write the files (default: here)."))] = Path(),
+    force: Annotated[bool, typer.Option("--force", help=_("Overwrite existing files."))] = False,
+) -> None:
+    """Write a commented starter config (distributor.toml) and env.example (the secrets it may read)."""
+    from distributor import cli_init
+
+    try:
+        written = cli_init.write_starter(directory, force=force)
+    except cli_init.WouldOverwrite as exc:
+        raise fail(_("{path} exists already; keep it, or pass --force to overwrite it").format(path=exc.path),
+                   ExitCode.EXISTS) from None  # fmt: skip
+    except OSError as exc:
+        raise fail(f"{directory}: {exc}") from None
+    for path in written:
+        ok(_("wrote {path}").format(path=path))
+    config_file = written[0]
+    steps = [
+        _("edit {path}: [site], the source, the channels").format(path=config_file),
+        _("put the secrets it reads in the environment (see {path})").format(path=written[1]),
+        f"distributor check --config {config_file}",
+        f"distributor run --config {config_file}",
+    ]
+    console.print(_("Next steps:"))
+    for number, step in enumerate(steps, 1):
+        console.print(f"  {number}. {step}", soft_wrap=True)  # whole paths and commands, to copy
 
 
 def _worker_argv(settings: Settings, beat: bool, queues: list[str] | None = None) -> list[str]:
@@ -117,7 +182,7 @@ def run(config: ConfigOption = None, host: HostOption = None, port: PortOption =
 
     _logging()
     ctx = _context(config)
-    console.print(f"Redis: {mask_url(ctx.redis_url)}")
+    console.print(_("Redis: {url}").format(url=mask_url(ctx.redis_url)))
     env = os.environ.copy()
     supervisor = Supervisor(
         grace=ctx.settings.worker.stop_timeout, on_give_up=lambda: os.kill(os.getpid(), signal.SIGTERM)
@@ -144,10 +209,10 @@ def run(config: ConfigOption = None, host: HostOption = None, port: PortOption =
         for server in embedded_servers():
             server.stop()
     if supervisor.gave_up:
-        error(f"the {supervisor.gave_up} kept exiting; stopped everything (see the log above)")
-        raise typer.Exit(1)
+        msg = _("the {child} kept exiting; stopped everything (see the log above)")
+        raise fail(msg.format(child=supervisor.gave_up))
     if code:
-        raise typer.Exit(code if isinstance(code, int) else 1)
+        raise typer.Exit(code if isinstance(code, int) else ExitCode.FAILED)
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:
@@ -162,7 +227,8 @@ def _serve(ctx, host: str | None, port: int | None) -> None:  # type: ignore[no-
     settings = ctx.settings
     bind_host = host or settings.server.host
     bind_port = settings.server.port if port is None else port
-    console.print(f"Serving on http://{bind_host}:{bind_port}  (feeds at /feeds/<name>.rss, dashboard at /dashboard)")
+    serving = _("Serving on {url}  (feeds at /feeds/<name>.rss, dashboard at /dashboard)")
+    console.print(serving.format(url=f"http://{bind_host}:{bind_port}"))
     uvicorn.run(
         create_app(ctx, bind_host=bind_host),
         host=bind_host,
@@ -184,10 +250,10 @@ def serve(config: ConfigOption = None, host: HostOption = None, port: PortOption
 @app.command()
 def worker(
     config: ConfigOption = None,
-    beat: Annotated[bool, typer.Option(help="Also run beat in this process.")] = False,
+    beat: Annotated[bool, typer.Option(help=_("Also run beat in this process."))] = False,
     queues: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option(help="Only these queues, comma-separated: distributor, deliver.CHANNEL (default: all)."),
+        typer.Option(help=_("Only these queues, comma-separated: distributor, deliver.CHANNEL (default: all).")),
     ] = None,
 ) -> None:
     """Only a Celery worker (run as many as you like, on many machines).
@@ -204,8 +270,8 @@ def worker(
     unknown = queue_names.unknown(ctx.settings, chosen or [])
     if unknown:
         known = ", ".join(queue_names.all_queues(ctx.settings))
-        error(f"--queues: unknown queue {', '.join(map(repr, unknown))} (known: {known})")
-        raise typer.Exit(2)
+        msg = _("--queues: unknown queue {queues} (known: {known})")
+        raise fail(msg.format(queues=", ".join(map(repr, unknown)), known=known), ExitCode.USAGE)
     _wait_for_redis(ctx.redis_url)
     children = {"celery worker": _celery_worker_command(ctx.settings, beat, chosen)}
     raise typer.Exit(_supervise(children, ctx.settings.worker.stop_timeout))
@@ -231,9 +297,9 @@ def _supervise(children: dict[str, list[str]], grace: float) -> int:
     stop.wait()
     supervisor.stop()
     if supervisor.gave_up:
-        error(f"the {supervisor.gave_up} kept exiting; stopped (see the log above)")
-        return 1
-    return 0
+        error(_("the {child} kept exiting; stopped (see the log above)").format(child=supervisor.gave_up))
+        return ExitCode.FAILED
+    return ExitCode.OK
 
 
 @app.command()
@@ -260,20 +326,20 @@ def _wait_for_redis(url: str) -> None:
             connect(url, socket_connect_timeout=2, socket_timeout=2).ping()
             return
         except redis.RedisError as exc:
-            warning(f"Redis at {mask_url(url)} is unavailable ({exc}); next try in {delay:.0f}s")
+            msg = _("Redis at {url} is unavailable ({error}); next try in {delay}s")
+            warning(msg.format(url=mask_url(url), error=exc, delay=f"{delay:.0f}"))
             time.sleep(delay)
             delay = min(10.0, delay * 2)
 
 
 @app.command()
 def health(
-    component: Annotated[str, typer.Argument(help="worker, beat or all.")] = "all",
-    node: Annotated[Optional[str], typer.Option(help="Only this node (default: this host's).")] = None,  # noqa: UP045
+    component: Annotated[str, typer.Argument(help=_("worker, beat or all."))] = "all",
+    node: Annotated[Optional[str], typer.Option(help=_("Only this node (default: this host's)."))] = None,  # noqa: UP045
     config: ConfigOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help=_("Print JSON."))] = False,
 ) -> None:
     """Exit 0 when the part is alive (its heartbeat in Redis is fresh), 1 when not: for health checks."""
-    import json
     import socket
 
     import redis
@@ -281,14 +347,17 @@ def health(
     from distributor import heartbeat
 
     if component not in ("worker", "beat", "all"):
-        error(f"component must be worker, beat or all (got {component[:40]!r})")
-        raise typer.Exit(2)
+        msg = _("component must be worker, beat or all (got {value})")
+        raise fail(msg.format(value=repr(component[:40])), ExitCode.USAGE)
     ctx = _context(config)
     try:
         beats = heartbeat.read(ctx.redis, ctx.keys)
     except redis.RedisError as exc:
-        error(f"Redis at {mask_url(ctx.redis_url)} is unavailable: {exc}")
-        raise typer.Exit(1) from None
+        msg = _("Redis at {url} is unavailable: {error}")
+        if as_json:
+            emit_json({"ok": False, "summary": msg.format(url=mask_url(ctx.redis_url), error=exc)})
+            raise typer.Exit(ExitCode.UNAVAILABLE) from None
+        raise fail(msg.format(url=mask_url(ctx.redis_url), error=exc), ExitCode.UNAVAILABLE) from None
     if component == "all":
         from distributor import queues
 
@@ -298,69 +367,95 @@ def health(
         wanted = node or (heartbeat.node_name("worker") if component == "worker" else socket.gethostname())
         mine = [b for b in beats if b.component == component and b.node == wanted]
         healthy = bool(mine) and mine[0].fresh()
-        summary = f"{component} {wanted}: " + (f"{mine[0].role}, {mine[0].age():.0f}s ago" if mine else "never seen")
+        seen = _("{role}, {age}s ago").format(role=mine[0].role, age=f"{mine[0].age():.0f}") if mine else None
+        summary = f"{component} {wanted}: " + (seen or _("never seen"))
     if as_json:
-        console.print(json.dumps({"ok": healthy, "summary": summary}))
+        emit_json({"ok": healthy, "summary": summary})
     else:
         (ok if healthy else error)(summary)
-    raise typer.Exit(0 if healthy else 1)
+    raise typer.Exit(ExitCode.OK if healthy else ExitCode.FAILED)
 
 
 @app.command()
 def publish(
-    path_or_url: Annotated[str, typer.Argument(help="An article file (Markdown, JSON, HTML) or a page URL.")],
+    path_or_url: Annotated[str, typer.Argument(help=_("An article file (Markdown, JSON, HTML) or a page URL."))],
     config: ConfigOption = None,
     announce: Annotated[
-        bool, typer.Option(help="Post it to the channels (--no-announce: feeds only, no posts).")
+        bool, typer.Option(help=_("Post it to the channels (--no-announce: feeds only, no posts)."))
     ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help=_("Print JSON."))] = False,
 ) -> None:
     """Ingest one article file or page now, update the feeds, and post it to the channels."""
     from distributor import pipeline
     from distributor.inline import InlineDispatcher
-    from distributor.reader import read_one
+    from distributor.reader import NotFound, read_one
 
     ctx = _context(config)
     try:
         draft = read_one(ctx, path_or_url)
         article = pipeline.to_article(ctx, draft, "cli")
     except (SourceError, ValueError, OSError) as exc:
-        error(f"{mask_url(path_or_url)}: {exc}")
         _audit(ctx, "publish", path_or_url, "refused", str(exc))
-        raise typer.Exit(1) from None
+        code = ExitCode.NOT_FOUND if isinstance(exc, NotFound | FileNotFoundError) else ExitCode.FAILED
+        raise fail(f"{mask_url(path_or_url)}: {exc}", code) from None
     dispatch = InlineDispatcher(ctx)
     change, feeds = pipeline.ingest(ctx, article, dispatch, announce=announce)
     if feeds:
         dispatch.rebuild(sorted(feeds))
-    console.print(f"{article.id} {change}: {article.title}")
-    for _, channel, result in dispatch.results:
-        console.print(f"  {channel}: {result.state} {result.detail}")
-    report = "; ".join(f"{channel}: {result.state} {result.detail}".strip() for _, channel, result in dispatch.results)
+    if as_json:
+        emit_json({"id": article.id, "change": change, "title": article.title, "url": article.url, "channels": [
+            {"channel": channel, "state": result.state, "detail": result.detail or None}
+            for _id, channel, result in dispatch.results
+        ]})  # fmt: skip
+    else:
+        console.print(f"{article.id} {change}: {article.title}")
+        for _id, channel, result in dispatch.results:
+            console.print(f"  {channel}: {result.state} {result.detail}")
+    report = "; ".join(f"{channel}: {result.state} {result.detail}".strip() for _i, channel, result in dispatch.results)
     _audit(ctx, "publish", article.id, change, f"{path_or_url}" + (f"; {report}" if report else ""))
 
 
 @feeds_app.command("build")
 def feeds_build(
-    out: Annotated[Path, typer.Option(help="Folder to write the feed files to.")], config: ConfigOption = None
+    out: Annotated[Path, typer.Option(help=_("Folder to write the feed files to."))],
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help=_("Print JSON (the files written)."))] = False,
 ) -> None:
     """Render every feed in every format into a folder."""
+    from rich.progress import Progress
+
     from distributor import rebuild
     from distributor.feeds.build import FORMATS
 
     ctx = _context(config)
     rebuild.register_configured_feeds(ctx)
     names = sorted(ctx.store.feed_meta())
-    rebuild.rebuild_feeds(ctx, names)
-    out.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        for fmt, (_, ext) in FORMATS.items():
-            body = ctx.store.load_render(name, fmt).get(b"body")
-            if body is not None:
-                rebuild.write_public(out / f"{name}.{ext}", body)
-                console.print(f"wrote {out / f'{name}.{ext}'}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise fail(f"--out {out}: {exc}", ExitCode.USAGE) from None
+    written: list[dict[str, str]] = []
+    with Progress(console=Console(stderr=True), disable=not show_progress(as_json), transient=True) as progress:
+        task = progress.add_task(_("building {count} feeds").format(count=len(names)), total=len(names))
+        for name in names:
+            rebuild.rebuild_feeds(ctx, [name])
+            for fmt, (_type, ext) in FORMATS.items():
+                body = ctx.store.load_render(name, fmt).get(b"body")
+                if body is not None:
+                    rebuild.write_public(out / f"{name}.{ext}", body)
+                    written.append({"feed": name, "format": fmt, "path": str(out / f"{name}.{ext}")})
+            progress.advance(task)
+    if as_json:
+        emit_json({"out": str(out), "files": written})
+        return
+    for item in written:
+        console.print(_("wrote {path}").format(path=item["path"]), soft_wrap=True)
 
 
 @feeds_app.command("links")
-def feeds_links(config: ConfigOption = None) -> None:
+def feeds_links(
+    config: ConfigOption = None, as_json: Annotated[bool, typer.Option("--json", help=_("Print JSON."))] = False
+) -> None:
     """Print the <link rel="alternate"> tags to put in the portal's pages."""
     from html import escape
 
@@ -369,49 +464,61 @@ def feeds_links(config: ConfigOption = None) -> None:
 
     ctx = _context(config)
     rebuild.register_configured_feeds(ctx)
+    links = []
     for name, meta in sorted(ctx.store.feed_meta().items()):
         spec = rebuild.spec_for(ctx, name, meta)
-        for fmt, (media_type, _) in FORMATS.items():
-            kind = media_type.split(";")[0]
-            href = escape(feed_url(spec, fmt))
-            print(f'<link rel="alternate" type="{kind}" title="{escape(spec.title)}" href="{href}">')
+        for fmt, (media_type, _ext) in FORMATS.items():
+            links.append({"feed": name, "format": fmt, "type": media_type.split(";")[0], "title": spec.title,
+                          "href": feed_url(spec, fmt)})  # fmt: skip
+    if as_json:
+        emit_json({"links": links})
+        return
+    for link in links:
+        title, href = escape(link["title"]), escape(link["href"])
+        print(f'<link rel="alternate" type="{link["type"]}" title="{title}" href="{href}">')
 
 
 @app.command()
 def preview(
-    article: Annotated[str, typer.Argument(help="An article id, its URL, or a file.")],
-    channel: Annotated[str | None, typer.Option(help="Only this channel.")] = None,
+    article: Annotated[str, typer.Argument(help=_("An article id, its URL, or a file."))],
+    channel: Annotated[str | None, typer.Option(help=_("Only this channel."))] = None,
     config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help=_("Print JSON."))] = False,
 ) -> None:
     """What each channel would post for ARTICLE (an id, a URL or a file), with its length and limit."""
-    from distributor.reader import find_article
+    from distributor.reader import NotFound, find_article
 
     ctx = _context(config)
     try:
         found = find_article(ctx, article)
     except (SourceError, ValueError, OSError) as exc:
-        error(f"{article}: {exc}")
-        raise typer.Exit(1) from None
+        code = ExitCode.NOT_FOUND if isinstance(exc, NotFound | FileNotFoundError) else ExitCode.FAILED
+        raise fail(f"{article}: {exc}", code) from None
     names = [channel] if channel else [c.name for c in ctx.settings.channels]
+    posts = []
     for name in names:
         try:
             adapter = ctx.channel(name)
         except KeyError:
-            error(f"no channel named {name!r}")
-            raise typer.Exit(1) from None
+            raise fail(_("no channel named {name}").format(name=repr(name)), ExitCode.NOT_FOUND) from None
         post = adapter.render(found)
-        fits = Text("fits", style="green") if post.length <= post.limit else Text("too long", style="red")
-        console.rule(Text(f"{name} ({adapter.kind}): {post.length}/{post.limit} ") + fits)
-        console.print(post.text, markup=False, highlight=False, soft_wrap=True)  # verbatim
+        posts.append({"channel": name, "type": adapter.kind, "length": post.length, "limit": post.limit,
+                      "fits": post.length <= post.limit, "text": post.text})  # fmt: skip
+        if not as_json:
+            fits = Text(_("fits"), style="green") if post.length <= post.limit else Text(_("too long"), style="red")
+            console.rule(Text(f"{name} ({adapter.kind}): {post.length}/{post.limit} ") + fits)
+            console.print(post.text, markup=False, highlight=False, soft_wrap=True)  # verbatim
+    if as_json:
+        emit_json({"article_id": found.id, "title": found.title, "posts": posts})
 
 
 @deliveries_app.callback()
 def deliveries(
     ctx_: typer.Context,
-    state: Annotated[str | None, typer.Option(help="Only this state.")] = None,
-    limit: Annotated[int, typer.Option(help="How many to list, newest first.")] = 50,
+    state: Annotated[str | None, typer.Option(help=_("Only this state."))] = None,
+    limit: Annotated[int, typer.Option(help=_("How many to list, newest first."))] = 50,
     config: ConfigOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (one object per delivery).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help=_("Print JSON (one object per delivery)."))] = False,
 ) -> None:
     """List recent deliveries (or use: retry, cancel)."""
     if ctx_.invoked_subcommand is not None:
@@ -424,18 +531,18 @@ def deliveries(
              "code": d.code or None, "edit_due": bool(d.edit_pending), "updated": d.updated or None}
             for d in ctx.ledger.recent(limit, state)
         ]  # fmt: skip
-        console.print_json(data=rows)
+        emit_json(rows)
         return
     table = Table()
-    table.add_column("article", no_wrap=True, min_width=16)  # ids are copied into retry/cancel
-    table.add_column("channel", no_wrap=True)
-    for heading in ("state", "attempts", "post", "message", "updated"):
+    table.add_column(_("article"), no_wrap=True, min_width=16)  # ids are copied into retry/cancel
+    table.add_column(_("channel"), no_wrap=True)
+    for heading in (_("state"), _("attempts"), _("post"), _("message"), _("updated")):
         table.add_column(heading)
     for d in ctx.ledger.recent(limit, state):
         when = datetime.fromtimestamp(d.updated).strftime("%Y-%m-%d %H:%M:%S") if d.updated else ""
         message = d.error or d.edit_error
         if d.edit_pending:  # corrections: an edit of the post is due (docs/corrections.md)
-            message = f"edit due; {message}" if message else "edit due"
+            message = f"{_('edit due')}; {message}" if message else _("edit due")
         table.add_row(d.article_id, d.channel, d.state, str(d.attempts), d.post_url or d.post_id, message, when)
     console.print(table)
 
@@ -449,18 +556,20 @@ def deliveries_retry(article_id: ArticleIdArg, channel: ChannelArg, config: Conf
         found = ctx.ledger.get(article_id, channel)
         why = f"state {found.state}" if found else "no such delivery"
         _audit(ctx, "retry", target, "refused", why)
-        error(f"no failed/unknown/cancelled delivery {target} ({why})")
-        raise typer.Exit(1)
+        shown = _("state {state}").format(state=found.state) if found else _("no such delivery")
+        msg = _("no failed/unknown/cancelled delivery {target} ({why})").format(target=target, why=shown)
+        raise fail(msg, ExitCode.FAILED if found else ExitCode.NOT_FOUND)
     requeued = ctx.ledger.get(article_id, channel)
     if requeued is not None and requeued.state == AWAITING:
         _audit(ctx, "retry", target, "awaiting approval")
-        console.print(f"{target} awaits approval again: distributor approve {article_id} --channel {channel}")
+        msg = _("{target} awaits approval again: {command}")
+        console.print(msg.format(target=target, command=f"distributor approve {article_id} --channel {channel}"))
         return
     from worker.tasks import deliver
 
     deliver.delay(article_id, channel)
     _audit(ctx, "retry", target, "queued")
-    console.print(f"queued {target}")
+    console.print(_("queued {target}").format(target=target))
 
 
 @deliveries_app.command("cancel")
@@ -472,10 +581,11 @@ def deliveries_cancel(article_id: ArticleIdArg, channel: ChannelArg, config: Con
         found = ctx.ledger.get(article_id, channel)
         why = f"state {found.state}" if found else "no such delivery"
         _audit(ctx, "cancel", target, "refused", why)
-        error(f"nothing to cancel for {target} ({why})")
-        raise typer.Exit(1)
+        shown = _("state {state}").format(state=found.state) if found else _("no such delivery")
+        msg = _("nothing to cancel for {target} ({why})").format(target=target, why=shown)
+        raise fail(msg, ExitCode.FAILED if found else ExitCode.NOT_FOUND)
     _audit(ctx, "cancel", target, "cancelled")
-    console.print(f"cancelled {target}")
+    console.print(_("cancelled {target}").format(target=target))
 
 
 def _audit(ctx, action: str, target: str, outcome: str, detail: str = "") -> None:  # type: ignore[no-untyped-def]
@@ -485,10 +595,10 @@ def _audit(ctx, action: str, target: str, outcome: str, detail: str = "") -> Non
     audit.record(ctx, audit.cli_actor(), action, target, outcome, detail)
 
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+JsonOption = Annotated[bool, typer.Option("--json", help=_("Print JSON."))]
 ChannelOption = Annotated[
     Optional[str],  # noqa: UP045
-    typer.Option("--channel", help="Only this channel (default: every channel where the article awaits approval)."),
+    typer.Option("--channel", help=_("Only this channel (default: every channel where the article awaits approval).")),
 ]
 
 
@@ -506,23 +616,23 @@ def _decide(
     except approval.NothingToDecide as exc:
         _audit(ctx, decision, target, "refused", str(exc))
         if as_json:
-            console.print_json(data={"article_id": article_id, "action": decision, "error": str(exc)})
+            emit_json({"article_id": article_id, "action": decision, "error": str(exc)})
         else:
             error(str(exc))
-        raise typer.Exit(1) from None
-    sent = {name: result for _, name, result in dispatch.results}
+        raise typer.Exit(ExitCode.NOT_FOUND) from None
+    sent = {name: result for _id, name, result in dispatch.results}
     done = any(o.done for o in outcomes)
     report = approval.summary(outcomes)
     _audit(ctx, decision, target, ("approved" if decision == "approve" else "rejected") if done else "refused", report)
     if as_json:
         rows = [o.as_dict() | ({"delivery": sent[o.channel].state} if o.channel in sent else {}) for o in outcomes]
-        console.print_json(data={"article_id": article_id, "action": decision, "channels": rows})
+        emit_json({"article_id": article_id, "action": decision, "channels": rows})
     else:
         for o in outcomes:
             after = f" ({sent[o.channel].state} {sent[o.channel].detail})".rstrip() if o.channel in sent else ""
             (ok if o.done else error)(f"{o.channel}: {o.message}{after}")
     if not done:
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.FAILED)
 
 
 @app.command()
@@ -537,7 +647,7 @@ def approve(
 def reject(
     article_id: ArticleIdArg,
     channel: ChannelOption = None,
-    reason: Annotated[str, typer.Option(help="Why (kept in the ledger and the audit log).")] = "",
+    reason: Annotated[str, typer.Option(help=_("Why (kept in the ledger and the audit log)."))] = "",
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -549,9 +659,9 @@ def reject(
 def audit_log(
     since: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option(help="Only actions since then: a duration ('7d', '12h') or an ISO date/time (UTC)."),
+        typer.Option(help=_("Only actions since then: a duration ('7d', '12h') or an ISO date/time (UTC).")),
     ] = None,
-    limit: Annotated[int, typer.Option(help="How many to list, newest first.")] = 100,
+    limit: Annotated[int, typer.Option(help=_("How many to list, newest first."))] = 100,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -561,14 +671,13 @@ def audit_log(
     try:
         start = audit.since_time(since)
     except ValueError as exc:
-        error(str(exc))
-        raise typer.Exit(2) from None
+        raise fail(f"--since: {exc}", ExitCode.USAGE) from None
     ctx = _context(config)
     entries = audit.read(ctx, start, limit)
     if as_json:
-        console.print_json(data={"entries": [e.as_dict() for e in entries]})
+        emit_json({"entries": [e.as_dict() for e in entries]})
         return
-    table = Table("when (UTC)", "who", "action", "target", "outcome", "detail")
+    table = Table(_("when (UTC)"), _("who"), _("action"), _("target"), _("outcome"), _("detail"))
     for e in entries:
         table.add_row(e.at, e.actor, e.action, e.target, e.outcome, e.detail)
     console.print(table)
@@ -576,11 +685,11 @@ def audit_log(
 
 @app.command()
 def retract(
-    article: Annotated[str, typer.Argument(help="The article's id or URL.")],
-    channel: Annotated[str | None, typer.Option(help="Only this channel (the feeds keep the article).")] = None,
-    reason: Annotated[str, typer.Option(help="Why, kept in each delivery's history.")] = "",
+    article: Annotated[str, typer.Argument(help=_("The article's id or URL."))],
+    channel: Annotated[str | None, typer.Option(help=_("Only this channel (the feeds keep the article)."))] = None,
+    reason: Annotated[str, typer.Option(help=_("Why, kept in each delivery's history."))] = "",
     config: ConfigOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help=_("JSON output."))] = False,
 ) -> None:
     """Take an article back: delete its posts where the platform allows it, stop what was not sent,
     remove it from every feed; report per channel (docs/corrections.md)."""
@@ -593,15 +702,14 @@ def retract(
         article_id = corrections.article_reference(ctx, article, channel)
     except ValueError as exc:
         _audit(ctx, "retract", target, "refused", str(exc))
-        error(f"{article}: {exc}")
-        raise typer.Exit(1) from None
+        raise fail(f"{article}: {exc}", ExitCode.NOT_FOUND) from None
     report = corrections.retract(ctx, article_id, InlineDispatcher(ctx), channel=channel, reason=reason)
     _audit(ctx, "retract", target, "retracted", "; ".join(f"{o.channel}: {o.outcome}" for o in report))
     if as_json:
-        console.print_json(data=corrections.report_json(article_id, report))
+        emit_json(corrections.report_json(article_id, report))
         return
-    table = Table(title=f"retraction of {article_id}")
-    for heading in ("channel", "outcome", "detail"):
+    table = Table(title=_("retraction of {article}").format(article=article_id))
+    for heading in (_("channel"), _("outcome"), _("detail")):
         table.add_column(heading)
     for row in report:
         table.add_row(row.channel, row.outcome.replace("_", " "), row.detail or row.post_url)
@@ -610,25 +718,26 @@ def retract(
 
 @recovery_app.command("status")
 def recovery_status(
-    config: ConfigOption = None, as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False
+    config: ConfigOption = None, as_json: Annotated[bool, typer.Option("--json", help=_("JSON output."))] = False
 ) -> None:
     """Whether Redis was found without the service's state (exit code 1 until acknowledged)."""
     from distributor import recovery
 
     lost = recovery.status(_context(config))
     if as_json:
-        console.print_json(data={"state_lost": lost})
+        emit_json({"state_lost": lost})
     elif lost is None:
-        ok("Redis holds the service's state")
+        ok(_("Redis holds the service's state"))
     else:
-        error(
-            f"Redis lost its state ({lost['reason']}), noticed {lost['detected_at']}. Restored from the journal: "
-            f"{lost['sources']} sources, {lost['articles']} articles, {lost['deliveries']} deliveries; articles "
+        message = _(
+            "Redis lost its state ({reason}), noticed {detected_at}. Restored from the journal: "
+            "{sources} sources, {articles} articles, {deliveries} deliveries; articles "
             "published since were posted, none already posted was posted again. Check the dashboard and "
             "`distributor deliveries --state unknown`, then `distributor recovery ack`."
         )
+        error(message.format(**{k: lost[k] for k in ("reason", "detected_at", "sources", "articles", "deliveries")}))
     if lost is not None:
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.FAILED)
 
 
 @recovery_app.command("ack")
@@ -639,18 +748,17 @@ def recovery_ack(config: ConfigOption = None) -> None:
     ctx = _context(config)
     if not recovery.acknowledge(ctx):
         _audit(ctx, "recovery-ack", "state-lost", "refused", "no loss of state to acknowledge")
-        error("no loss of state to acknowledge")
-        raise typer.Exit(1)
+        raise fail(_("no loss of state to acknowledge"))
     _audit(ctx, "recovery-ack", "state-lost", "acknowledged")
-    ok("acknowledged")
+    ok(_("acknowledged"))
 
 
 @shares_app.command("top")
 def shares_top(
-    period: Annotated[str, typer.Option(help="day, week, month or all.")] = "week",
-    limit: Annotated[int, typer.Option(help="How many articles to list.")] = 10,
-    by: Annotated[str, typer.Option(help="shares (readers'), clicks (on our posts) or engagement.")] = "shares",
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    period: Annotated[str, typer.Option(help=_("day, week, month or all."))] = "week",
+    limit: Annotated[int, typer.Option(help=_("How many articles to list."))] = 10,
+    by: Annotated[str, typer.Option(help=_("shares (readers'), clicks (on our posts) or engagement."))] = "shares",
+    as_json: Annotated[bool, typer.Option("--json", help=_("Print JSON."))] = False,
     config: ConfigOption = None,
 ) -> None:
     """The most shared articles of a period (day, week, month, all), or by clicks on our posts or engagement."""
@@ -665,10 +773,9 @@ def shares_top(
         elif by == "shares":
             rows = ctx.shares.top(period, limit)
         else:
-            raise ValueError(f"--by must be shares, clicks or engagement, got {by!r}")
+            raise ValueError(_("--by must be shares, clicks or engagement, got {value}").format(value=repr(by)))
     except ValueError as exc:
-        error(str(exc))
-        raise typer.Exit(2) from None
+        raise fail(str(exc), ExitCode.USAGE) from None
     articles = {a.id: a for a in ctx.store.get_many([r[0] for r in rows])}
     if as_json:
         listed = [
@@ -676,19 +783,19 @@ def shares_top(
              "url": articles[aid].url if aid in articles else None}
             for aid, count in rows
         ]  # fmt: skip
-        console.print_json(data={"period": period, "by": by, "articles": listed})
+        emit_json({"period": period, "by": by, "articles": listed})
         return
-    table = Table(by, "article", "title")
+    table = Table(by, _("article"), _("title"))
     for article_id, count in rows:
-        table.add_row(str(count), article_id, articles[article_id].title if article_id in articles else "(removed)")
+        table.add_row(str(count), article_id, articles[article_id].title if article_id in articles else _("(removed)"))
     console.print(table)
 
 
 @shares_app.command("export")
 def shares_export(
-    fmt: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
-    period: Annotated[str, typer.Option(help="day, week, month or all.")] = "month",
-    out: Annotated[Path | None, typer.Option("--out", help="Write to this file (default: standard output).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help=_("csv or json."))] = "csv",
+    period: Annotated[str, typer.Option(help=_("day, week, month or all."))] = "month",
+    out: Annotated[Path | None, typer.Option("--out", help=_("Write to this file (default: standard output)."))] = None,
     config: ConfigOption = None,
 ) -> None:
     """Every article shared in a period with its counts (period, total, unique, per network) and what our
@@ -698,31 +805,36 @@ def shares_export(
     from distributor import share_export
 
     if fmt not in ("csv", "json"):
-        error(f"--format must be csv or json, got {fmt!r}")
-        raise typer.Exit(2)
+        raise fail(_("--format must be csv or json, got {value}").format(value=repr(fmt)), ExitCode.USAGE)
     ctx = _context(config)
     try:
         total = share_export.count(ctx, period)
     except ValueError as exc:
-        error(str(exc))
-        raise typer.Exit(2) from None
-    stream = out.open("w", encoding="utf-8", newline="") if out else sys.stdout
-    show = total >= share_export.PAGE  # a bar only where there is something to wait for
+        raise fail(str(exc), ExitCode.USAGE) from None
+    try:
+        stream = out.open("w", encoding="utf-8", newline="") if out else sys.stdout
+    except OSError as exc:
+        raise fail(f"--out {out}: {exc}", ExitCode.USAGE) from None
+    # A bar only where there is something to wait for, and only for a person watching (the data
+    # itself may be going to a pipe).
+    show = total >= share_export.PAGE and show_progress()
     try:
         with Progress(console=Console(stderr=True), disable=not show, transient=True) as progress:
-            task = progress.add_task(f"exporting {total} articles", total=total)
+            task = progress.add_task(_("exporting {total} articles").format(total=total), total=total)
             rows = share_export.rows(ctx, period)
             share_export.write(stream, fmt, period, rows, lambda: progress.advance(task), share_export.fields(ctx))
     finally:
         if out:
             stream.close()
     if out:
-        ok(f"{total} articles written to {out}")
+        ok(_("{total} articles written to {path}").format(total=total, path=out))
 
 
 @sources_app.command("test")
 def sources_test(
-    name: Annotated[str, typer.Argument(help="The source's name in the config.")], config: ConfigOption = None
+    name: Annotated[str, typer.Argument(help=_("The source's name in the config."))],
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help=_("Print JSON."))] = False,
 ) -> None:
     """Fetch a source once; print what was found and what would change. Writes nothing."""
     from distributor import pipeline
@@ -731,25 +843,35 @@ def sources_test(
     try:
         source = ctx.source(name)
     except KeyError:
-        error(f"no source named {name!r}")
-        raise typer.Exit(1) from None
+        raise fail(_("no source named {name}").format(name=repr(name)), ExitCode.NOT_FOUND) from None
     try:
         result = source.poll({})
     except SourceError as exc:
-        error(str(exc))
-        raise typer.Exit(1) from None
-    table = Table("would", "published", "title", "url")
+        if as_json:
+            emit_json({"source": name, "ok": False, "error": str(exc)})
+            raise typer.Exit(ExitCode.FAILED) from None
+        raise fail(str(exc)) from None
+    found = []
     for draft in result.drafts:
         try:
             article = pipeline.to_article(ctx, draft, name)
         except ValueError as exc:
-            table.add_row("skip", "", str(exc), draft.url or "")
+            found.append({"would": "skip", "published": None, "title": None, "url": draft.url, "reason": str(exc)})
             continue
         stored = ctx.store.get(article.id)
         action = (
             "add" if stored is None else ("unchanged" if stored.content_hash() == article.content_hash() else "update")
         )
-        table.add_row(action, article.published.isoformat(), article.title, article.url)
+        found.append({"would": action, "published": article.published.isoformat(), "title": article.title,
+                      "url": article.url, "id": article.id})  # fmt: skip
+    if as_json:
+        emit_json({"source": name, "ok": True, "articles": found, "problems": [str(p) for p in result.errors]})
+        return
+    labels = {"add": _("add"), "update": _("update"), "unchanged": _("unchanged"), "skip": _("skip")}
+    table = Table(_("would"), _("published"), _("title"), _("url"))
+    for item in found:
+        title = item["title"] if item["would"] != "skip" else item["reason"]
+        table.add_row(labels[str(item["would"])], item["published"] or "", title, item["url"] or "")
     console.print(table)
     for problem in result.errors:
         warning(str(problem))
@@ -758,7 +880,7 @@ def sources_test(
 @channels_app.callback()
 def channels(
     ctx_: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help=_("JSON output."))] = False,
     config: ConfigOption = None,
 ) -> None:
     """Each channel's health: circuit breaker, deliveries in flight, next post time, latest outcomes."""
@@ -769,26 +891,28 @@ def channels(
     ctx = _context(config)
     entries = channel_health.report(ctx)
     if as_json:
-        console.print_json(data={"channels": entries})
+        emit_json({"channels": entries})
         return
 
     def when(moment: float | None) -> str:
         return datetime.fromtimestamp(moment, ctx.tz).strftime("%Y-%m-%d %H:%M:%S") if moment else ""
 
     table = Table()
-    for heading in ("channel", "type", "enabled", "circuit", "failures", "in flight", "next post", "today"):
-        table.add_column(heading, no_wrap=heading in ("channel", "circuit"))
-    table.add_column("last sent")
-    table.add_column("last error")
+    headings = ("channel", "type", "enabled", "circuit", "failures", "in flight", "next post", "today")
+    for heading, label in zip(headings, (_("channel"), _("type"), _("enabled"), _("circuit"), _("failures"),
+                                         _("in flight"), _("next post"), _("today")), strict=True):  # fmt: skip
+        table.add_column(label, no_wrap=heading in ("channel", "circuit"))
+    table.add_column(_("last sent"))
+    table.add_column(_("last error"))
     for e in entries:
         circuit = e["breaker"]
         if e["breaker"] == "open":
-            circuit += f" until {when(e['open_until'])}"
+            circuit += " " + _("until {moment}").format(moment=when(e["open_until"]))
         if e["reason"] and e["breaker"] != "closed":
             circuit += f": {e['reason']}"
         error_text = f"{when(e['last_error']['at'])} {e['last_error']['message']}" if e["last_error"] else ""
         table.add_row(
-            *(e["name"], e["type"], "yes" if e["enabled"] else "no", circuit, str(e["failures_in_a_row"])),
+            *(e["name"], e["type"], _("yes") if e["enabled"] else _("no"), circuit, str(e["failures_in_a_row"])),
             *(f"{e['in_flight']}/{e['max_in_flight']}", when(e["next_post"]), str(e["posts_today"])),
             *(when(e["last_sent"]), error_text),
         )
@@ -797,7 +921,9 @@ def channels(
 
 @channels_app.command("test")
 def channels_test(
-    name: Annotated[str, typer.Argument(help="The channel's name in the config.")], config: ConfigOption = None
+    name: Annotated[str, typer.Argument(help=_("The channel's name in the config."))],
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help=_("Print JSON."))] = False,
 ) -> None:
     """Check a channel's credentials with a read-only call; posts nothing. A pass closes a paused
     or open circuit (the operator fixed the credentials)."""
@@ -807,37 +933,43 @@ def channels_test(
     try:
         adapter = ctx.channel(name)
     except KeyError:
-        error(f"no channel named {name!r}")
-        raise typer.Exit(1) from None
+        raise fail(_("no channel named {name}").format(name=repr(name)), ExitCode.NOT_FOUND) from None
     try:
-        ok(f"{name}: {adapter.check()}")
+        detail = adapter.check()
     except ChannelError as exc:
-        error(f"{name}: {exc.message}")
-        raise typer.Exit(1) from None
-    if ctx.admission.resume(name, by="a passing `distributor channels test`"):
+        if as_json:
+            emit_json({"channel": name, "ok": False, "error": exc.message})
+            raise typer.Exit(ExitCode.FAILED) from None
+        raise fail(f"{name}: {exc.message}") from None
+    resumed = ctx.admission.resume(name, by="a passing `distributor channels test`")
+    if resumed:
         count = _redispatch_waiting(ctx, name)
         _audit(ctx, "resume", name, "resumed", f"after a passing credentials test; {count} deliveries queued again")
-        ok(f"{name}: circuit closed; its waiting deliveries are queued again")
+    if as_json:
+        emit_json({"channel": name, "ok": True, "detail": detail, "resumed": resumed})
+        return
+    ok(f"{name}: {detail}")
+    if resumed:
+        ok(_("{name}: circuit closed; its waiting deliveries are queued again").format(name=name))
 
 
 @channels_app.command("resume")
 def channels_resume(
-    name: Annotated[str, typer.Argument(help="The channel's name in the config.")], config: ConfigOption = None
+    name: Annotated[str, typer.Argument(help=_("The channel's name in the config."))], config: ConfigOption = None
 ) -> None:
     """Close a channel's circuit (paused after an authentication error, or open after failures):
     its waiting deliveries go out again."""
     ctx = _context(config)
     if name not in {c.name for c in ctx.settings.channels}:
         _audit(ctx, "resume", name[:80], "refused", "no such channel")
-        error(f"no channel named {name!r}")
-        raise typer.Exit(1)
+        raise fail(_("no channel named {name}").format(name=repr(name)), ExitCode.NOT_FOUND)
     if not ctx.admission.resume(name):
         _audit(ctx, "resume", name, "unchanged", "the circuit was already closed")
-        ok(f"{name}: circuit already closed")
+        ok(_("{name}: circuit already closed").format(name=name))
         return
     count = _redispatch_waiting(ctx, name)
     _audit(ctx, "resume", name, "resumed", f"{count} waiting deliveries queued again")
-    ok(f"{name}: circuit closed; {count} waiting deliveries queued again")
+    ok(_("{name}: circuit closed; {count} waiting deliveries queued again").format(name=name, count=count))
 
 
 def _redispatch_waiting(ctx, channel: str) -> int:  # type: ignore[no-untyped-def]
@@ -851,8 +983,17 @@ def _redispatch_waiting(ctx, channel: str) -> int:  # type: ignore[no-untyped-de
     return len(waiting)
 
 
+def _examples() -> None:
+    from distributor.cli_examples import attach
+
+    attach(app)
+
+
+_examples()  # after every command is registered: each --help ends with an example
+
+
 def main() -> None:
-    """The CLI; an expected Redis outage is one line (not a traceback with locals) and status 1."""
+    """The CLI; an expected Redis outage is one line (not a traceback with locals) and status 4."""
     import redis
 
     from distributor.urls import mask_urls
@@ -861,9 +1002,10 @@ def main() -> None:
         app()
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         url = os.environ.get("DISTRIBUTOR_REDIS_URL", "")  # set by _context for the command's Redis
-        where = f"Redis at {mask_url(url)}" if url else "Redis"
-        error(f"{where} is unavailable ({mask_urls(str(exc))}); start it or check [redis] url, then try again")
-        raise SystemExit(1) from None
+        where = _("Redis at {url}").format(url=mask_url(url)) if url else "Redis"
+        msg = _("{where} is unavailable ({error}); start it or check [redis] url, then try again")
+        error(msg.format(where=where, error=mask_urls(str(exc))))
+        raise SystemExit(ExitCode.UNAVAILABLE) from None
 
 
 if __name__ == "__main__":

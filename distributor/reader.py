@@ -15,6 +15,10 @@ from distributor.urls import article_id, is_http_url
 _ID = re.compile(r"^[0-9a-f]{16}$")
 
 
+class NotFound(ValueError):
+    """No such file or stored article (a ValueError still): the CLI exits with its not-found code."""
+
+
 def read_one(ctx: Context, path_or_url: str) -> Draft:
     if is_http_url(path_or_url):
         from distributor.extract import extract_article
@@ -24,7 +28,7 @@ def read_one(ctx: Context, path_or_url: str) -> Draft:
         return extract_article(fetched.text(), fetched.url, selectors=None, tz=ctx.tz)
     path = Path(path_or_url)
     if not path.is_file():
-        raise ValueError("not a file or an http(s) URL")
+        raise NotFound("not a file or an http(s) URL")
     reader = DirectorySource(SourceSettings(name="cli", type="directory", path=str(path.parent)), ctx.settings.site)
     return reader.read(path)
 
@@ -36,7 +40,7 @@ def find_article(ctx: Context, reference: str) -> Article:
     if _ID.match(reference):
         found = ctx.store.get(reference)
         if found is None:
-            raise ValueError("no stored article with this id")
+            raise NotFound("no stored article with this id")
         return found
     if is_http_url(reference):
         found = ctx.store.get(article_id(reference))

@@ -20,11 +20,11 @@ from email.utils import formatdate, parseaddr
 from pathlib import Path
 from typing import Any, Literal
 
-import jinja2
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from distributor import i18n
 from distributor import text as textlib
-from distributor.channels.base import TEMPLATES, Channel
+from distributor.channels.base import TEMPLATES, Channel, compiled
 from distributor.errors import ChannelError
 from distributor.models import Article, Post, Receipt
 from distributor.settings import ChannelSettings, Duration
@@ -33,6 +33,16 @@ log = logging.getLogger(__name__)
 
 SUBJECT_LIMIT = 200  # graphemes; the header is folded, but a long subject helps nobody
 _LINE_BREAKS = re.compile(r"[\r\n]+")
+
+
+def mail_locale(language: str | None, site_language: str) -> str:
+    """The catalog for an article's language ("vi-VN" -> "vi"), else the site's, else English: an
+    e-mail's fixed words ("Read the full article") match the article they frame."""
+    for tag in (language, site_language):
+        base = (tag or "").replace("_", "-").split("-")[0].strip().lower()
+        if base in i18n.LOCALES:
+            return base
+    return i18n.SOURCE_LOCALE
 
 
 def _address(value: str) -> str:
@@ -115,10 +125,10 @@ class Email(Channel):
     def extra(self, article: Article, context: dict[str, Any]) -> dict[str, Any]:
         """The subject and the HTML part, rendered beside the fitted text part."""
         full = {**context, "summary": article.summary, "language": article.language}
-        html = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
-        body = html.from_string((TEMPLATES / "email_html.j2").read_text(encoding="utf-8")).render(**full)
-        plain = jinja2.Environment(autoescape=False)
-        subject = plain.from_string(self.config.subject_template or "{{ title }}").render(**full)
+        locale = mail_locale(article.language, self.site.language)
+        html = i18n.jinja_environment(TEMPLATES, locale, "mail")  # its fixed words in the article's language
+        body = html.get_template("email_html.j2").render(**full)
+        subject = compiled(self.config.subject_template or "{{ title }}", False).render(**full)
         subject = textlib.truncate(textlib.clean_text(_LINE_BREAKS.sub(" ", subject)), SUBJECT_LIMIT)
         return {**super().extra(article, context), "subject": subject or article.title, "html": body}
 

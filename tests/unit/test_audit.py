@@ -253,7 +253,7 @@ def test_cli_reject_then_retry_and_cancel_are_recorded(config: Path, tmp_path: P
     assert "social: rejected: it will never be posted" in cli("reject", article_id, "--config", str(config))
     late = cli("approve", article_id, "--config", str(config), code=1)
     assert "refused: it was rejected earlier and will never be posted" in late
-    assert "no delivery of article 'nope'" in cli("approve", "nope", "--config", str(config), code=1)
+    assert "no delivery of article 'nope'" in cli("approve", "nope", "--config", str(config), code=5)
     cli("deliveries", "cancel", article_id, "social", "--config", str(config), code=1)
     assert lines(tmp_path, "social") == []
     assert [(a, t, o) for _, a, t, o in entries(ctx)] == [

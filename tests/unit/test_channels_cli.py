@@ -38,7 +38,7 @@ def test_channels_lists_each_channels_health_and_resume_closes_a_paused_one(conf
     assert health(config)["x"]["breaker"] == "closed"
     assert "already closed" in run("channels", "resume", "x", "--config", str(config))
     missing = CliRunner().invoke(app, ["channels", "resume", "nope", "--config", str(config)])
-    assert missing.exit_code == 1 and "no channel named 'nope'" in missing.output
+    assert missing.exit_code == 5 and "no channel named 'nope'" in missing.output
     # An operator action: on record with who did it and what came of it.
     entries = json.loads(run("audit", "--json", "--config", str(config)))["entries"]
     resumes = [(e["target"], e["outcome"]) for e in entries if e["action"] == "resume"]

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from distributor.cli import app
+from distributor.cli_exit import ExitCode
 from distributor.context import reset_context
 from tests.integration.helpers import ALL_FEEDS_AND_OUTBOX, config_file
 
@@ -22,6 +23,7 @@ def config(tmp_path: Path, redis_url: str, prefix: str, monkeypatch: pytest.Monk
     monkeypatch.setenv("DISTRIBUTOR_CONFIG", "unused")
     monkeypatch.setenv("DISTRIBUTOR_REDIS_URL", redis_url)
     monkeypatch.setenv("COLUMNS", "250")  # rich tables: room for whole ids
+    monkeypatch.setenv("DISTRIBUTOR_LANG", "en")  # the messages asserted are the English ones
     path = config_file(
         tmp_path,
         redis_url,
@@ -94,9 +96,9 @@ def test_sources_test_writes_nothing(config: Path, tmp_path: Path) -> None:
 def test_channels_test_and_errors(config: Path) -> None:
     assert "ok outbox: writes to" in run("channels", "test", "outbox", "--config", str(config))
     missing = CliRunner().invoke(app, ["channels", "test", "nope", "--config", str(config)])
-    assert missing.exit_code == 1 and "no channel named 'nope'" in missing.output
+    assert missing.exit_code == ExitCode.NOT_FOUND and "no channel named 'nope'" in missing.output
     bad = CliRunner().invoke(app, ["publish", "/no/such/file.md", "--config", str(config)])
-    assert bad.exit_code == 1 and "/no/such/file.md" in bad.output
+    assert bad.exit_code == ExitCode.NOT_FOUND and "/no/such/file.md" in bad.output
 
 
 def test_titles_with_brackets_print_as_written(config: Path, tmp_path: Path) -> None:
@@ -132,7 +134,8 @@ def test_retract_reports_per_channel_and_lists_the_new_state(config: Path, tmp_p
     [line] = (tmp_path / "data" / "outbox.jsonl").read_text().splitlines()
     article_id = json.loads(line)["article_id"]
     unknown = CliRunner().invoke(app, ["retract", "0123456789abcdef", "--config", str(config)])
-    assert unknown.exit_code == 1 and "0123456789abcdef" in unknown.output and "no such article" in unknown.output
+    assert unknown.exit_code == ExitCode.NOT_FOUND
+    assert "0123456789abcdef" in unknown.output and "no such article" in unknown.output
 
     report = json.loads(run("retract", article_id, "--reason", "sai số liệu", "--json", "--config", str(config)))
     assert report["article_id"] == article_id
@@ -225,7 +228,9 @@ def test_shares_top_by_clicks_and_engagement(config: Path) -> None:
     assert refused.exit_code == 2 and "'likes'" in refused.output
 
 
-@pytest.mark.parametrize("command", [["approve", "0123456789abcdef"], ["audit"], ["channels"], ["deliveries"]])
+@pytest.mark.parametrize(
+    "command", [["approve", "0123456789abcdef"], ["audit"], ["channels"], ["deliveries"], ["feeds", "links", "--json"]]
+)
 def test_commands_say_in_one_line_that_redis_is_down(tmp_path: Path, prefix: str, command: list[str]) -> None:
     """An operator's command while Redis is down: one line naming Redis (its password masked) and a
     non-zero status, not screens of traceback with local variables."""
@@ -246,7 +251,7 @@ def test_commands_say_in_one_line_that_redis_is_down(tmp_path: Path, prefix: str
         timeout=60,
     )
     output = done.stdout + done.stderr
-    assert done.returncode == 1, output
+    assert done.returncode == ExitCode.UNAVAILABLE, output
     assert "Traceback" not in output and len(output.strip().splitlines()) <= 2, output
     assert "Redis at redis://:***@127.0.0.1" in output and "unavailable" in output, output
     assert "hunter2-secret" not in output

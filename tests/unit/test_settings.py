@@ -138,7 +138,7 @@ def test_check_command_prints_problems_and_fails(tmp_path: Path, monkeypatch: py
         '[[channels]]\nname = "tg"\ntype = "telegram"\ntoken = "${LEAKY_TOKEN}"\nchat_id = 5\nextra = 1\n'
     )
     result = CliRunner().invoke(app, ["check", "--config", str(config)])
-    assert result.exit_code == 2
+    assert result.exit_code == 3  # ExitCode.CONFIG
     assert "key 'extra' is not a known key" in result.output
     assert str(config) in result.output
     assert "do-not-print-me" not in result.output
@@ -156,7 +156,7 @@ def test_check_output_keeps_table_names_and_whole_paths(tmp_path: Path) -> None:
     deep.parent.mkdir(parents=True)
     deep.write_text('[site]\ntitle = "T"\nurl = "https://x.vn"\n[[channels]]\nname = "o"\ntype = "outbox"\npth = 1\n')
     result = CliRunner().invoke(app, ["check", "--config", str(deep)])
-    assert result.exit_code == 2
+    assert result.exit_code == 3  # ExitCode.CONFIG
     assert f"error: {deep}: [[channels]] #1 (name 'o') key 'pth' is not a known key" in result.output
 
 
@@ -418,7 +418,7 @@ def test_check_command_on_the_issue_config_names_each_value(tmp_path: Path, monk
         '[[channels]]\nname = "tg"\ntype = "telegram"\ntoken = "${TELEGRAM_TOKEN}"\nchat_id = "@tintuc_tayninh"\n'
     )
     result = CliRunner().invoke(app, ["check", "--config", str(config)])
-    assert result.exit_code == 2
+    assert result.exit_code == 3  # ExitCode.CONFIG
     output = " ".join(result.output.split())  # the console may wrap long lines
     assert "[site] key 'url' must be an absolute http(s) URL" in output and "(got 'not a url')" in output
     assert "[site] key 'public_url' must be an absolute http(s) URL" in output and "(got 'ftp//nope')" in output

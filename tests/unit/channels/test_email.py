@@ -370,3 +370,30 @@ def test_a_sent_mail_cannot_be_edited_or_unsent_and_nothing_is_mailed(servers, i
             channel.delete(receipt, "key-1")
     assert caught.value.permanent and caught.value.message == reason
     assert len(inbox.messages) == 1  # no correction mail went out
+
+
+def test_the_mails_fixed_words_are_in_the_articles_language(servers, inbox):
+    """A Vietnamese article's e-mail says "Đọc toàn bài", an English one "Read the full article"; an
+    article in a language without a catalog falls back to the site's language."""
+    channel = make(servers)
+    for index, language in enumerate(("vi", "en-GB", "fr")):
+        channel.send(channel.render(article(language=language)), f"k-{language}")
+        html = received(inbox, index)[3].get_body(("html",)).get_content()
+        assert f'<html lang="{language}">' in html
+        if language == "en-GB":
+            assert "Read the full article" in html and "Đọc toàn bài" not in html
+            assert "You receive this e-mail as a subscriber to the news of Cổng thông tin điện tử tỉnh." in html
+        else:  # "fr": the site's language (vi)
+            assert "Đọc toàn bài" in html and "Read the full article" not in html
+            assert "Bạn nhận được thư này vì đã đăng ký nhận tin của Cổng thông tin điện tử tỉnh." in html
+
+
+def test_the_site_name_in_the_footer_is_escaped(servers, inbox):
+    from distributor.channels.email import mail_locale
+
+    assert (mail_locale("vi-VN", "en"), mail_locale("", "en"), mail_locale("de", "ja")) == ("vi", "en", "en")
+    channel = make(servers)
+    channel.site = channel.site.model_copy(update={"title": "Báo <b>Tuổi</b> & Trẻ"})
+    channel.send(channel.render(article()), "k")
+    html = received(inbox)[3].get_body(("html",)).get_content()
+    assert "<b>Tuổi</b>" not in html and "Báo &lt;b&gt;Tuổi&lt;/b&gt; &amp; Trẻ." in html
