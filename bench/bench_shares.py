@@ -179,7 +179,8 @@ def main() -> None:
     # plain and /s/ alternate (the machine is shared: each ratio compares neighbouring runs)
     runs: list[tuple[str, str, Path | None]] = []
     for n in range(1, options.rounds + 1):
-        runs += [(f"plain 302 #{n}", "/", scripts["/plain/"]), (f"/s/ (from memory, batched) #{n}", "/", scripts["/s/"])]
+        runs += [(f"plain 302 #{n}", "/", scripts["/plain/"])]
+        runs += [(f"/s/ (from memory, batched) #{n}", "/", scripts["/s/"])]
     runs.append(("/s/ awaiting its EVALSHA", "/", scripts["/awaited/"]))
     results: dict[str, Result] = {}
     header = f"{'':38} {'req/s':>7} {'x plain':>7} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7}  Redis per click"
