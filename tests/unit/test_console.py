@@ -406,3 +406,70 @@ def test_without_tokens_the_console_is_open_on_this_machine_only_and_says_so(mak
     with TestClient(app, follow_redirects=False, client=REMOTE) as remote:
         assert remote.get("/dashboard").status_code == 403
         assert remote.post("/dashboard/login", data={"token": "x"}).status_code == 303  # nothing to sign in to
+
+
+def test_sources_page_and_overview_show_the_last_poll_and_its_error(console: Console) -> None:
+    from distributor import source_health
+    from distributor.pipeline import PollReport
+
+    report = PollReport(source="portal", found=3, new=["a", "b"], errors=["portal: HTTP 503 from the server"])
+    source_health.record(console.ctx, report, now=time.time() - 60)
+    console.sign_in()
+    page = console.client.get("/dashboard/sources", headers=ENGLISH).text
+    assert "3 found: 2 new, 0 updated, 0 removed" in page and "HTTP 503 from the server" in page
+    assert "Failing sources" in (overview := console.client.get("/dashboard", headers=ENGLISH).text)
+    assert "HTTP 503 from the server" in overview.split("Failing sources")[1]
+
+
+def test_a_bluesky_session_expiry_is_shown_but_never_the_session(console: Console) -> None:
+    import base64
+    import json
+
+    exp = int(time.time()) + 2 * 86400
+    claims = base64.urlsafe_b64encode(json.dumps({"exp": exp}).encode()).decode().rstrip("=")
+    jwt = f"eyJhbGciOiJIUzI1NiJ9.{claims}.c2lnbmF0dXJlLXNlY3JldA"
+    console.ctx.redis.hset(console.ctx.keys.channel_state("telegram"), mapping={"refresh_jwt": jwt})
+    console.sign_in()
+    channels = console.client.get("/dashboard/channels", headers=ENGLISH).text
+    overview = console.client.get("/dashboard", headers=ENGLISH).text
+    assert "telegram: its access token expires" in overview
+    assert "c2lnbmF0dXJlLXNlY3JldA" not in channels + overview and claims not in channels + overview
+    assert channels.split("telegram")[1].count("not known") == 0  # the expiry is shown
+
+
+def round_trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Each command sent to Redis on its own, and each pipeline sent, as they happen (real Redis)."""
+    import redis
+
+    sent: list[str] = []
+    plain, batch = redis.Redis.execute_command, redis.client.Pipeline.execute
+
+    def command(self: Any, *args: Any, **options: Any) -> Any:
+        if not isinstance(self, redis.client.Pipeline):
+            sent.append(str(args[0]))
+        return plain(self, *args, **options)
+
+    def pipeline(self: Any, *args: Any, **options: Any) -> Any:
+        sent.append("pipeline")
+        return batch(self, *args, **options)
+
+    monkeypatch.setattr(redis.Redis, "execute_command", command)
+    monkeypatch.setattr(redis.client.Pipeline, "execute", pipeline)
+    return sent
+
+
+def test_a_page_of_articles_costs_the_same_round_trips_for_5_or_50(console: Console, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from distributor.web.console import data
+
+    ctx = console.ctx
+    for n in range(5):
+        failed(ctx, slug=f"a-{n}", title=f"Tin {n}")
+    sent = round_trips(monkeypatch)
+    assert len(data.articles(ctx, data.ArticleQuery()).rows) == 5
+    few = len(sent)
+    monkeypatch.undo()
+    for n in range(5, 50):
+        failed(ctx, slug=f"a-{n}", title=f"Tin {n}")
+    sent = round_trips(monkeypatch)
+    assert len(data.articles(ctx, data.ArticleQuery()).rows) == 50
+    assert len(sent) == few <= 6, sent

@@ -4,6 +4,8 @@ configuration's secrets."""
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -56,19 +58,33 @@ def titles_of(ctx: Context, article_ids: set[str], known: dict[str, str] | None 
     return titles
 
 
+def jwt_expiry(token: str | None) -> float | None:
+    """The `exp` claim of a JWT (a Bluesky session), read without verifying: only the date is shown."""
+    if not token or token.count(".") != 2:
+        return None
+    payload = token.split(".")[1]
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return float(claims["exp"]) if isinstance(claims, dict) and "exp" in claims else None
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
 def token_expiry(ctx: Context) -> dict[str, float]:
-    """Channel -> when its stored access token expires, where the platform tells (Zalo's refresh)."""
+    """Channel -> when its stored credentials expire, where the platform tells: Zalo's access token
+    (`expires_at`), a Bluesky session (its refresh token's `exp`). Never the credentials themselves."""
     names = channel_names(ctx)
     pipe = ctx.redis.pipeline(transaction=False)
     for name in names:
-        pipe.hget(ctx.keys.channel_state(name), "expires_at")
+        pipe.hmget(ctx.keys.channel_state(name), "expires_at", "refresh_jwt")
     found = {}
-    for name, raw in zip(names, pipe.execute(), strict=True):
+    for name, (expires_at, refresh_jwt) in zip(names, pipe.execute(), strict=True):
         try:
-            if raw and float(raw) > 0:
-                found[name] = float(raw)
+            moment = float(expires_at) if expires_at else jwt_expiry(refresh_jwt)
         except ValueError:
-            continue
+            moment = None
+        if moment:
+            found[name] = moment
     return found
 
 
