@@ -183,6 +183,7 @@ def test_a_forged_or_tampered_cookie_is_refused(console: Console) -> None:
 def test_a_bearer_token_still_opens_the_pages(console: Console) -> None:
     page = console.client.get("/dashboard/channels", headers={"authorization": f"Bearer {OTHER}", **ENGLISH})
     assert page.status_code == 200 and "Signed in as token-2" in page.text
+    assert "set-cookie" not in page.headers  # a script gets no session: it cannot send the forms
 
 
 # --- CSRF ------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""Rendering a console page: the reader's language, the session (made on the spot when a Bearer
-token or this machine opened the page), its flash messages and CSRF token, the shared layout."""
+"""Rendering a console page: the reader's language, the session (made on the spot for a browser on
+this machine when no token is configured), its flash messages and CSRF token, the shared layout."""
 
 from __future__ import annotations
 
@@ -53,7 +53,9 @@ async def page(request: Request, template: str, status: int = 200, **context: An
     timezone = settings.site.timezone
     current: sessions.Session | None = getattr(request.state, "console_session", None)
     created = None
-    if current is None and getattr(request.state, "console_name", None):
+    # A browser on this machine (no token configured) gets its session here, for the forms' CSRF
+    # token. A Bearer client (a script) gets none: it cannot send the forms anyway.
+    if current is None and getattr(request.state, "console_name", None) and not settings.server.api_tokens:
         current = created = await sessions.create(web, request.state.console_name)
     flashes = await sessions.take_flashes(web, current) if current is not None and created is None else []
 
