@@ -474,3 +474,8 @@ def test_a_page_of_articles_costs_the_same_round_trips_for_5_or_50(console: Cons
     sent = round_trips(monkeypatch)
     assert len(data.articles(ctx, data.ArticleQuery()).rows) == 50
     assert len(sent) == few <= 6, sent
+
+
+def test_an_untrusted_peer_cannot_claim_https(console: Console) -> None:
+    claimed = console.client.post("/dashboard/login", data={"token": OWNER}, headers={"x-forwarded-proto": "https"})
+    assert claimed.status_code == 303 and "secure" not in claimed.headers["set-cookie"].lower()
