@@ -273,6 +273,20 @@ class Admission:
                 *(channel, channel, reason),
             )
 
+    def pause(self, channel: str, reason: str) -> bool:
+        """Hold the channel's deliveries until `resume` (an operator pause, like an authentication
+        error's): they wait, nothing is lost. False when it was already paused."""
+        key = self.keys.breaker(channel)
+        current = self.redis.hmget(key, "state", "manual")
+        if current[0] == "open" and current[1] == "1":
+            return False
+        pipe = self.redis.pipeline()
+        pipe.hset(key, mapping={"state": "open", "manual": "1", "until": 0, "reason": reason, "changed": self.now()})
+        pipe.hdel(key, "probe", "probe_until")
+        pipe.execute()
+        log.warning("channel %s: paused: %s", channel, reason)
+        return True
+
     def resume(self, channel: str, by: str = "the operator") -> bool:
         """Close the channel's circuit (paused or open); False when it was already closed."""
         key = self.keys.breaker(channel)

@@ -550,42 +550,43 @@ def deliveries(
 @deliveries_app.command("retry")
 def deliveries_retry(article_id: ArticleIdArg, channel: ChannelArg, config: ConfigOption = None) -> None:
     """Put a failed, unknown or cancelled delivery back in the queue."""
+    from distributor import audit, operations
+
     ctx = _context(config)
     target = f"{article_id} -> {channel}"
-    if not ctx.ledger.requeue(article_id, channel):
+    result = operations.retry_delivery(ctx, audit.cli_actor(), article_id, channel, _queue_delivery)
+    if not result.done:
         found = ctx.ledger.get(article_id, channel)
-        why = f"state {found.state}" if found else "no such delivery"
-        _audit(ctx, "retry", target, "refused", why)
         shown = _("state {state}").format(state=found.state) if found else _("no such delivery")
         msg = _("no failed/unknown/cancelled delivery {target} ({why})").format(target=target, why=shown)
         raise fail(msg, ExitCode.FAILED if found else ExitCode.NOT_FOUND)
-    requeued = ctx.ledger.get(article_id, channel)
-    if requeued is not None and requeued.state == AWAITING:
-        _audit(ctx, "retry", target, "awaiting approval")
+    if result.outcome == AWAITING.replace("_", " "):
         msg = _("{target} awaits approval again: {command}")
         console.print(msg.format(target=target, command=f"distributor approve {article_id} --channel {channel}"))
         return
-    from worker.tasks import deliver
-
-    deliver.delay(article_id, channel)
-    _audit(ctx, "retry", target, "queued")
     console.print(_("queued {target}").format(target=target))
 
 
 @deliveries_app.command("cancel")
 def deliveries_cancel(article_id: ArticleIdArg, channel: ChannelArg, config: ConfigOption = None) -> None:
     """Cancel a pending, failed or unknown delivery (it will never be posted)."""
+    from distributor import audit, operations
+
     ctx = _context(config)
     target = f"{article_id} -> {channel}"
-    if not ctx.ledger.cancel(article_id, channel, "cancelled by the operator"):
+    result = operations.cancel_delivery(ctx, audit.cli_actor(), article_id, channel)
+    if not result.done:
         found = ctx.ledger.get(article_id, channel)
-        why = f"state {found.state}" if found else "no such delivery"
-        _audit(ctx, "cancel", target, "refused", why)
         shown = _("state {state}").format(state=found.state) if found else _("no such delivery")
         msg = _("nothing to cancel for {target} ({why})").format(target=target, why=shown)
         raise fail(msg, ExitCode.FAILED if found else ExitCode.NOT_FOUND)
-    _audit(ctx, "cancel", target, "cancelled")
     console.print(_("cancelled {target}").format(target=target))
+
+
+def _queue_delivery(article_id: str, channel: str) -> None:
+    from worker.tasks import dispatcher
+
+    dispatcher.deliver(article_id, channel)
 
 
 def _audit(ctx, action: str, target: str, outcome: str, detail: str = "") -> None:  # type: ignore[no-untyped-def]
@@ -927,60 +928,65 @@ def channels_test(
 ) -> None:
     """Check a channel's credentials with a read-only call; posts nothing. A pass closes a paused
     or open circuit (the operator fixed the credentials)."""
-    from distributor.errors import ChannelError
+    from distributor import audit, operations
 
     ctx = _context(config)
-    try:
-        adapter = ctx.channel(name)
-    except KeyError:
-        raise fail(_("no channel named {name}").format(name=repr(name)), ExitCode.NOT_FOUND) from None
-    try:
-        detail = adapter.check()
-    except ChannelError as exc:
+    if not operations.known_channel(ctx, name):
+        raise fail(_("no channel named {name}").format(name=repr(name)), ExitCode.NOT_FOUND)
+    result, resumed = operations.test_channel(ctx, audit.cli_actor(), name, _queue_delivery)
+    if not result.done:
         if as_json:
-            emit_json({"channel": name, "ok": False, "error": exc.message})
-            raise typer.Exit(ExitCode.FAILED) from None
-        raise fail(f"{name}: {exc.message}") from None
-    resumed = ctx.admission.resume(name, by="a passing `distributor channels test`")
-    if resumed:
-        count = _redispatch_waiting(ctx, name)
-        _audit(ctx, "resume", name, "resumed", f"after a passing credentials test; {count} deliveries queued again")
+            emit_json({"channel": name, "ok": False, "error": result.detail})
+            raise typer.Exit(ExitCode.FAILED)
+        raise fail(f"{name}: {result.detail}")
     if as_json:
-        emit_json({"channel": name, "ok": True, "detail": detail, "resumed": resumed})
+        emit_json({"channel": name, "ok": True, "detail": result.detail, "resumed": resumed is not None})
         return
-    ok(f"{name}: {detail}")
-    if resumed:
+    ok(f"{name}: {result.detail}")
+    if resumed is not None:
         ok(_("{name}: circuit closed; its waiting deliveries are queued again").format(name=name))
+
+
+@channels_app.command("pause")
+def channels_pause(
+    name: Annotated[str, typer.Argument(help=_("The channel's name in the config."))], config: ConfigOption = None
+) -> None:
+    """Hold a channel's deliveries (nothing is lost) until `distributor channels resume NAME`."""
+    from distributor import audit, operations
+
+    ctx = _context(config)
+    result = operations.pause_channel(ctx, audit.cli_actor(), name)
+    if not result.done:
+        raise fail(_("no channel named {name}").format(name=repr(name)), ExitCode.NOT_FOUND)
+    if result.outcome == "paused":
+        ok(_("{name}: paused; its deliveries wait until the channel is resumed").format(name=name))
+    else:
+        ok(_("{name}: already paused").format(name=name))
 
 
 @channels_app.command("resume")
 def channels_resume(
     name: Annotated[str, typer.Argument(help=_("The channel's name in the config."))], config: ConfigOption = None
 ) -> None:
-    """Close a channel's circuit (paused after an authentication error, or open after failures):
-    its waiting deliveries go out again."""
+    """Close a channel's circuit (paused after an authentication error or by an operator, or open
+    after failures): its waiting deliveries go out again."""
+    from distributor import audit, operations
+
     ctx = _context(config)
-    if name not in {c.name for c in ctx.settings.channels}:
-        _audit(ctx, "resume", name[:80], "refused", "no such channel")
+    result = operations.resume_channel(ctx, audit.cli_actor(), name, _queue_delivery)
+    if not result.done:
         raise fail(_("no channel named {name}").format(name=repr(name)), ExitCode.NOT_FOUND)
-    if not ctx.admission.resume(name):
-        _audit(ctx, "resume", name, "unchanged", "the circuit was already closed")
+    if result.outcome == "unchanged":
         ok(_("{name}: circuit already closed").format(name=name))
         return
-    count = _redispatch_waiting(ctx, name)
-    _audit(ctx, "resume", name, "resumed", f"{count} waiting deliveries queued again")
-    ok(_("{name}: circuit closed; {count} waiting deliveries queued again").format(name=name, count=count))
+    ok(_("{name}: circuit closed; {count} waiting deliveries queued again").format(name=name, count=result.count))
 
 
 def _redispatch_waiting(ctx, channel: str) -> int:  # type: ignore[no-untyped-def]
-    """Queue the channel's unfinished deliveries now rather than at their next look (up to 10 min);
-    a second task for one delivery is harmless (the ledger's claim)."""
-    from worker.tasks import dispatcher
+    """Kept for callers of the old name: see distributor.operations.redispatch_waiting."""
+    from distributor import operations
 
-    waiting = [(a, c) for a, c in ctx.ledger.overdue(grace=-1e12, limit=100_000) if c == channel]
-    for article_id, name in waiting:
-        dispatcher.deliver(article_id, name)
-    return len(waiting)
+    return operations.redispatch_waiting(ctx, channel, _queue_delivery)
 
 
 def _examples() -> None:

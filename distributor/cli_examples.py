@@ -35,6 +35,7 @@ EXAMPLES: dict[str, str] = {
     "sources test": "distributor sources test portal --json",
     "channels": "distributor channels --json",
     "channels test": "distributor channels test telegram",
+    "channels pause": "distributor channels pause facebook",
     "channels resume": "distributor channels resume facebook",
     "recovery": "distributor recovery status --json",
     "recovery status": "distributor recovery status --json",

@@ -179,6 +179,23 @@ class Keys:
         operator acknowledges it)."""
         return f"{self.prefix}state-lost"
 
+    # the operator console (distributor.web.console)
+    def console_session(self, session_id: str) -> str:
+        """Hash: one signed-in console session (operator name, CSRF token, flash messages), with a TTL."""
+        return f"{self.prefix}console:session:{session_id}"
+
+    def console_signing_key(self) -> str:
+        """The random key that signs console cookies when `[server] session_secret` is not set."""
+        return f"{self.prefix}console:signing-key"
+
+    def sign_in_failures(self, client: str) -> str:
+        """Counter of failed console sign-ins from one client address (expires with the window)."""
+        return f"{self.prefix}console:sign-in-failures:{client}"
+
+    def source_health(self, source: str) -> str:
+        """Hash: the outcome of a source's latest poll (when, new/updated/removed, error)."""
+        return f"{self.prefix}source:{source}:health"
+
     def audit(self) -> str:
         """Stream of operator actions (ids are their times; trimmed to `[audit] retention`)."""
         return f"{self.prefix}audit"

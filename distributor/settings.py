@@ -173,6 +173,10 @@ class ServerSettings(Strict):
     trusted_proxies: list[str] = []
     public_metrics: bool = False
     access_log: bool = False  # one log line per request roughly halves the plain request rate
+    # The console's sign-in sessions (docs/console.md): their lifetime, and an optional key that
+    # signs the session cookies (else a random key kept in Redis, shared by every web process).
+    session_hours: float = Field(default=12, gt=0, le=24 * 30)
+    session_secret: SecretStr | None = None
 
     @field_validator("push_secret")
     @classmethod

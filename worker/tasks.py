@@ -13,7 +13,7 @@ from typing import Any
 from celery import shared_task
 from celery.utils.log import get_task_logger
 
-from distributor import approval, corrections, delivery, engagement, pipeline, rebuild
+from distributor import approval, corrections, delivery, engagement, pipeline, rebuild, source_health
 from distributor.context import get_context
 from distributor.feeds import websub
 from distributor.queues import ENGAGEMENT as ENGAGEMENT_QUEUE
@@ -50,7 +50,9 @@ dispatcher = CeleryDispatcher()
 
 @shared_task(name="worker.tasks.poll_source", ignore_result=True)
 def poll_source(name: str) -> dict[str, Any]:
-    report = pipeline.poll_source(get_context(), name, dispatcher)
+    ctx = get_context()
+    report = pipeline.poll_source(ctx, name, dispatcher)
+    source_health.record(ctx, report)  # the console's sources page: last poll, result, error
     return {"new": len(report.new), "updated": len(report.updated), "removed": len(report.removed)}
 
 

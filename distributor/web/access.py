@@ -7,12 +7,18 @@ Levels (the table per route is in docs/operations.md, "Who can see what"):
 - operator page: the same, and HTTP Basic (the token as password) for pages opened in a browser.
 - metrics: operator, unless `[server] public_metrics = true`.
 - push: a token (Bearer) or a valid HMAC signature; never Basic, the client's address or cookies.
+- console page: the operator console (docs/console.md): a signed-in session cookie or a Bearer
+  token; with no token configured, a client on this machine. Others are sent to the sign-in page.
+- console action: a console form POST: a session and its CSRF token (hidden field), nothing less.
+- sign in: the sign-in form's POST: anyone, rate-limited per client address.
 
 Every state-changing request (any method but GET, HEAD, OPTIONS), on every route present and
 future, first passes `_forgery_refusal`: a browser can be made to send one from any site, with the
 operator's remembered credentials, so cross-origin browser requests are refused and the body must
 be JSON (which a page elsewhere cannot send without a CORS preflight, which we never grant). Such
-routes may only be declared operator or push, so Basic credentials never authorise a change.
+routes may only be declared operator or push, so Basic credentials never authorise a change. The
+console's forms are the exception to JSON (a form works with JavaScript off): their levels take
+`application/x-www-form-urlencoded` only, and a console action must carry the session's CSRF token.
 """
 
 from __future__ import annotations
@@ -47,9 +53,14 @@ class Access(StrEnum):
     OPERATOR_PAGE = "operator page"
     METRICS = "metrics"
     PUSH = "push"
+    CONSOLE = "console page"
+    CONSOLE_ACTION = "console action"
+    SIGN_IN = "sign in"
 
 
-CHANGING_LEVELS = frozenset({Access.OPERATOR, Access.PUSH})
+CHANGING_LEVELS = frozenset({Access.OPERATOR, Access.PUSH, Access.CONSOLE_ACTION, Access.SIGN_IN})
+FORM_LEVELS = frozenset({Access.CONSOLE_ACTION, Access.SIGN_IN})
+FORM = "application/x-www-form-urlencoded"
 
 
 class GuardedRoute(Route):
@@ -60,7 +71,7 @@ class GuardedRoute(Route):
         if changing and access not in CHANGING_LEVELS:
             raise ValueError(
                 f"{path}: {', '.join(sorted(changing))} changes state, so its access must be operator or push "
-                f"(no Basic credentials, no anonymous callers), not {access.value}"
+                f"(no Basic credentials, no anonymous callers) or a console form, not {access.value}"
             )
         self.access = access
         super().__init__(path, _guarded(endpoint, access), methods=methods)
@@ -90,11 +101,16 @@ async def _admit(request: Request, access: Access) -> Response | None:
     if request.method not in SAFE_METHODS:
         refusal = _forgery_refusal(request) or await _read_body(request)
         if refusal is None:
-            refusal = _json_refusal(request, await request.body())
+            body = await request.body()
+            refusal = _form_refusal(request) if access in FORM_LEVELS else _json_refusal(request, body)
         if refusal is not None:
             return refusal
-    if access is Access.PUBLIC:
-        return None
+    if access in (Access.PUBLIC, Access.SIGN_IN):
+        return None  # the sign-in endpoint rate-limits its own failures
+    if access in (Access.CONSOLE, Access.CONSOLE_ACTION):
+        from distributor.web.console.guard import console_refusal
+
+        return await console_refusal(request, action=access is Access.CONSOLE_ACTION)
     if access is Access.METRICS and state(request).ctx.settings.server.public_metrics:
         return None
     if access is Access.PUSH:
@@ -118,8 +134,12 @@ def operator_refusal(request: Request, *, basic: bool = False) -> Response | Non
 
 
 def actor(request: Request) -> str:
-    """Who made an admitted request, for the audit log: the name of its token, 'hmac' for a signed
-    push, 'local' for a client on this machine when no token is configured."""
+    """Who made an admitted request, for the audit log: the name of its token (or of the console
+    session's), 'hmac' for a signed push, 'local' for a client on this machine when no token is
+    configured."""
+    console_name = getattr(request.state, "console_name", None)
+    if isinstance(console_name, str):
+        return console_name
     name = token_name(request, state(request).ctx.settings.server)
     if name is not None:
         return name
@@ -168,6 +188,15 @@ async def _read_body(request: Request) -> Response | None:
             return too_large
         chunks.append(chunk)
     request._body = b"".join(chunks)  # what request.body() returns to the endpoint
+    return None
+
+
+def _form_refusal(request: Request) -> Response | None:
+    """415 unless the body is an HTML form (the console's forms; CSRF is checked on admission)."""
+    declared = request.headers.get("content-type")
+    if (declared or "").partition(";")[0].strip().lower() != FORM:
+        got = quoted(declared) if declared is not None else "no Content-Type"
+        return error(415, f"send the form as Content-Type: {FORM} (got {got})")
     return None
 
 

@@ -15,9 +15,11 @@ from starlette.exceptions import HTTPException
 
 from distributor.context import Context
 from distributor.redis import connect
-from distributor.web import api, clicks, dashboard, embed, feeds, ops, shares
+from distributor.web import api, clicks, embed, feeds, ops, shares
 from distributor.web.access import Access, GuardedRoute, require_access
 from distributor.web.auth import is_loopback
+from distributor.web.console import actions as console_actions
+from distributor.web.console import pages as console
 from distributor.web.cors import cors
 from distributor.web.errors import http_exception, server_error, storage_unavailable
 from distributor.web.share_counter import ClickPath
@@ -107,7 +109,31 @@ def create_app(ctx: Context, enqueue: Enqueue = celery_enqueue, *, bind_host: st
         GuardedRoute("/api/shares/top", cors(api.top_shares), methods=["GET", "OPTIONS"], access=Access.PUBLIC),
         GuardedRoute("/embed/share-bar", embed.share_bar, methods=["GET", "HEAD"], access=Access.PUBLIC),
         GuardedRoute("/embed/share-bar.js", embed.share_bar_js, methods=["GET", "HEAD"], access=Access.PUBLIC),
-        GuardedRoute("/dashboard", dashboard.dashboard, methods=["GET"], access=Access.OPERATOR_PAGE),
+        # The operator console (docs/console.md): pages, the sign-in form, and form actions.
+        GuardedRoute("/dashboard", console.overview, methods=["GET"], access=Access.CONSOLE),
+        GuardedRoute("/dashboard/articles", console.articles, methods=["GET"], access=Access.CONSOLE),
+        GuardedRoute("/dashboard/articles/{article_id}", console.article, methods=["GET"], access=Access.CONSOLE),
+        GuardedRoute("/dashboard/channels", console.channels, methods=["GET"], access=Access.CONSOLE),
+        GuardedRoute("/dashboard/sources", console.sources, methods=["GET"], access=Access.CONSOLE),
+        GuardedRoute("/dashboard/feeds", console.feeds, methods=["GET"], access=Access.CONSOLE),
+        GuardedRoute("/dashboard/audit", console.audit_log, methods=["GET"], access=Access.CONSOLE),
+        GuardedRoute("/dashboard/login", console.login_form, methods=["GET"], access=Access.PUBLIC),
+        GuardedRoute("/dashboard/login", console_actions.login, methods=["POST"], access=Access.SIGN_IN),
+        GuardedRoute("/dashboard/logout", console_actions.logout, methods=["POST"], access=Access.CONSOLE_ACTION),
+        *[
+            GuardedRoute(path, endpoint, methods=["POST"], access=Access.CONSOLE_ACTION)
+            for path, endpoint in (
+                ("/dashboard/deliveries/{article_id}/{channel}/retry", console_actions.retry),
+                ("/dashboard/deliveries/{article_id}/{channel}/cancel", console_actions.cancel),
+                ("/dashboard/articles/{article_id}/approve", console_actions.approve),
+                ("/dashboard/articles/{article_id}/reject", console_actions.reject),
+                ("/dashboard/articles/{article_id}/retract", console_actions.retract),
+                ("/dashboard/channels/{channel}/pause", console_actions.pause),
+                ("/dashboard/channels/{channel}/resume", console_actions.resume),
+                ("/dashboard/channels/{channel}/test", console_actions.test),
+                ("/dashboard/sources/{source}/poll", console_actions.poll),
+            )
+        ],
         GuardedRoute("/metrics", ops.metrics, methods=["GET"], access=Access.METRICS),
         GuardedRoute("/healthz", ops.healthz, methods=["GET", "HEAD"], access=Access.PUBLIC),
     ]

@@ -26,6 +26,11 @@ def _matching(presented: str, server: ServerSettings) -> str | None:
     return next((t.name for t, hit in zip(server.api_tokens, matches, strict=True) if hit), None)
 
 
+def matching_token(presented: str, server: ServerSettings) -> str | None:
+    """The name of the configured token typed into the console's sign-in form, or None."""
+    return _matching(presented.strip(), server) if presented.strip() else None
+
+
 def token_name(request: Request, server: ServerSettings, *, basic: bool = False) -> str | None:
     """The name of the configured token in `Authorization: Bearer` (with `basic`, also as an HTTP
     Basic password), or None: who acts, for the audit log.

@@ -17,6 +17,7 @@ class WebState:
     redis: aioredis.Redis  # text
     binary: aioredis.Redis  # bytes (feeds)
     clicks: ClickPath | None = None  # share clicks: set while the app runs
+    console_key: bytes | None = None  # signs console session cookies (distributor.web.console.session)
 
     @property
     def click_path(self) -> ClickPath:

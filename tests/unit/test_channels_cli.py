@@ -72,3 +72,19 @@ def test_metrics_show_each_channels_breaker(make_settings) -> None:  # type: ign
         text = client.get("/metrics", headers={"authorization": f"Bearer {token}"}).text
     assert 'distributor_channel_breaker{channel="outbox"} 3.0' in text
     assert 'distributor_channel_in_flight{channel="outbox"} 0.0' in text
+
+
+def test_channels_pause_holds_deliveries_until_resume(config: Path) -> None:  # noqa: F811
+    run("publish", str(SEED), "--config", str(config))
+    ctx = get_context(load_settings(config))
+    assert "outbox: paused" in run("channels", "pause", "outbox", "--config", str(config))
+    assert health(config)["outbox"]["breaker"] == "paused"
+    gate = ctx.admission.enter(ctx.settings.channel("outbox"), "b:outbox")
+    assert gate.wait > 0 and "paused by cli:" in gate.reason  # a delivery waits; nothing is dropped
+    assert "already paused" in run("channels", "pause", "outbox", "--config", str(config))
+    missing = CliRunner().invoke(app, ["channels", "pause", "nope", "--config", str(config)])
+    assert missing.exit_code == 5 and "no channel named 'nope'" in missing.output  # ExitCode.NOT_FOUND
+    assert "circuit closed" in run("channels", "resume", "outbox", "--config", str(config))
+    entries = json.loads(run("audit", "--json", "--config", str(config)))["entries"]
+    pauses = sorted((e["target"], e["outcome"]) for e in entries if e["action"] == "pause")
+    assert pauses == [("nope", "refused"), ("outbox", "paused"), ("outbox", "unchanged")]

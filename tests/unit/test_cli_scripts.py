@@ -40,7 +40,8 @@ def _commands(command, path):  # type: ignore[no-untyped-def]
 COMMANDS = dict(_commands(typer.main.get_command(app), []))
 # Commands that neither list nor report: they run a service, act, or write files.
 NO_JSON = {"", "init", "run", "serve", "worker", "beat", "feeds", "deliveries retry", "deliveries cancel",
-           "shares", "shares export", "sources", "channels resume", "recovery", "recovery ack"}  # fmt: skip
+           "shares", "shares export", "sources", "channels pause", "channels resume", "recovery",
+           "recovery ack"}  # fmt: skip
 
 
 def test_every_command_and_group_help_ends_with_an_example() -> None:

@@ -190,11 +190,11 @@ def test_healthz_reports_the_loss_until_acknowledged(running) -> None:  # type: 
         assert body["status"] == "degraded" and body["redis"] == "up"
         assert body["state_lost"]["deliveries"] == 1 and body["state_lost"]["detected_at"]
         assert str(ctx.data_dir) not in response.text
-        page = client.get("/dashboard").text  # loopback client, no token configured
+        page = client.get("/dashboard", headers={"accept-language": "en"}).text  # loopback, no token configured
         assert "Redis lost its state" in page and "distributor recovery ack" in page
         recovery.acknowledge(ctx)
         assert client.get("/healthz").json()["status"] == "ok"
-        assert "Redis lost its state" not in client.get("/dashboard").text
+        assert "Redis lost its state" not in client.get("/dashboard", headers={"accept-language": "en"}).text
 
 
 def test_an_unwritable_journal_is_reported_and_the_pipeline_goes_on(make_settings, tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]

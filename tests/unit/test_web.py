@@ -178,8 +178,8 @@ def test_opml_lists_every_feed(web) -> None:  # type: ignore[no-untyped-def]
 def test_dashboard_needs_the_operator_token_and_shows_no_secret(web) -> None:  # type: ignore[no-untyped-def]
     ctx, client = web
     add(ctx)
-    assert client.get("/dashboard").status_code == 401
-    page = client.get("/dashboard", headers=OPERATOR)
+    assert client.get("/dashboard").headers["location"] == "/dashboard/login?next=%2Fdashboard"
+    page = client.get("/dashboard/articles", headers=OPERATOR)
     assert page.status_code == 200 and "Bài viết thử" in page.text
     assert "tok-en-1234567890" not in page.text and "shh-secret-key" not in page.text
 
@@ -192,8 +192,8 @@ def test_dashboard_lists_failures_and_retries_with_the_platform_message(web) -> 
         assert ctx.ledger.claim(article_id, "telegram", lease=60) == "go"
     ctx.ledger.failed(one, "telegram", "Unauthorized", "401")
     ctx.ledger.retry_later(two, "telegram", 30, "Too Many Requests: retry after 30", "429")
-    page = client.get("/dashboard", headers=OPERATOR).text
-    attention = page.split("Needs attention")[1].split("Latest articles")[0]
+    page = client.get("/dashboard", headers={**OPERATOR, "accept-language": "en"}).text
+    attention = page.split("Needs attention")[1].split("Awaiting approval")[0]
     assert "Unauthorized" in attention and "(code 401)" in attention and ">failed<" in attention
     assert "Too Many Requests: retry after 30" in attention and ">retrying<" in attention
 

@@ -28,7 +28,8 @@ OPERATIONS = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").re
 SAFE = {"GET", "HEAD", "OPTIONS"}
 NEEDS_OPERATOR = {Access.OPERATOR, Access.OPERATOR_PAGE, Access.METRICS}
 # A sample value for every path parameter of every route; a new parameter needs one here.
-SAMPLES = {"filename": "all.rss", "network": "facebook", "channel": "backup"}
+SAMPLES = {"filename": "all.rss", "network": "facebook", "channel": "backup", "source": "portal"}
+CONSOLE_LEVELS = {Access.CONSOLE, Access.CONSOLE_ACTION, Access.SIGN_IN}  # tested in their own tests below
 FAILURE = "Forbidden: bot was blocked by the user (chat 4242)"
 
 
@@ -126,6 +127,8 @@ def test_a_route_without_a_level_or_a_state_changing_public_route_is_refused() -
 def test_with_tokens_every_operator_route_needs_one_and_public_routes_need_none(tokened) -> None:  # type: ignore[no-untyped-def]
     _, client, article_id = tokened
     for route, method, path in calls(client, article_id):
+        if route.access in CONSOLE_LEVELS:
+            continue
         anonymous = call(client, method, path)
         if route.access in NEEDS_OPERATOR or route.access is Access.PUSH:
             assert anonymous.status_code == 401, (method, path)
@@ -142,6 +145,9 @@ def test_with_tokens_every_operator_route_needs_one_and_public_routes_need_none(
 def test_basic_credentials_open_only_the_operator_pages(tokened) -> None:  # type: ignore[no-untyped-def]
     _, client, article_id = tokened
     for route, method, path in calls(client, article_id):
+        if route.access in CONSOLE_LEVELS:  # sessions, not Basic: see the console tests below
+            assert client.request(method, path, auth=("anyone", TOKEN)).status_code in (303, 401, 415), path
+            continue
         body: dict[str, Any] = {} if method in SAFE else {"content": json.dumps(ARTICLE), "headers": JSON}
         response = client.request(method, path, auth=("anyone", TOKEN), **body)
         if route.access is Access.OPERATOR_PAGE:
@@ -150,13 +156,15 @@ def test_basic_credentials_open_only_the_operator_pages(tokened) -> None:  # typ
         if route.access is not Access.PUBLIC:
             assert response.status_code == 401, (method, path)
         assert FAILURE not in response.text, (method, path)  # a public view, for /api/articles too
-    assert client.get("/dashboard").headers["www-authenticate"].startswith("Basic ")
+    assert client.get("/dashboard").headers["location"].startswith("/dashboard/login")
 
 
 def test_without_tokens_operator_routes_answer_only_local_clients(tokenless) -> None:  # type: ignore[no-untyped-def]
     ctx, article_id = tokenless
     with make_client(ctx, REMOTE) as remote, make_client(ctx, LOCAL, "http://127.0.0.1:8000") as local:
         for route, method, path in calls(remote, article_id):
+            if route.access in CONSOLE_LEVELS:
+                continue
             far, near = call(remote, method, path), call(local, method, path)
             if route.access in NEEDS_OPERATOR:
                 assert far.status_code == 403, (method, path)
@@ -236,7 +244,7 @@ def test_metrics_are_public_only_when_configured(make_settings) -> None:  # type
     with make_client(ctx) as client:
         response = client.get("/metrics")
         assert response.status_code == 200 and "distributor_articles" in response.text
-        assert client.get("/dashboard").status_code == 401
+        assert client.get("/dashboard").status_code == 303  # to the sign-in form
 
 
 def test_health_shows_no_error_text_when_redis_is_down(tokened) -> None:  # type: ignore[no-untyped-def]
@@ -259,8 +267,8 @@ def test_health_shows_no_error_text_when_redis_is_down(tokened) -> None:  # type
 # --- state-changing requests: no forgery from a browser ---
 
 
-def unsafe_calls(client: TestClient, article_id: str) -> list[tuple[GuardedRoute, str, str]]:
-    found = [c for c in calls(client, article_id) if c[1] not in SAFE]
+def unsafe_calls(client: TestClient, article_id: str, forms: bool = False) -> list[tuple[GuardedRoute, str, str]]:
+    found = [c for c in calls(client, article_id) if c[1] not in SAFE and (forms or c[0].access not in CONSOLE_LEVELS)]
     assert found, "the app has state-changing routes (POST /api/articles at least)"
     return found
 
@@ -278,7 +286,7 @@ def unsafe_calls(client: TestClient, article_id: str) -> list[tuple[GuardedRoute
 )
 def test_every_state_changing_route_refuses_cross_origin_browser_requests(tokened, headers) -> None:  # type: ignore[no-untyped-def]
     _, client, article_id = tokened
-    for _, method, path in unsafe_calls(client, article_id):
+    for _, method, path in unsafe_calls(client, article_id, forms=True):
         response = call(client, method, path, {**OPERATOR, **headers})
         assert response.status_code == 403, (method, path)
         assert "cross-origin" in message(response)
@@ -435,3 +443,48 @@ def test_startup_warns_once_when_published_without_tokens(make_settings, caplog,
     assert len(warnings) == (1 if warned else 0)
     if warned:
         assert host in warnings[0] and "api_tokens" in warnings[0]
+
+
+# --- the console: pages behind a sign-in, forms behind a session and its CSRF token ---
+
+
+def console_calls(client: TestClient, article_id: str) -> list[tuple[GuardedRoute, str, str]]:
+    found = [c for c in calls(client, article_id) if c[0].access in CONSOLE_LEVELS]
+    assert {c[0].access for c in found} == CONSOLE_LEVELS
+    return found
+
+
+def test_console_routes_need_a_session_and_forms_need_its_csrf_token(tokened) -> None:  # type: ignore[no-untyped-def]
+    _, client, article_id = tokened
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    for route, _method, path in console_calls(client, article_id):
+        if route.access is Access.CONSOLE:
+            anonymous = client.get(path)
+            assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/dashboard/login")
+            assert client.get(path, headers=OPERATOR).status_code in (200, 404), path  # a Bearer token opens them
+            assert "distributor_session" not in client.cookies  # no session for a script
+            assert client.get(path, auth=("anyone", TOKEN)).status_code == 303, path  # Basic does not
+        elif route.access is Access.CONSOLE_ACTION:
+            assert client.post(path, content=b"next=%2Fdashboard", headers=form).status_code == 403, path
+            # A Bearer token is no CSRF token: without the session's token a form is refused.
+            assert client.post(path, content=b"csrf=x", headers={**form, **OPERATOR}).status_code == 403, path
+            assert client.post(path, content=b"{}", headers={**JSON, **OPERATOR}).status_code == 415, path
+    client.post("/dashboard/login", data={"token": TOKEN})
+    page = client.get("/dashboard").text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    for route, _method, path in console_calls(client, article_id):
+        if route.access is Access.CONSOLE_ACTION and not path.endswith("/logout"):
+            response = client.post(path, data={"csrf": csrf, "next": "/dashboard"})
+            assert response.status_code == 303 and response.headers["location"] == "/dashboard", path
+
+
+def test_without_tokens_the_console_answers_only_local_clients(tokenless) -> None:  # type: ignore[no-untyped-def]
+    ctx, article_id = tokenless
+    with make_client(ctx, REMOTE) as remote, make_client(ctx, LOCAL, "http://127.0.0.1:8000") as local:
+        for route, _method, path in console_calls(remote, article_id):
+            if route.access is Access.CONSOLE:
+                assert remote.get(path).status_code == 403, path
+                assert local.get(path).status_code in (200, 404), path
+                assert FAILURE not in remote.get(path).text
+            elif route.access is Access.CONSOLE_ACTION:
+                assert remote.post(path, data={"csrf": "x"}).status_code == 403, path
