@@ -18,6 +18,7 @@ from distributor import text as textlib
 from distributor.context import Context
 from distributor.errors import ChannelError
 from distributor.ledger import AWAITING
+from distributor.logs import event
 from distributor.models import Post
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,13 @@ def decide(
             found = ctx.ledger.approve(article_id, record.channel)
         else:
             found = ctx.ledger.reject(article_id, record.channel, reason or "rejected by an operator")
-        outcomes.append(_outcome(decision, record.channel, found))
+        outcome = _outcome(decision, record.channel, found)
+        outcomes.append(outcome)
+        log.info(
+            "%s %s on %s: %s", decision, article_id, record.channel, outcome.message,
+            extra=event("approval", article_id=article_id, channel=record.channel,
+                        state=("approved" if decision == "approve" else "rejected") if outcome.done else "refused"),
+        )  # fmt: skip
     if decision == "approve" and dispatch is not None:
         for outcome in outcomes:
             if outcome.done:

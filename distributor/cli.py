@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import signal
 import sys
@@ -103,8 +102,11 @@ def _context(config: Path | None):  # type: ignore[no-untyped-def]
     return ctx
 
 
-def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def _logging(settings: Settings | None = None) -> None:
+    """Text at INFO until the configuration is read, then its `[logging]` (see distributor.logs)."""
+    from distributor import logs
+
+    logs.configure(settings)
 
 
 @app.command()
@@ -182,6 +184,7 @@ def run(config: ConfigOption = None, host: HostOption = None, port: PortOption =
 
     _logging()
     ctx = _context(config)
+    _logging(ctx.settings)
     console.print(_("Redis: {url}").format(url=mask_url(ctx.redis_url)))
     env = os.environ.copy()
     supervisor = Supervisor(
@@ -236,6 +239,7 @@ def _serve(ctx, host: str | None, port: int | None) -> None:  # type: ignore[no-
         loop="uvloop",
         http="httptools",
         log_level="info",
+        log_config=None,  # uvicorn's loggers reach the root handler: one format (distributor.logs)
         access_log=settings.server.access_log,
     )
 
@@ -244,7 +248,9 @@ def _serve(ctx, host: str | None, port: int | None) -> None:  # type: ignore[no-
 def serve(config: ConfigOption = None, host: HostOption = None, port: PortOption = None) -> None:
     """Only the HTTP server (feeds, shares, API, dashboard)."""
     _logging()
-    _serve(_context(config), host, port)
+    ctx = _context(config)
+    _logging(ctx.settings)
+    _serve(ctx, host, port)
 
 
 @app.command()
@@ -266,6 +272,7 @@ def worker(
 
     _logging()
     ctx = _context(config)
+    _logging(ctx.settings)
     chosen = [name.strip() for name in (queues or "").split(",") if name.strip()] or None
     unknown = queue_names.unknown(ctx.settings, chosen or [])
     if unknown:

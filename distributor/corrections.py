@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
+from distributor import logs
 from distributor.context import Context
 from distributor.delivery import backoff, post_hash
 from distributor.errors import ChannelError
@@ -153,7 +154,10 @@ def edit(ctx: Context, article_id: str, channel_name: str) -> OpResult:
             ctx, article_id, channel_name, claim, ChannelError(f"unexpected error: {type(exc).__name__}"), next_due
         )
     outcome = ledger.edited(article_id, channel_name, claim, next_due, posts=posts, post_hash=render, event=event)
-    log.info("%s %s on %s", event, article_id, channel_name)
+    log.info(
+        "%s %s on %s", event, article_id, channel_name,
+        extra=logs.event("edit", article_id=article_id, channel=channel_name, state=event),
+    )  # fmt: skip
     return _edit_ended(outcome, detail=event)
 
 
@@ -195,17 +199,18 @@ def _op_failed(
         delay = exc.retry_after if exc.retry_after is not None else backoff(attempts, ctx.settings.worker.retry_backoff)
         ledger.op_retry(article_id, channel, claim, time.time() + delay, message)
         log.info(
-            "%s of %s on %s will retry in %.0fs: %s",
-            "deletion" if is_delete else "edit",
-            article_id,
-            channel,
-            delay,
-            message,
-        )
+            "%s of %s on %s will retry in %.0fs: %s", "deletion" if is_delete else "edit", article_id, channel,
+            delay, message,
+            extra=logs.event("delete" if is_delete else "edit", article_id=article_id, channel=channel,
+                             state="retry", retry_in=round(delay)),
+        )  # fmt: skip
         return OpResult("retry", retry_in=delay, detail=message)
     if not exc.permanent:
         message = f"gave up after {attempts} attempts: {message}"
-    log.warning("%s of %s on %s failed: %s", "deletion" if is_delete else "edit", article_id, channel, message)
+    log.warning(
+        "%s of %s on %s failed: %s", "deletion" if is_delete else "edit", article_id, channel, message,
+        extra=logs.event("delete" if is_delete else "edit", article_id=article_id, channel=channel, state="failed"),
+    )  # fmt: skip
     if is_delete:
         ledger.deletion_done(article_id, channel, claim, deleted=False, note=message)
         return OpResult("failed", detail=message)
@@ -243,7 +248,10 @@ def delete(ctx: Context, article_id: str, channel_name: str) -> OpResult:
             ctx, article_id, channel_name, claim, ChannelError(f"unexpected error: {type(exc).__name__}"), 0
         )
     ledger.deletion_done(article_id, channel_name, claim, deleted=True)
-    log.info("deleted the post of %s on %s", article_id, channel_name)
+    log.info(
+        "deleted the post of %s on %s", article_id, channel_name,
+        extra=logs.event("delete", article_id=article_id, channel=channel_name, state="deleted"),
+    )  # fmt: skip
     return OpResult("done", detail="deleted")
 
 

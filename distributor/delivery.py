@@ -7,13 +7,15 @@ import hashlib
 import json
 import logging
 import random
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from distributor import recovery
+from distributor import counters, recovery
 from distributor.context import Context
 from distributor.errors import ChannelError
-from distributor.models import Post
+from distributor.logs import event
+from distributor.models import Article, Post
 from distributor.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
@@ -44,7 +46,24 @@ def backoff(attempt: int, first: float = 10.0) -> float:
 
 
 def deliver(ctx: Context, article_id: str, channel_name: str) -> DeliveryResult:
-    """Post one article to one channel, at most once, recording the outcome in the ledger."""
+    """Post one article to one channel, at most once, recording the outcome in the ledger; the
+    outcome is logged as one event (article id, channel, state)."""
+    result = _deliver(ctx, article_id, channel_name)
+    level = {"failed": logging.WARNING, "unknown": logging.WARNING, "skipped": logging.DEBUG}.get(
+        result.state, logging.INFO
+    )
+    retry = f" (again in {result.retry_in:.0f}s)" if result.state == "retry" else ""
+    log.log(
+        level,
+        "delivery %s to %s: %s%s%s", article_id, channel_name, result.state, retry,
+        f": {result.detail}" if result.detail else "",
+        extra=event("delivery", article_id=article_id, channel=channel_name, state=result.state,
+                    retry_in=round(result.retry_in) if result.state == "retry" else None),
+    )  # fmt: skip
+    return result
+
+
+def _deliver(ctx: Context, article_id: str, channel_name: str) -> DeliveryResult:
     ledger = ctx.ledger
     try:
         channel = ctx.channel(channel_name)
@@ -107,9 +126,21 @@ def deliver(ctx: Context, article_id: str, channel_name: str) -> DeliveryResult:
         ctx.admission.leave(channel_name, key, error)
         return _failed(ctx, article_id, channel_name, safe_to_repeat, error)
     ctx.admission.leave(channel_name, key, None)
-    ledger.sent(article_id, channel_name, receipt.post_id, receipt.url, data=receipt.data, post_hash=post_hash(post))
-    log.info("delivered %s to %s: %s", article_id, channel_name, receipt.post_id)
+    done = ledger.sent(
+        article_id, channel_name, receipt.post_id, receipt.url, data=receipt.data, post_hash=post_hash(post)
+    )
+    if done:
+        _observe_latency(ctx, article, channel_name)
     return DeliveryResult("sent", detail=receipt.post_id or "")
+
+
+def _observe_latency(ctx: Context, article: Article, channel: str) -> None:
+    """Publish-to-posted seconds for /metrics (only for a post this attempt made: a read-back or a
+    duplicate confirms an older post whose time is not known)."""
+    created = ctx.redis.hget(ctx.keys.delivery(article.id, channel), "created")
+    now = time.time()
+    intake = float(created) if created else now
+    counters.observe_latency(ctx.redis, ctx.keys, channel, counters.latency(article.published.timestamp(), intake, now))
 
 
 def _failed(ctx: Context, article_id: str, channel: str, safe_to_repeat: bool, exc: ChannelError) -> DeliveryResult:
@@ -123,7 +154,6 @@ def _failed(ctx: Context, article_id: str, channel: str, safe_to_repeat: bool, e
         return DeliveryResult("retry", retry_in=AUTH_WAIT, detail=message)
     if exc.permanent:
         ledger.failed(article_id, channel, message, exc.code)
-        log.warning("delivery %s to %s failed permanently: %s", article_id, channel, message)
         return DeliveryResult("failed", detail=message)
     if exc.maybe_sent and not safe_to_repeat:
         ledger.unknown(article_id, channel, f"{message}; the post may exist: check, then retry or cancel")
@@ -135,7 +165,6 @@ def _failed(ctx: Context, article_id: str, channel: str, safe_to_repeat: bool, e
         return DeliveryResult("failed", detail=message)
     delay = exc.retry_after if exc.retry_after is not None else backoff(attempts, ctx.settings.worker.retry_backoff)
     ledger.retry_later(article_id, channel, delay, message, exc.code)
-    log.info("delivery %s to %s will retry in %.0fs: %s", article_id, channel, delay, message)
     return DeliveryResult("retry", retry_in=delay, detail=message)
 
 

@@ -9,6 +9,7 @@ beat have beaten within `STALE_AFTER` seconds.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import socket
 import threading
@@ -28,6 +29,7 @@ STALE_AFTER = 30.0  # a few intervals: a process silent for this long is down or
 FORGET_AFTER = 24 * 3600.0  # a process silent this long is dropped from the listing
 
 Component = Literal["worker", "beat"]
+STOPPED = "stopped"  # the role a process writes on a clean shutdown: gone now, not in 30 seconds
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,8 @@ class Beat:
         return max(0.0, (now or time.time()) - self.at)
 
     def fresh(self, now: float | None = None) -> bool:
-        return self.age(now) <= STALE_AFTER
+        """Beaten recently, and not the last word of a process that said it stopped."""
+        return self.role != STOPPED and self.age(now) <= STALE_AFTER
 
 
 def node_name(component: Component) -> str:
@@ -98,8 +101,10 @@ def judge(beats: list[Beat], now: float | None = None, queues: list[str] | None 
         mine = [b for b in beats if b.component == component and (role is None or b.role == role)]
         if not mine:
             return False, "none"
+        if any(b.fresh(now) for b in mine):
+            return True, "up"
         newest = max(mine, key=lambda b: b.at)
-        return (True, "up") if newest.fresh(now) else (False, f"stale {newest.age(now):.0f}s")
+        return False, (STOPPED if newest.role == STOPPED else f"stale {newest.age(now):.0f}s")
 
     worker_ok, worker = describe("worker", None)
     beat_ok, beat_state = describe("beat", "active")
@@ -156,3 +161,33 @@ class Heart(threading.Thread):
 
     def stop(self) -> None:
         self.stopped.set()
+
+
+# --- who holds the beat lock (RedBeat's lock names no owner: the beat that takes it says so) -----
+
+
+def _digest(token: str | bytes) -> str:
+    raw = token if isinstance(token, bytes) else token.encode()
+    return hashlib.sha256(raw).hexdigest()[:16]  # the token itself would let anyone release the lock
+
+
+def record_lock_holder(client: redis.Redis, keys: Keys, token: str | bytes, host: str, pid: int) -> None:
+    client.hset(
+        keys.beat_holder(), mapping={"host": host, "pid": pid, "since": f"{time.time():.3f}", "token": _digest(token)}
+    )
+
+
+def lock_holder(token: str | None, ttl_ms: int, holder: dict[str, str], now: float | None = None) -> dict[str, object]:
+    """What /healthz says about the beat lock: free, or held (by which host and process, since when,
+    expiring in how many seconds unless renewed). A holder record that does not match the lock's
+    token (an older beat's) is not believed."""
+    if not token:
+        return {"held": False}
+    said: dict[str, object] = {"held": True, "expires_in": round(max(0, ttl_ms) / 1000, 1)}
+    if holder.get("token") == _digest(token):
+        since = float(holder.get("since") or 0)
+        said |= {"host": holder.get("host", ""), "pid": int(holder.get("pid") or 0),
+                 "held_for": round(max(0.0, (now or time.time()) - since))}  # fmt: skip
+    else:
+        said["host"] = "unknown"
+    return said

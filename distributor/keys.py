@@ -200,8 +200,27 @@ class Keys:
         """Stream of operator actions (ids are their times; trimmed to `[audit] retention`)."""
         return f"{self.prefix}audit"
 
+    def counters(self, family: str) -> str:
+        """Hash of installation-wide counters for /metrics ('deliveries', 'latency', 'polls',
+        'shares'): written by whichever process did the work, read by any web process at scrape
+        time (see `distributor.counters`)."""
+        return f"{self.prefix}metrics:{family}"
+
+    def broker_queue(self, queue: str) -> str:
+        """The list that holds a Celery queue's waiting tasks on a Redis broker (kombu's key under
+        the `global_keyprefix` worker.celery_app gives it; priorities get lists of their own)."""
+        return f"{self.prefix}celery:{queue}"
+
     def beat_prefix(self) -> str:
         return f"{self.prefix}beat:"
+
+    def beat_lock(self) -> str:
+        """RedBeat's lock (its default name under our prefix): the active beat holds it."""
+        return f"{self.beat_prefix()}:lock"
+
+    def beat_holder(self) -> str:
+        """Hash: who took the beat lock (host, pid, since, a digest of its token), for /healthz."""
+        return f"{self.beat_prefix()}:lock-holder"
 
     def lock(self, name: str) -> str:
         return f"{self.prefix}lock:{name}"

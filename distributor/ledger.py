@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Literal
 
 import redis
 
+from distributor import counters
 from distributor.keys import Keys
 from distributor.models import Receipt
 
@@ -67,9 +68,11 @@ return 'done'
 """
 
 # Finish only a delivery we still hold (state 'sending'): a late worker must not overwrite.
+# ARGV = new state, the outcome's counter field (KEYS[5], for /metrics; '' for none), field/value pairs.
 _FINISH = """
 if redis.call('HGET', KEYS[1], 'state') ~= 'sending' then return 0 end
-for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if ARGV[2] ~= '' then redis.call('HINCRBY', KEYS[5], ARGV[2], 1) end
 if ARGV[1] == 'pending' then
   redis.call('ZADD', KEYS[2], tonumber(redis.call('HGET', KEYS[1], 'due')), KEYS[3])
 else
@@ -106,13 +109,15 @@ return 'ok'
 """
 
 # Cancel what was not sent, deciding on the state as it is when written (a worker may claim it
-# meanwhile: its post must stay on record). ARGV = reason, now, member. Returns 1 when cancelled.
+# meanwhile: its post must stay on record). ARGV = reason, now, member, counter field (KEYS[3]).
+# Returns 1 when cancelled.
 _CANCEL = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state or state == 'sending' or state == 'rejected' or state == 'sent' or state == 'deleting'
   or state == 'deleted' or state == 'retracted' then return 0 end
 redis.call('HSET', KEYS[1], 'state', 'cancelled', 'error', ARGV[1], 'updated', ARGV[2])
 redis.call('ZREM', KEYS[2], ARGV[3])
+redis.call('HINCRBY', KEYS[3], ARGV[4], 1)
 return 1
 """
 
@@ -379,14 +384,22 @@ class Ledger:
             self._journal(article_id, channel, "sending")
         return result  # type: ignore[no-any-return]
 
-    def _set(self, article_id: str, channel: str, state: str, **fields: str | float) -> bool:
+    def _set(self, article_id: str, channel: str, state: str, *, outcome: str = "", **fields: str | float) -> bool:
+        """Finish a delivery we hold; `outcome` (see `distributor.counters.OUTCOMES`) is counted for
+        /metrics in the same script, so a figure never disagrees with the ledger."""
         member = f"{article_id}:{channel}"
         fields.setdefault("updated", time.time())
-        args: list[str | float] = [state]
+        args: list[str | float] = [state, counters.field_name(channel, outcome) if outcome else ""]
         for name, value in fields.items():
             args += [name, value]
         done = self._finish(
-            keys=[self.keys.delivery(article_id, channel), self._due_key(), member, self.keys.deliveries_by_time()],
+            keys=[
+                self.keys.delivery(article_id, channel),
+                self._due_key(),
+                member,
+                self.keys.deliveries_by_time(),
+                self.keys.counters(counters.DELIVERIES),
+            ],
             args=args,
         )
         if done:
@@ -416,6 +429,7 @@ class Ledger:
             article_id,
             channel,
             "sent",
+            outcome="posted",
             post_id=post_id or "",
             post_url=post_url or "",
             error=note,
@@ -430,10 +444,10 @@ class Ledger:
         return done
 
     def failed(self, article_id: str, channel: str, error: str, code: str | None = None) -> bool:
-        return self._set(article_id, channel, "failed", error=error, code=code or "")
+        return self._set(article_id, channel, "failed", outcome="failed", error=error, code=code or "")
 
     def unknown(self, article_id: str, channel: str, error: str) -> bool:
-        return self._set(article_id, channel, "unknown", error=error)
+        return self._set(article_id, channel, "unknown", outcome="unknown", error=error)
 
     def retry_later(
         self, article_id: str, channel: str, delay: float, error: str, code: str | None = None, refund: bool = False
@@ -443,12 +457,15 @@ class Ledger:
         if refund:
             current = self.get(article_id, channel)
             fields["attempts"] = max(0, (current.attempts if current else 1) - 1)
-        return self._set(article_id, channel, "pending", **fields)
+        return self._set(article_id, channel, "pending", outcome="deferred" if refund else "retried", **fields)
 
     def cancel(self, article_id: str, channel: str, reason: str) -> bool:
         """Cancel a pending/awaiting/unknown/failed delivery (operator action or article unpublished)."""
         key = self.keys.delivery(article_id, channel)
-        if not self._cancel(keys=[key, self._due_key()], args=[reason, time.time(), f"{article_id}:{channel}"]):
+        counted = [self.keys.counters(counters.DELIVERIES), counters.field_name(channel, "cancelled")]
+        if not self._cancel(
+            keys=[key, self._due_key(), counted[0]], args=[reason, time.time(), f"{article_id}:{channel}", counted[1]]
+        ):
             return False
         self._journal(article_id, channel, "cancelled", error=reason)
         return True

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from distributor import corrections, feedset, recovery
+from distributor import corrections, counters, feedset, recovery
 from distributor.context import Context
 from distributor.errors import SourceError
 from distributor.ledger import AWAITING
+from distributor.logs import event
 from distributor.models import Article
 from distributor.normalize import Draft, is_dated, normalize
 from distributor.rebuild import feed_meta
@@ -78,7 +79,31 @@ def to_article(ctx: Context, draft: Draft, source: str) -> Article:
 
 
 def poll_source(ctx: Context, name: str, dispatch: Dispatcher) -> PollReport:
-    """Read one source once and act on what changed. Bad items are reported, never fatal."""
+    """Read one source once and act on what changed. Bad items are reported, never fatal. The
+    outcome is counted for /metrics and logged as one event."""
+    report = _poll(ctx, name, dispatch)
+    outcome = poll_outcome(report)
+    counters.count_poll(ctx.redis, ctx.keys, name, outcome)
+    log.log(
+        logging.DEBUG if outcome == "unchanged" else logging.INFO,  # a quiet source is not news
+        "source %s polled: %s", name, outcome,
+        extra=event("poll", source=name, state=outcome, found=report.found, new=len(report.new),
+                    updated=len(report.updated), errors=len(report.errors)),
+    )  # fmt: skip
+    return report
+
+
+def poll_outcome(report: PollReport) -> str:
+    """new (articles found), error (the poll or an item failed, nothing new), updated (edits
+    only), unchanged."""
+    if report.new:
+        return "new"
+    if report.errors:
+        return "error"
+    return "updated" if report.updated else "unchanged"
+
+
+def _poll(ctx: Context, name: str, dispatch: Dispatcher) -> PollReport:
     config = ctx.settings.source(name)
     report = PollReport(source=name)
     restored = recovery.ensure(ctx)  # Redis came back without our state? Say so, restore it.

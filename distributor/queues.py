@@ -6,7 +6,13 @@ and lets an operator dedicate workers to a channel (`distributor worker --queues
 
 from __future__ import annotations
 
+import redis
+
+from distributor.keys import Keys
 from distributor.settings import Settings
+
+# kombu's Redis transport keeps a task sent with a priority in '<queue>\x06\x16<step>'.
+_PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 
 DEFAULT = "distributor"  # polls, feed rebuilds, sweeps, pings, and deliveries to unknown channels
 DELIVERY_PREFIX = "deliver."
@@ -33,3 +39,16 @@ def for_delivery(settings: Settings, channel: str) -> str:
 def unknown(settings: Settings, names: list[str]) -> list[str]:
     known = set(all_queues(settings))
     return [name for name in names if name not in known]
+
+
+def depths(client: redis.Redis, keys: Keys, settings: Settings) -> dict[str, int]:
+    """Tasks waiting in each queue of a Redis broker (one pipelined LLEN per list). A RabbitMQ
+    broker is not read here: its management API or exporter reports its queues."""
+    names = all_queues(settings)
+    with client.pipeline(transaction=False) as pipe:
+        for name in names:
+            for suffix in _PRIORITY_SUFFIXES:
+                pipe.llen(keys.broker_queue(name + suffix))
+        lengths = pipe.execute()
+    step = len(_PRIORITY_SUFFIXES)
+    return {name: sum(int(n) for n in lengths[i * step : (i + 1) * step]) for i, name in enumerate(names)}

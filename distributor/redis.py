@@ -149,6 +149,7 @@ def embedded_servers() -> list[EmbeddedRedis]:
 
 
 SENTINEL_SCHEMES = ("redis+sentinel", "sentinel")
+REDIS_SCHEMES = ("redis", "rediss", "unix", *SENTINEL_SCHEMES)  # a URL of one of these names a Redis
 SENTINEL_PORT = 26379
 # How long asking a sentinel where the master is may take before the next sentinel is asked.
 SENTINEL_TIMEOUTS = {"socket_timeout": 2.0, "socket_connect_timeout": 2.0}

@@ -217,6 +217,17 @@ class AuditSettings(Strict):
     retention: Duration = 90 * 86400  # operator actions older than this are dropped from the log
 
 
+def _upper(value: Any) -> Any:
+    return value.upper() if isinstance(value, str) else value
+
+
+class LoggingSettings(Strict):
+    """How the web, worker and beat processes log (see `distributor.logs`)."""
+
+    format: Literal["text", "json"] = "text"  # json: one object per line, for a log shipper
+    level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_upper)] = "INFO"
+
+
 SHARE_NETWORKS = ("facebook", "x", "telegram", "zalo", "linkedin", "email", "bluesky", "copy")
 
 
@@ -331,6 +342,7 @@ class Settings(Strict):
     worker: WorkerSettings = WorkerSettings()
     shares: ShareSettings = ShareSettings()
     audit: AuditSettings = AuditSettings()
+    logging: LoggingSettings = LoggingSettings()
     sources: list[SourceSettings] = []
     feeds: list[FeedSettings] = []
     channels: list[ChannelSettings] = []

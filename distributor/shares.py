@@ -20,6 +20,7 @@ from datetime import datetime, timedelta, tzinfo
 
 import redis
 
+from distributor import counters
 from distributor.keys import Keys
 from distributor.urls import with_params
 
@@ -67,9 +68,10 @@ _BOT_PATTERN = re.compile("|".join(re.escape(token) for token in _BOT_TOKENS))  
 # One batch, one script call with few arguments: the clicks travel as one string (records split by
 # \x1e, fields by \x1f), because packing nine arguments per click cost more than the rest of the
 # click path. Key names come from keys.py as prefixes (ARGV[6..11]); the script appends the click's
-# part. KEYS[1] is the batch marker. Returns -1 when the batch was already applied, else one code per
-# click as one string (one character each, cheaper to read back than an array): 1 counted, 0 a repeat
-# within the window, 2 past the client's hourly limit. (The click keys
+# part; ARGV[13] is the installation's shares by network (for /metrics). KEYS[1] is the batch
+# marker. Returns -1 when the batch was already applied, else one code per click as one string (one
+# character each, cheaper to read back than an array): 1 counted, 0 a repeat within the window, 2
+# past the client's hourly limit. (The click keys
 # are not declared in KEYS: one Redis, as everywhere in this service, not Redis Cluster.)
 COUNT_SCRIPT = r"""
 if redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[1])) == false then return -1 end
@@ -79,7 +81,7 @@ local p_seen, p_counts, top_all, p_day, p_uniques, p_rate = ARGV[6], ARGV[7], AR
 local codes = {}
 -- Per click only what decides whether it counts (the repeat window, the client's hourly limit);
 -- the counts themselves are added up per article, network and day, then written once per group.
-local by_network, by_article, by_day, sharers = {}, {}, {}, {}
+local by_network, by_article, by_day, sharers, totals = {}, {}, {}, {}, {}
 for record in string.gmatch(ARGV[12], '[^\30]+') do
   local f = {}
   for field in string.gmatch(record, '[^\31]+') do f[#f + 1] = field end
@@ -94,6 +96,7 @@ for record in string.gmatch(ARGV[12], '[^\30]+') do
       by_network[article] = by_network[article] or {}
       by_network[article][network] = (by_network[article][network] or 0) + 1
       by_article[article] = (by_article[article] or 0) + 1
+      totals[network] = (totals[network] or 0) + 1
       by_day[day] = by_day[day] or {}
       by_day[day][article] = (by_day[day][article] or 0) + 1
       sharers[article] = sharers[article] or {}
@@ -113,6 +116,7 @@ for day, articles in pairs(by_day) do
   for article, n in pairs(articles) do redis.call('ZINCRBY', p_day .. day, n, article) end
   redis.call('EXPIRE', p_day .. day, ttl)
 end
+for network, n in pairs(totals) do redis.call('HINCRBY', ARGV[13], network, n) end
 return table.concat(codes)
 """
 RECORD, FIELD = "\x1e", "\x1f"
@@ -255,7 +259,7 @@ class Shares:
             FIELD.join((c.seen, c.article_id, c.network, c.sharer, f"{c.client}:{c.hour}", c.day)) for c in batch.clicks
         )
         return [keys.share_batch(batch.id)], [BATCH_TTL, self.window, BUCKET_TTL, self.client_limit, RATE_TTL,
-                                              *prefixes, data]  # fmt: skip
+                                              *prefixes, data, keys.counters(counters.SHARES)]  # fmt: skip
 
     def record(self, article_id: str, network: str, client: str, user_agent: str) -> bool:
         """Count one share now (one round trip); False when it is a repeat or past the client's limit."""

@@ -91,3 +91,16 @@ def ctx(make_settings) -> Iterator[Context]:  # type: ignore[no-untyped-def]
     reset_context()
     yield Context.create(make_settings(sources=[]))
     reset_context()
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """A CLI command run in-process (`distributor serve`, `worker`...) installs this process's root
+    log handler (distributor.logs) on the stream of that moment; the next test starts without it."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)

@@ -170,6 +170,9 @@ class ResilientScheduler(RedBeatScheduler):  # type: ignore[misc]
         token = self.lock.local.token
         record = {"token": token.decode() if isinstance(token, bytes) else token, "pid": os.getpid(),
                   "host": socket.gethostname()}  # fmt: skip
+        with contextlib.suppress(*OUTAGE_ERRORS):  # for /healthz; the next take-over says it again
+            ctx = get_context()
+            heartbeat.record_lock_holder(ctx.redis, ctx.keys, token, socket.gethostname(), os.getpid())
         with contextlib.suppress(OSError):
             self._token_file.parent.mkdir(parents=True, exist_ok=True)
             temporary = self._token_file.with_suffix(".tmp")
@@ -203,6 +206,10 @@ class ResilientScheduler(RedBeatScheduler):  # type: ignore[misc]
         except (redis.RedisError, LockError) as exc:
             log.warning("beat: could not release the lock (%s); the next beat of this host takes it back", exc)
         self.lock = None
+        if self._role == "active":  # /healthz: gone now, not once the heartbeat is stale
+            with contextlib.suppress(*OUTAGE_ERRORS):
+                ctx = get_context()
+                heartbeat.beat(ctx.redis, ctx.keys, "beat", heartbeat.node_name("beat"), heartbeat.STOPPED)
         with contextlib.suppress(Exception):
             super(RedBeatScheduler, self).close()
 

@@ -5,16 +5,18 @@ may be a Sentinel one (see distributor.redis)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
 from typing import Any
 
+import redis
 from celery import Celery
 from celery.exceptions import CPendingDeprecationWarning
-from celery.signals import after_setup_logger, worker_ready, worker_shutdown
+from celery.signals import setup_logging, worker_ready, worker_shutdown
 from kombu.entity import Queue
 
-from distributor import heartbeat, queues, quiet_logs
+from distributor import heartbeat, logs, queues
 from distributor import redis as redis_support
 from distributor.context import get_context
 from worker import kombu_patch
@@ -36,7 +38,7 @@ def _route(name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **
     return None
 
 
-REDIS_BROKER_SCHEMES = ("redis", "rediss", "unix", *redis_support.SENTINEL_SCHEMES)
+REDIS_BROKER_SCHEMES = redis_support.REDIS_SCHEMES
 
 
 def broker(url: str, key_prefix: str) -> tuple[str, dict[str, Any]]:
@@ -82,6 +84,7 @@ def create_app() -> Celery:
         beat_scheduler="worker.beat:ResilientScheduler",
         redbeat_redis_url=redbeat_url,
         redbeat_key_prefix=ctx.keys.beat_prefix(),
+        redbeat_lock_key=ctx.keys.beat_lock(),  # RedBeat's default name, said here: /healthz reads it
         redbeat_redis_options=redbeat_options,  # the broker's transport options are not the scheduler's
         redbeat_lock_timeout=60,  # a killed beat is replaced within a minute
         beat_max_loop_interval=5,
@@ -115,14 +118,20 @@ def _on_ready(sender: Any = None, **_: Any) -> None:
 
 @worker_shutdown.connect
 def _on_shutdown(**_: Any) -> None:
+    """Say "stopped" on the way out, so /healthz turns 503 at once (not when the beat goes stale)."""
     for heart in _hearts:
         heart.stop()
+        heart.join(timeout=2)  # its last beat must not land after the word "stopped"
+        with contextlib.suppress(redis.RedisError):
+            heartbeat.beat(heart.client, heart.keys, "worker", heart.node, heartbeat.STOPPED, heart.queues)
 
 
-@after_setup_logger.connect
-def _quiet_outages(**_: Any) -> None:
-    """Celery's logging, without a traceback per expected Redis outage or a line per task run:
-    what matters (posts, failures, outages) is logged by the library in one line each."""
-    quiet_logs.install()
+@setup_logging.connect
+def _setup_logging(**_: Any) -> None:
+    """The worker's and beat's logging is ours, not Celery's (which would add its own handler and
+    format to the root logger): the configured `[logging]` format and level, secrets masked (distributor.logs),
+    without a traceback per expected Redis outage or a line per task run: what matters (posts,
+    failures, outages) is logged by the library in one line each."""
+    logs.configure(get_context().settings)
     for noisy in ("celery.app.trace", "celery.worker.strategy"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -65,3 +65,42 @@ def test_every_source_type_is_documented_with_its_keys(kind: str) -> None:
     model = source_class(kind).settings_model
     own = set(_keys(model)) - set(_keys(SourceSettings))
     assert [key for key in sorted(own) if not documented(key, text)] == []
+
+
+def _source_text() -> str:
+    root = DOCS.parent
+    return "\n".join(p.read_text(encoding="utf-8") for d in ("distributor", "worker") for p in (root / d).rglob("*.py"))
+
+
+def test_troubleshooting_quotes_messages_the_code_prints() -> None:
+    """Each '### `message`' heading of docs/troubleshooting.md is (with its {placeholders}) text the
+    code still prints: a reworded error must take its entry along."""
+    code = _source_text()
+    headings = re.findall(r"^### `([^`]+)`", (DOCS / "troubleshooting.md").read_text(encoding="utf-8"), re.MULTILINE)
+    assert len(headings) >= 20
+    pieces = {h: [p.strip() for p in re.split(r"\{[^}]*\}", h) if p.strip()] for h in headings}
+    missing = [h for h, parts in pieces.items() if not all(part in code for part in parts)]
+    assert missing == []
+
+
+@pytest.mark.parametrize("page", ["deployment.md", "troubleshooting.md", "operations.md", "configuration.md"])
+def test_relative_links_lead_to_files_and_headings(page: str) -> None:
+    text = (DOCS / page).read_text(encoding="utf-8")
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if target.startswith(("http://", "https://", "mailto:")):
+            continue
+        path, _, anchor = target.partition("#")
+        file = (DOCS / path).resolve() if path else DOCS / page
+        if not file.exists():
+            broken.append(target)
+        elif anchor and file.suffix == ".md":
+            slugs = {_slug(h) for h in re.findall(r"^#+ (.+)$", file.read_text(encoding="utf-8"), re.MULTILINE)}
+            if anchor not in slugs:
+                broken.append(target)
+    assert broken == []
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")

@@ -40,7 +40,13 @@ def test_healthz_is_not_ok_without_a_worker_and_a_beat(web) -> None:  # type: ig
     ctx, client = web
     answer = client.get("/healthz")
     assert answer.status_code == 503
-    assert answer.json() == {"status": "unavailable", "redis": "up", "worker": "none", "beat": "none"}
+    assert answer.json() == {
+        "status": "unavailable",
+        "redis": "up",
+        "worker": "none",
+        "beat": "none",
+        "beat_lock": {"held": False},
+    }
     heartbeat.beat(ctx.redis, ctx.keys, "worker", "celery@w1")
     heartbeat.beat(ctx.redis, ctx.keys, "beat", "b1", "active")
     answer = client.get("/healthz")
@@ -49,6 +55,36 @@ def test_healthz_is_not_ok_without_a_worker_and_a_beat(web) -> None:  # type: ig
     ctx.redis.hset(ctx.keys.heartbeats(), "beat:b1", f"{time.time() - 120:.3f} active")
     answer = client.get("/healthz")
     assert answer.status_code == 503 and answer.json()["beat"].startswith("stale")
+
+
+def test_a_worker_that_said_it_stopped_is_gone_at_once() -> None:
+    now = 1_000_000.0
+    active_beat = heartbeat.Beat("beat", "a", now - 1, "active")
+    stopped = heartbeat.Beat("worker", "celery@a", now - 1, heartbeat.STOPPED)
+    verdict = heartbeat.judge([stopped, active_beat], now)
+    assert not verdict.ok and verdict.worker == "stopped"
+    other = heartbeat.Beat("worker", "celery@b", now - 4, "active")  # another worker still beats
+    assert heartbeat.judge([stopped, other, active_beat], now).ok
+
+
+def test_healthz_names_the_beat_lock_holder(web) -> None:  # type: ignore[no-untyped-def]
+    """The RedBeat lock's value is a bare token: the beat that took it recorded who it is, and only
+    a record matching the current token is believed."""
+    ctx, client = web
+    heartbeat.beat(ctx.redis, ctx.keys, "worker", "celery@w1")
+    heartbeat.beat(ctx.redis, ctx.keys, "beat", "b1", "active")
+    ctx.redis.set(ctx.keys.beat_lock(), "token-of-b1", px=60_000)
+    heartbeat.record_lock_holder(ctx.redis, ctx.keys, b"token-of-b1", "b1", 4242)
+    lock = client.get("/healthz").json()["beat_lock"]
+    assert lock["held"] is True and (lock["host"], lock["pid"]) == ("b1", 4242)
+    assert 55 <= lock["expires_in"] <= 60 and lock["held_for"] <= 5
+    assert "token-of-b1" not in client.get("/healthz").text  # the token would let anyone release the lock
+    # Another beat took the lock (b1's record is left over): not believed.
+    ctx.redis.set(ctx.keys.beat_lock(), "token-of-b2", px=60_000)
+    other = client.get("/healthz").json()["beat_lock"]
+    assert other["held"] is True and other["host"] == "unknown" and "pid" not in other
+    ctx.redis.delete(ctx.keys.beat_lock())
+    assert client.get("/healthz").json()["beat_lock"] == {"held": False}
 
 
 def test_healthz_web_scope_is_this_process_only(web) -> None:  # type: ignore[no-untyped-def]
