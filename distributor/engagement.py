@@ -3,7 +3,8 @@
 Beat queues one pull per channel every `[shares] engagement_interval`; a pull reads, for each post
 the channel sent in the last `[shares] engagement_days`, the platform's counts (`Channel.engagement`)
 and stores them in one hash per article: '<channel>:<metric>' -> count, plus '<channel>:pulled_at'
-and, when the last read failed, '<channel>:error'.
+and, when the last read failed, '<channel>:error'. Each pull also records the channel's total for
+the day (`keys.engagement_daily`), so the console can draw engagement per day.
 
 Reads are paced per channel in Redis (the channel's `rate_per_minute`, else `DEFAULT_PER_MINUTE`)
 under a key of their own, so they never take a posting slot; a pull stops where the pace says wait
@@ -16,6 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 from distributor.channels.base import Channel, EngagementUnavailable
 from distributor.context import Context
@@ -29,6 +31,7 @@ log = logging.getLogger(__name__)
 DEFAULT_PER_MINUTE = 30.0  # reads per minute for a channel without its own rate_per_minute
 BATCH = 10  # posts read by one pull task at most, so a task never holds a worker for long
 UNAVAILABLE_TTL = 30 * 86400  # an "unavailable" verdict is asked again after this long (a tier may change)
+DAILY_TTL = 90 * 86400  # per-day totals outlive the pull window (engagement_days) for the console's chart
 FRESH = 0.9  # a post read within this share of the interval is not read again
 
 
@@ -136,6 +139,9 @@ def store(ctx: Context, article_id: str, channel: str, counts: dict[str, int]) -
     fields[f"{channel}:pulled_at"] = time.time()
     pipe.hset(key, mapping=fields)
     pipe.hdel(key, f"{channel}:error")
+    daily = ctx.keys.engagement_daily(article_id)
+    pipe.hset(daily, f"{ctx.shares.day()}:{channel}", sum(int(n) for n in counts.values()))
+    pipe.expire(daily, DAILY_TTL)
     pipe.execute()
 
 
@@ -151,6 +157,26 @@ def engagement(ctx: Context, article_id: str) -> dict[str, dict[str, int]]:
             continue
         found.setdefault(channel, {})[metric] = int(value)
     return found
+
+
+def per_day(ctx: Context, article_id: str, days: int) -> list[tuple[str, int]]:
+    """(day, engagement) for the last `days` days, oldest first: every channel's counts added up as
+    last pulled on or before that day (the platforms report running totals, so a day without a pull
+    carries the day before forward)."""
+    today = ctx.shares.now()
+    labels = [ctx.shares.day(today - timedelta(days=n)) for n in reversed(range(days))]
+    recorded: dict[str, dict[str, int]] = {}
+    for field, value in ctx.redis.hgetall(ctx.keys.engagement_daily(article_id)).items():
+        day, _, channel = field.partition(":")
+        recorded.setdefault(day, {})[channel] = int(value)
+    latest: dict[str, int] = {}
+    for day in sorted(d for d in recorded if d < labels[0]):
+        latest.update(recorded[day])
+    points = []
+    for label in labels:
+        latest.update(recorded.get(label, {}))
+        points.append((label, sum(latest.values())))
+    return points
 
 
 def pulled_at(ctx: Context, article_id: str) -> dict[str, float]:

@@ -139,6 +139,11 @@ class Keys:
         """Hash '<channel>:<metric>' -> count (and '<channel>:pulled_at', '<channel>:error') for one article."""
         return f"{self.prefix}engagement:{article_id}"
 
+    def engagement_daily(self, article_id: str) -> str:
+        """Hash '<day>:<channel>' -> the channel's engagement (every metric added up) as last pulled that
+        day, in the site's timezone: the console's chart per day."""
+        return f"{self.prefix}engagement:daily:{article_id}"
+
     def engagement_unavailable(self, channel: str) -> str:
         """Why a channel's platform will not report engagement (e.g. X's API tier); kept for a while, so
         the platform is not asked again at every pull."""

@@ -247,7 +247,8 @@ class Shares:
             self._hour_at, self._hour = second, self.now().strftime("%Y-%m-%dT%H")
         return self._hour
 
-    def _day(self, moment: datetime | None = None) -> str:
+    def day(self, moment: datetime | None = None) -> str:
+        """The calendar day in the site's timezone ("2026-12-04"), as the per-day keys name it."""
         return (moment or self.now()).astimezone(self.tz).strftime("%Y-%m-%d")
 
     def batch_call(self, batch: Batch) -> tuple[list[str], list[str | int]]:
@@ -288,8 +289,8 @@ class Shares:
         if period not in PERIODS:
             raise ValueError(f"unknown period {period!r}: use day, week, month or all")
         today = self.now()
-        days = [self.keys.shares_top(f"day:{self._day(today - timedelta(days=n))}") for n in range(PERIODS[period])]
-        target = self.keys.shares_top(f"{period}:{self._day(today)}:sum")
+        days = [self.keys.shares_top(f"day:{self.day(today - timedelta(days=n))}") for n in range(PERIODS[period])]
+        target = self.keys.shares_top(f"{period}:{self.day(today)}:sum")
         with self.redis.pipeline() as pipe:
             pipe.zunionstore(target, days)
             pipe.expire(target, 60)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from distributor import audit
+from distributor import audit, engagement
 from distributor.context import Context
 from distributor.ledger import AWAITING
 from distributor.web.app import create_app
@@ -359,6 +359,11 @@ def test_the_article_page_shows_states_history_previews_and_shares(console: Cons
     assert f"/dashboard/deliveries/{article_id}/telegram/retry" in page
     assert "What each channel posts" in page and "https://portal.example.gov.vn/bai-viet" in page
     assert "1 shares by 1 readers" in page and "<svg" in page and "<rect" in page
+    assert "No engagement reported yet." in page and "Engagement per day" not in page
+    engagement.store(console.ctx, article_id, "telegram", {"reactions": 7, "comments": 2})
+    page = console.client.get(f"/dashboard/articles/{article_id}", headers=ENGLISH).text
+    assert "reactions 7" in page and "(highest: 9)" in page and page.count("<svg") == 2
+    assert "Tương tác theo ngày" in console.client.get(f"/dashboard/articles/{article_id}").text
     assert console.client.get("/dashboard/articles/nope", headers=ENGLISH).status_code == 404
 
 

@@ -217,3 +217,20 @@ def test_beat_queues_the_pulls_on_their_own_queue_which_the_worker_consumes(make
     # Workers consume every queue by default (no -Q), the engagement queue among them.
     assert "-Q" not in _worker_argv(settings, beat=False) and "engagement" in queues.all_queues(settings)
     assert "pull-engagement" not in beat_schedule(make_settings(sources=[], shares={"engagement_days": 0}))
+
+
+def test_engagement_per_day_adds_up_the_channels_and_carries_a_day_without_a_pull(ctx, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The console's chart: each day shows every channel's running total as last pulled that day or
+    before, in the site's timezone."""
+    article_id = "a1"
+    day = datetime(2026, 12, 1, 23, 30, tzinfo=ctx.shares.tz)
+    monkeypatch.setattr(ctx.shares, "now", lambda: day)
+    engagement.store(ctx, article_id, "facebook", {"shares": 3, "reactions": 10, "comments": 1})
+    engagement.store(ctx, article_id, "mastodon", {"reblogs": 2, "favourites": 4, "replies": 0})
+    day = datetime(2026, 12, 3, 8, 0, tzinfo=ctx.shares.tz)  # nothing pulled on the 2nd
+    engagement.store(ctx, article_id, "facebook", {"shares": 5, "reactions": 20, "comments": 1})
+    day = datetime(2026, 12, 4, 8, 0, tzinfo=ctx.shares.tz)
+    points = engagement.per_day(ctx, article_id, 5)
+    assert points == [("2026-11-30", 0), ("2026-12-01", 20), ("2026-12-02", 20), ("2026-12-03", 32), ("2026-12-04", 32)]
+    day = datetime(2026, 12, 20, 8, 0, tzinfo=ctx.shares.tz)  # days before the window still count
+    assert engagement.per_day(ctx, article_id, 2) == [("2026-12-19", 32), ("2026-12-20", 32)]

@@ -186,7 +186,7 @@ def source_names(ctx: Context) -> list[str]:
 def shares_per_day(ctx: Context, article_id: str, days: int = CHART_DAYS) -> list[tuple[str, int]]:
     """(day, shares) for the last `days` days, oldest first, in the site's timezone."""
     today = ctx.shares.now()
-    labels = [ctx.shares._day(today - timedelta(days=n)) for n in reversed(range(days))]
+    labels = [ctx.shares.day(today - timedelta(days=n)) for n in reversed(range(days))]
     pipe = ctx.redis.pipeline(transaction=False)
     for label in labels:
         pipe.zscore(ctx.keys.shares_top(f"day:{label}"), article_id)
@@ -223,6 +223,7 @@ def article_page(ctx: Context, article_id: str) -> dict[str, Any] | None:
             except Exception as exc:  # a preview must not take the page down; say why it is missing
                 previews[name] = {"kind": "", "text": "", "length": 0, "limit": 0, "error": type(exc).__name__}
     daily = shares_per_day(ctx, article_id)
+    engaged_daily = engagement.per_day(ctx, article_id, CHART_DAYS)
     return {
         "article_id": article_id,
         "article": article,
@@ -234,6 +235,8 @@ def article_page(ctx: Context, article_id: str) -> dict[str, Any] | None:
         "engagement": engagement.engagement(ctx, article_id),
         "daily": daily,
         "chart": chart(daily),
+        "engagement_daily": engaged_daily,
+        "engagement_chart": chart(engaged_daily),
     }
 
 
