@@ -6,11 +6,17 @@ and the latest outcomes from the ledger's recent records.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
 from distributor.admission import as_dict
+from distributor.channels import channel_class
+from distributor.channels.base import Channel
 from distributor.context import Context
+from distributor.errors import ChannelError
+
+log = logging.getLogger(__name__)
 
 RECENT = 1000  # ledger records looked at for the latest outcomes and today's posts
 BREAKER_CODES = {"closed": 0, "half-open": 1, "open": 2, "paused": 3}
@@ -45,3 +51,22 @@ def breaker_gauges(ctx: Context) -> list[tuple[str, int, int]]:
         health = ctx.admission.health(channel.name)
         out.append((channel.name, BREAKER_CODES[health.breaker], health.in_flight))
     return out
+
+
+def refresh_token_expiry(ctx: Context) -> dict[str, float]:
+    """Ask each enabled channel whose platform tells (Facebook's debug_token) when its token expires;
+    the adapter keeps the answer for the console. Beat runs this daily, so a token that lapses is on
+    the overview a week ahead. A failed read is logged and left for tomorrow: posting decides."""
+    found: dict[str, float] = {}
+    for channel in ctx.settings.channels:
+        if not channel.enabled or channel_class(channel.type).token_expiry is Channel.token_expiry:
+            continue
+        adapter = ctx.channel(channel.name)
+        try:
+            expires = adapter.token_expiry()
+        except ChannelError as exc:
+            log.warning("channel %s: could not read when its token expires: %s", channel.name, exc.message)
+            continue
+        if expires is not None:
+            found[channel.name] = expires
+    return found

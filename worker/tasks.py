@@ -13,7 +13,7 @@ from typing import Any
 from celery import shared_task
 from celery.utils.log import get_task_logger
 
-from distributor import approval, corrections, delivery, engagement, pipeline, rebuild, source_health
+from distributor import approval, channel_health, corrections, delivery, engagement, pipeline, rebuild, source_health
 from distributor.context import get_context
 from distributor.feeds import websub
 from distributor.queues import ENGAGEMENT as ENGAGEMENT_QUEUE
@@ -144,3 +144,9 @@ def pull_channel_engagement(channel: str) -> int:
     if result.remaining and result.retry_in > 0:
         pull_channel_engagement.apply_async((channel,), countdown=result.retry_in, queue=ENGAGEMENT_QUEUE)
     return result.pulled
+
+
+@shared_task(name="worker.tasks.check_token_expiry", ignore_result=True)
+def check_token_expiry() -> list[str]:
+    """Read when the channels' tokens expire, where the platform tells (daily, for the console)."""
+    return sorted(channel_health.refresh_token_expiry(get_context()))

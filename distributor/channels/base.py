@@ -187,6 +187,12 @@ class Channel(ABC):
         """A read-only call that proves the credentials work; returns what it found."""
         return "no remote check for this channel type"
 
+    def token_expiry(self) -> float | None:
+        """Ask the platform when the configured credentials stop working and keep the answer in
+        `self.state` as `expires_at` (unix time, or "never"), for the console. Read-only; None where
+        the platform cannot tell (a channel that refreshes its own tokens records them as it goes)."""
+        return None
+
 
 class EngagementUnavailable(ChannelError):
     """The platform refuses engagement reads to this account for good (e.g. X's API tier): recorded

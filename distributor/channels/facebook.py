@@ -17,6 +17,7 @@ import hmac
 import json
 import logging
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import requests
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 RATE_LIMIT_CODES = frozenset({4, 17, 32, 341, 613, 80001})
 TRANSIENT_CODES = frozenset({1, 2})
 DUPLICATE_CODE = 506
+NEVER = float("inf")  # a token that does not expire
 RATE_LIMIT_BACKOFF = 300.0  # seconds; Graph sends no Retry-After and its windows roll over an hour
 POST_ENGAGEMENT = "shares,reactions.summary(total_count).limit(0),comments.summary(total_count).limit(0)"
 # The URL's site-wide counts: our metric name -> Graph's field.
@@ -167,7 +169,27 @@ class Facebook(Channel):
 
     def check(self) -> str:
         body = self._call("GET", self.config.page_id, {"fields": "id,name"})
-        return f"Facebook Page {body.get('name')!r} (id {body.get('id')})"
+        found = f"Facebook Page {body.get('name')!r} (id {body.get('id')})"
+        try:
+            expires = self.token_expiry()
+        except ChannelError as exc:  # the Page answered: the token works, whatever debug_token says
+            return f"{found}; its token's expiry could not be read: {exc.message}"
+        if expires == NEVER:
+            return f"{found}; the token does not expire"
+        return f"{found}; the token expires {datetime.fromtimestamp(expires, UTC):%Y-%m-%d %H:%M} UTC"
+
+    def token_expiry(self) -> float:
+        """`GET /debug_token?input_token=<the token>` (asked with the token itself, which Graph allows
+        for a token of the same app): `expires_at` 0 means never, as for a Page token made from a
+        long-lived user token. Kept in the channel's state for the console."""
+        token = self.config.access_token.get_secret_value()
+        data = self._call("GET", "debug_token", {"input_token": token}).get("data") or {}
+        if data.get("is_valid") is False:
+            reason = (data.get("error") or {}).get("message") or "the token is not valid"
+            raise ChannelError(f"facebook: {self._redact(str(reason))}", permanent=True, code=190)
+        expires = float(count_of(data.get("expires_at"))) or NEVER
+        self.state.set(expires_at="never" if expires == NEVER else str(expires))
+        return expires
 
     # --- the wire ---------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import time
 from typing import Any
 
 from distributor.text import utf16_length
@@ -27,6 +28,7 @@ from tests.fakes.server import Reply, Request
 PAGE_ID = "104857600123456"
 PAGE_TOKEN = "EAAGpagetokenXYZ0123456789"
 PAGE_NAME = "Cổng Thông tin điện tử tỉnh Tây Ninh"
+APP_ID = "468213009871234"
 MESSAGE_LIMIT = 63_206
 
 
@@ -75,6 +77,7 @@ class FakeFacebook(ScriptedFake):
         super().__init__()
         self.add("POST", r"/v\d+\.\d+/(?P<page>[^/]+)/(?P<edge>feed|photos)", self._publish)
         self.add("GET", r"/v\d+\.\d+/?(?P<page>)$", self._url_engagement)
+        self.add("GET", r"/v\d+\.\d+/(?P<page>debug_token)$", self._debug_token)
         self.add("GET", r"/v\d+\.\d+/(?P<page>[^/]+)", self._read)
         self.add("POST", r"/v\d+\.\d+/(?P<page>[^/]+)", self._edit)
         self.add("DELETE", r"/v\d+\.\d+/(?P<page>[^/]+)", self._delete)
@@ -91,6 +94,10 @@ class FakeFacebook(ScriptedFake):
         self.engagement: dict[str, dict[str, int]] = {}
         self.url_engagement: dict[str, dict[str, int]] = {}
         self.url_reads: dict[str, int] = {}
+        # What debug_token says of the Page token: 0 = never expires (a Page token made from a
+        # long-lived user token); data access lapses 90 days after the user last used the app.
+        self.token_expires_at = 0
+        self.data_access_expires_at = int(time.time()) + 90 * 86400
 
     def post(self, post_id: str | None) -> dict[str, Any]:
         """The accepted post with this id (deleted ones included), as it now stands."""
@@ -237,6 +244,32 @@ class FakeFacebook(ScriptedFake):
         if edge == "photos":
             return Reply(200, {"id": str(number + 7), "post_id": post_id}, usage_headers())
         return Reply(200, {"id": post_id}, usage_headers())
+
+    def _debug_token(self, request: Request) -> Reply:
+        """`GET /debug_token?input_token=...`: the token's metadata in Graph's shape; a token that is
+        not this app's comes back with `is_valid: false` and the reason, as Graph answers it."""
+        refusal = self._refusal(request, page=False)
+        if refusal is not None:
+            return refusal
+        data: dict[str, Any] = {
+            "app_id": APP_ID,
+            "type": "PAGE",
+            "application": "Distributor",
+            "data_access_expires_at": self.data_access_expires_at,
+            "expires_at": self.token_expires_at,
+            "is_valid": True,
+            "issued_at": int(time.time()) - 3600,
+            "profile_id": self.page_id,
+            "scopes": ["pages_manage_posts", "pages_read_engagement", "pages_show_list"],
+            "user_id": "100012345678901",
+        }
+        if request.form().get("input_token") != self.token:
+            data = {
+                "error": {"code": 190, "message": "Invalid OAuth access token - Cannot parse access token"},
+                "is_valid": False,
+                "scopes": [],
+            }
+        return Reply(200, {"data": data}, usage_headers())
 
     def _page(self, request: Request) -> Reply:
         refusal = self._refusal(request)

@@ -3,6 +3,7 @@ tier refusal recorded once, reads paced per channel apart from posting."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -234,3 +235,31 @@ def test_engagement_per_day_adds_up_the_channels_and_carries_a_day_without_a_pul
     assert points == [("2026-11-30", 0), ("2026-12-01", 20), ("2026-12-02", 20), ("2026-12-03", 32), ("2026-12-04", 32)]
     day = datetime(2026, 12, 20, 8, 0, tzinfo=ctx.shares.tz)  # days before the window still count
     assert engagement.per_day(ctx, article_id, 2) == [("2026-12-19", 32), ("2026-12-20", 32)]
+
+
+def test_the_daily_read_of_facebooks_token_expiry_reaches_the_console(ctx, fakes, caplog) -> None:  # type: ignore[no-untyped-def]
+    from distributor import channel_health
+    from distributor.web.console import data
+    from tests.fakes.server import Reply
+    from worker.schedule import beat_schedule
+
+    facebook = fakes["facebook"]
+    facebook.token_expires_at = int(time.time()) + 3 * 86400  # made from a short-lived user token
+    assert channel_health.refresh_token_expiry(ctx) == {"facebook": float(facebook.token_expires_at)}
+    assert data.overview(ctx)["expiring"] == {"facebook": float(facebook.token_expires_at)}
+    [entry] = [c for c in data.channels_page(ctx)["channels"] if c["name"] == "facebook"]
+    assert entry["token_expires"] == facebook.token_expires_at and not entry["token_never_expires"]
+
+    facebook.token_expires_at = 0  # a Page token from a long-lived user token
+    channel_health.refresh_token_expiry(ctx)
+    [entry] = [c for c in data.channels_page(ctx)["channels"] if c["name"] == "facebook"]
+    assert entry["token_never_expires"] and entry["token_expires"] is None
+    assert "facebook" not in data.overview(ctx)["expiring"]
+
+    facebook.then(Reply(500, {"error": {"message": "An unknown error has occurred.", "code": 1}}))
+    assert channel_health.refresh_token_expiry(ctx) == {}  # logged, left for tomorrow; the last answer stays
+    assert "could not read when its token expires" in caplog.text and PAGE_TOKEN not in caplog.text
+    assert data.token_expiry(ctx)["facebook"] == float("inf")
+
+    entry = beat_schedule(ctx.settings)["check-token-expiry"]
+    assert entry["task"] == "worker.tasks.check_token_expiry" and entry["options"]["queue"] == "engagement"

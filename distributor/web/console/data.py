@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -72,7 +73,8 @@ def jwt_expiry(token: str | None) -> float | None:
 
 def token_expiry(ctx: Context) -> dict[str, float]:
     """Channel -> when its stored credentials expire, where the platform tells: Zalo's access token
-    (`expires_at`), a Bluesky session (its refresh token's `exp`). Never the credentials themselves."""
+    and Facebook's Page token (`expires_at`; `math.inf` for a token that never expires), a Bluesky
+    session (its refresh token's `exp`). Never the credentials themselves."""
     names = channel_names(ctx)
     pipe = ctx.redis.pipeline(transaction=False)
     for name in names:
@@ -80,7 +82,7 @@ def token_expiry(ctx: Context) -> dict[str, float]:
     found = {}
     for name, (expires_at, refresh_jwt) in zip(names, pipe.execute(), strict=True):
         try:
-            moment = float(expires_at) if expires_at else jwt_expiry(refresh_jwt)
+            moment = math.inf if expires_at == "never" else float(expires_at) if expires_at else jwt_expiry(refresh_jwt)
         except ValueError:
             moment = None
         if moment:
@@ -249,7 +251,9 @@ def channels_page(ctx: Context) -> dict[str, Any]:
         pipe.get(ctx.keys.rate(name))
     budgets = dict(zip(names, pipe.execute(), strict=True))
     for entry in entries:
-        entry["token_expires"] = expiry.get(entry["name"])
+        expires = expiry.get(entry["name"])
+        entry["token_never_expires"] = expires == math.inf
+        entry["token_expires"] = None if expires == math.inf else expires
         rate_next = float(budgets.get(entry["name"]) or 0)  # the rate limiter's next free moment
         entry["rate_next"] = rate_next if rate_next > time.time() else None
         entry["rate_per_minute"] = ctx.settings.channel(entry["name"]).rate_per_minute

@@ -110,10 +110,27 @@ def test_app_secret_adds_a_valid_appsecret_proof(fake: FakeFacebook) -> None:
     assert "appsecret_proof" in caught.value.message
 
 
-def test_check_reads_the_page_and_posts_nothing(fake: FakeFacebook) -> None:
-    assert facebook(fake).check() == f"Facebook Page {PAGE_NAME!r} (id {PAGE_ID})"
-    assert [r.method for r in fake.requests] == ["GET"]
+def test_check_reads_the_page_and_the_tokens_expiry_and_posts_nothing(fake: FakeFacebook) -> None:
+    channel = facebook(fake)
+    assert channel.check() == f"Facebook Page {PAGE_NAME!r} (id {PAGE_ID}); the token does not expire"
+    assert [r.method for r in fake.requests] == ["GET", "GET"]
     assert fake.requests[0].query["fields"] == ["id,name"]
+    assert fake.requests[1].path.endswith("/debug_token") and fake.requests[1].query["input_token"] == [PAGE_TOKEN]
+    assert channel.state.get("expires_at") == "never"  # the console shows "does not expire"
+
+    fake.token_expires_at = 1_798_761_600  # a token made from a short-lived user token
+    assert channel.check().endswith("; the token expires 2027-01-01 00:00 UTC")
+    assert channel.state.get("expires_at") == "1798761600.0"
+    assert fake.posts == []
+
+
+def test_an_invalid_token_in_debug_token_is_an_authentication_error(fake: FakeFacebook) -> None:
+    """Graph answers 200 with `is_valid: false` when the inspected token is not usable."""
+    expired = {"is_valid": False, "scopes": [], "error": {"code": 190, "message": "Session has expired"}}
+    fake.then(Reply(200, {"data": expired}))
+    with pytest.raises(ChannelError) as caught:
+        facebook(fake).token_expiry()
+    assert caught.value.permanent and caught.value.code == "190" and "Session has expired" in caught.value.message
 
 
 @pytest.mark.parametrize("case", sorted(HARD))
