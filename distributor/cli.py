@@ -989,6 +989,56 @@ def channels_resume(
     ok(_("{name}: circuit closed; {count} waiting deliveries queued again").format(name=name, count=result.count))
 
 
+@channels_app.command("backfill")
+def channels_backfill(
+    name: Annotated[str, typer.Argument(help=_("The channel's name in the config."))],
+    since: Annotated[str, typer.Option(help=_("How far back: articles published within this (e.g. 7d, 12h)."))] = "7d",
+    limit: Annotated[int, typer.Option(min=1, help=_("At most this many articles (the newest)."))] = 100,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help=_("List what would be posted; post nothing."))] = False,
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help=_("Print JSON."))] = False,
+) -> None:
+    """Post already published articles to a channel (one added later, or one that was off), in
+    publish order, through its usual delivery: approval, spacing and exactly once still hold, and an
+    article the channel already has is left alone."""
+    from rich.progress import Progress
+
+    from distributor import audit, operations
+    from distributor.settings import parse_duration
+
+    ctx = _context(config)
+    if not operations.known_channel(ctx, name):
+        raise fail(_("no channel named {name}").format(name=repr(name)), ExitCode.NOT_FOUND)
+    if not ctx.settings.channel(name).enabled:
+        raise fail(_("{name} is disabled: enable it in the config first").format(name=name), ExitCode.USAGE)
+    try:
+        seconds = parse_duration(since)
+    except ValueError as exc:
+        raise fail(f"--since {since!r}: {exc}", ExitCode.USAGE) from None
+    articles = operations.backfill_candidates(ctx, name, seconds, limit)
+    if dry_run:
+        if as_json:
+            emit_json([{"id": a.id, "title": a.title, "published": a.published.isoformat()} for a in articles])
+            return
+        for article in articles:
+            console.print(f"{article.id}  {article.published:%Y-%m-%d %H:%M}  {article.title}", highlight=False)
+        ok(_("{count} articles would be posted to {name}").format(count=len(articles), name=name))
+        return
+    with Progress(console=Console(stderr=True), disable=not show_progress(as_json), transient=True) as progress:
+        task = progress.add_task(_("queueing {count} articles").format(count=len(articles)), total=len(articles))
+        report = operations.backfill_channel(
+            ctx, audit.cli_actor(), name, articles, _queue_delivery, lambda: progress.advance(task)
+        )
+    if as_json:
+        found = [{"id": a.id, "title": a.title, "result": result} for a, result in report.results]
+        emit_json({"channel": name, "articles": found})
+        return
+    queued, held, known = (report.count(outcome) for outcome in ("queued", "awaiting approval", "known"))
+    ok(_("{name}: {queued} queued, {held} awaiting approval, {known} already delivered or under way").format(
+        name=name, queued=queued, held=held, known=known
+    ))  # fmt: skip
+
+
 def _redispatch_waiting(ctx, channel: str) -> int:  # type: ignore[no-untyped-def]
     """Kept for callers of the old name: see distributor.operations.redispatch_waiting."""
     from distributor import operations

@@ -37,6 +37,7 @@ EXAMPLES: dict[str, str] = {
     "channels test": "distributor channels test telegram",
     "channels pause": "distributor channels pause facebook",
     "channels resume": "distributor channels resume facebook",
+    "channels backfill": "distributor channels backfill zalo --since 3d --dry-run",
     "recovery": "distributor recovery status --json",
     "recovery status": "distributor recovery status --json",
     "recovery ack": "distributor recovery ack",

@@ -93,6 +93,11 @@ class Store:
         ids = self.redis.zrevrange(self.keys.articles_by_time(), offset, offset + limit - 1)
         return self.get_many(ids)
 
+    def published_since(self, moment: float, offset: int = 0, limit: int = 50) -> list[Article]:
+        """Articles published at or after `moment` (unix time), newest first, a page at a time."""
+        ids = self.redis.zrevrangebyscore(self.keys.articles_by_time(), "+inf", moment, start=offset, num=limit)
+        return self.get_many(ids)
+
     def count(self) -> int:
         return int(self.redis.zcard(self.keys.articles_by_time()))
 

@@ -88,3 +88,66 @@ def test_channels_pause_holds_deliveries_until_resume(config: Path) -> None:  # 
     entries = json.loads(run("audit", "--json", "--config", str(config)))["entries"]
     pauses = sorted((e["target"], e["outcome"]) for e in entries if e["action"] == "pause")
     assert pauses == [("nope", "refused"), ("outbox", "paused"), ("outbox", "unchanged")]
+
+
+def test_channels_backfill_posts_the_past_once_in_publish_order(config: Path) -> None:  # noqa: F811
+    published = json.loads(run("publish", str(SEED), "--no-announce", "--json", "--config", str(config)))
+    ctx = get_context(load_settings(config))
+    assert ctx.ledger.get(published["id"], "outbox") is None  # feeds only: the no-backfill rule
+
+    # The seed page is from 2021: a week back finds nothing, ten years back finds it.
+    assert json.loads(run("channels", "backfill", "outbox", "--dry-run", "--json", "--config", str(config))) == []
+    listed = json.loads(run("channels", "backfill", "outbox", "--since", "3650d", "--dry-run", "--json",
+                            "--config", str(config)))  # fmt: skip
+    assert [a["id"] for a in listed] == [published["id"]] and ctx.ledger.get(published["id"], "outbox") is None
+
+    done = json.loads(run("channels", "backfill", "outbox", "--since", "3650d", "--json", "--config", str(config)))
+    assert done == {"channel": "outbox", "articles": [{"id": published["id"], "title": published["title"],
+                                                       "result": "queued"}]}  # fmt: skip
+    delivery = ctx.ledger.get(published["id"], "outbox")
+    assert delivery is not None and delivery.state == "pending"
+    again = run("channels", "backfill", "outbox", "--since", "3650d", "--config", str(config))
+    assert "0 queued, 0 awaiting approval, 1 already delivered or under way" in again  # never twice
+
+    runner = CliRunner()
+    disabled = runner.invoke(app, ["channels", "backfill", "x", "--config", str(config)])
+    assert disabled.exit_code == 2 and "x is disabled" in disabled.output
+    missing = runner.invoke(app, ["channels", "backfill", "nope", "--config", str(config)])
+    assert missing.exit_code == 5 and "no channel named 'nope'" in missing.output
+    bad = runner.invoke(app, ["channels", "backfill", "outbox", "--since", "soon", "--config", str(config)])
+    assert bad.exit_code == 2 and "--since 'soon'" in bad.output
+    entries = json.loads(run("audit", "--json", "--config", str(config)))["entries"]
+    assert [e["detail"] for e in entries if e["action"] == "backfill"] == [
+        "0 queued, 0 awaiting approval, 1 already known",
+        "1 queued, 0 awaiting approval, 0 already known",
+    ]
+
+
+def test_a_backfill_takes_the_channels_categories_oldest_first_and_waits_for_approval(make_settings) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime, timedelta
+
+    from distributor import operations, pipeline
+    from distributor.context import Context
+    from distributor.ledger import AWAITING
+    from distributor.normalize import Draft
+
+    channels = [{"name": "zalo-oa", "type": "outbox", "categories": ["Thời sự"], "approval": True}]
+    ctx = Context.create(make_settings(sources=[], channels=channels))
+    now = datetime.now(UTC)
+    ids = {}
+    for hours, slug, category in [(30, "cu", "Thời sự"), (5, "moi", "Thời sự"), (3, "the-thao", "Thể thao"),
+                                  (1, "moi-nhat", "Thời sự"), (24 * 40, "qua-cu", "Thời sự")]:  # fmt: skip
+        draft = Draft(url=f"https://portal.example.gov.vn/{slug}", title=slug, categories=[category],
+                      published=(now - timedelta(hours=hours)).isoformat())  # fmt: skip
+        article = pipeline.to_article(ctx, draft, "test")
+        ctx.store.upsert(article)
+        ctx.store.publish(article)
+        ids[slug] = article.id
+    candidates = operations.backfill_candidates(ctx, "zalo-oa", since=7 * 86400, limit=100)
+    assert [a.title for a in candidates] == ["cu", "moi", "moi-nhat"]  # its category, the week, oldest first
+    assert [a.title for a in operations.backfill_candidates(ctx, "zalo-oa", 7 * 86400, limit=2)] == ["moi", "moi-nhat"]
+
+    queued: list[tuple[str, str]] = []
+    report = operations.backfill_channel(ctx, "cli:test", "zalo-oa", candidates, lambda a, c: queued.append((a, c)))
+    assert [result for _, result in report.results] == ["awaiting approval"] * 3 and queued == []
+    assert {ctx.ledger.get(ids[s], "zalo-oa").state for s in ("cu", "moi", "moi-nhat")} == {AWAITING}  # type: ignore[union-attr]
