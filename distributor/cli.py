@@ -1047,9 +1047,12 @@ def _redispatch_waiting(ctx, channel: str) -> int:  # type: ignore[no-untyped-de
 
 
 def _examples() -> None:
+    from distributor import cli_click
     from distributor.cli_examples import attach
+    from distributor.i18n import cli_locale
 
     attach(app)
+    cli_click.install(cli_locale())
 
 
 _examples()  # after every command is registered: each --help ends with an example

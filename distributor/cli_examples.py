@@ -1,6 +1,12 @@
-"""One example per command for `--help` (and docs/cli.md): people learn a command from its example."""
+"""One example per command for `--help` (and docs/cli.md): people learn a command from its example.
+
+`attach` also gives each command its help in the operator's language: typer shows a command's
+docstring, which `i18n.extract_command_docstrings` puts in the cli catalog.
+"""
 
 from __future__ import annotations
+
+import inspect
 
 import typer
 
@@ -54,13 +60,19 @@ def epilog(path: str) -> str | None:
 
 
 def attach(app: typer.Typer, path: str = "") -> None:
-    """Give every registered command and group of `app` its example (typer builds click objects late)."""
+    """Give every registered command and group of `app` its example and its translated help.
+
+    typer builds the click objects late (at the first call), so changing its records here is enough.
+    """
     app.info.epilog = epilog(path)
     if app.registered_callback is not None:
         app.registered_callback.epilog = epilog(path)
     for command in app.registered_commands:
         name = command.name or (command.callback.__name__.replace("_", "-") if command.callback else "")
         command.epilog = epilog(f"{path} {name}".strip())
+        doc = inspect.getdoc(command.callback) if command.callback else None
+        if command.help is None and doc:
+            command.help = _(doc)
     for group in app.registered_groups:
         if group.typer_instance is not None and group.name:
             attach(group.typer_instance, f"{path} {group.name}".strip())

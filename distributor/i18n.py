@@ -12,14 +12,15 @@ command line's messages) and `mail` (e-mail posts, in the article's language).
 
 from __future__ import annotations
 
+import ast
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from functools import cache
 from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -34,12 +35,13 @@ PACKAGE = Path(__file__).parent
 LOCALE_DIR = PACKAGE / "locale"
 
 # Where each domain's strings live, as (glob relative to the package, Babel extraction method).
+# "commands": the docstrings typer shows as a command's help (see `extract_command_docstrings`).
 SOURCES: dict[str, list[tuple[str, str]]] = {
     "console": [
         ("web/console/**/*.py", "python"),
         ("web/templates/console/**/*.html", "jinja2"),
     ],
-    "cli": [("cli.py", "python"), ("cli_*.py", "python")],
+    "cli": [("cli.py", "python"), ("cli.py", "commands"), ("cli_*.py", "python"), ("settings.py", "python")],
     "mail": [("channels/templates/email*.j2", "jinja2")],
 }
 KEYWORDS = {**extract.DEFAULT_KEYWORDS, "_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
@@ -165,12 +167,34 @@ def _files(domain: str) -> Iterator[tuple[Path, str]]:
                 yield path, method
 
 
+def extract_command_docstrings(
+    fileobj: IO[bytes], keywords: Iterable[str], comment_tags: Iterable[str], options: dict[str, Any]
+) -> Iterator[tuple[int, None, str, list[str]]]:
+    """Babel extraction method: the docstring of every `@<app>.command(...)` function.
+
+    typer shows that docstring as the command's help; `cli_examples.attach` looks it up in the
+    catalog (the same `inspect.cleandoc` text), so a new command's help is a string to translate.
+    """
+    tree = ast.parse(fileobj.read())
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.FunctionDef):
+            continue
+        commands = [
+            d for d in node.decorator_list
+            if isinstance(d, ast.Call) and isinstance(d.func, ast.Attribute) and d.func.attr == "command"
+        ]  # fmt: skip
+        doc = ast.get_docstring(node, clean=True)
+        if commands and doc:
+            yield node.body[0].lineno, None, doc, []
+
+
 def extract_messages(domain: str) -> Catalog:
     """Every translatable string of a domain, as pybabel extract would find it."""
     catalog = Catalog(domain=domain, project="distributor", charset="utf-8")
     for path, method in _files(domain):
         options: dict[str, Any] = JINJA_OPTIONS if method == "jinja2" else {}
-        method_ref = "jinja2.ext:babel_extract" if method == "jinja2" else method
+        methods: dict[str, Any] = {"jinja2": "jinja2.ext:babel_extract", "commands": extract_command_docstrings}
+        method_ref = methods.get(method, method)
         with path.open("rb") as handle:
             for lineno, message, comments, context in extract.extract(
                 method_ref, handle, keywords=KEYWORDS, options=options

@@ -4,6 +4,10 @@ Rules (starlette's): environment beats file beats default; secrets are written `
 file and wrapped in `SecretStr`; every problem is reported with its location and the value given,
 except a secret's (a `SecretStr` field, or anything read from the environment), which is never shown.
 Nothing else in the package reads `os.environ`.
+
+The messages are in the operator's language (the cli catalog, `i18n.cli_gettext`: DISTRIBUTOR_LANG,
+else the locale), so `distributor check` and a failed start speak it; they still name the file, the
+key and the value given, which no translation changes.
 """
 
 from __future__ import annotations
@@ -35,6 +39,20 @@ from distributor.errors import ConfigError
 from distributor.urls import mask_urls
 
 DEFAULT_CONFIG = "config/distributor.toml"
+
+
+def _(message: str) -> str:
+    """A message in the operator's language; imported late so that loading settings needs no Babel."""
+    from distributor.i18n import cli_gettext
+
+    return cli_gettext(message)
+
+
+def N_(message: str) -> str:
+    """Marks a string for the catalog; it is translated where it is shown."""
+    return message
+
+
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
@@ -43,23 +61,23 @@ _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 def parse_duration(value: Any) -> float:
     """90, "90s", "2m", "1h", "1d" -> seconds."""
     if isinstance(value, bool):
-        raise ValueError("expected a duration like 90, '90s', '2m' or '1h'")
+        raise ValueError(_("expected a duration like 90, '90s', '2m' or '1h'"))
     if isinstance(value, int | float):
         seconds = float(value)
     elif isinstance(value, str) and (match := _DURATION.match(value)):
         seconds = float(match.group(1)) * _UNITS[match.group(2)]
     else:
-        raise ValueError("expected a duration like 90, '90s', '2m' or '1h'")
+        raise ValueError(_("expected a duration like 90, '90s', '2m' or '1h'"))
     if seconds <= 0:
-        raise ValueError("a duration must be positive")
+        raise ValueError(_("a duration must be positive"))
     return seconds
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 _LABEL = re.compile(r"^(?!-)[\w-]{1,63}(?<!-)$")  # letters (IDN too), digits, '-' and '_' (compose service names)
-HTTP_URL_EXPECTED = "must be an absolute http(s) URL with a host, like 'https://example.vn'"
-HOST_EXPECTED = "must be a bare host name like 'www.example.vn' (no scheme, port or path)"
+HTTP_URL_EXPECTED = N_("must be an absolute http(s) URL with a host, like 'https://example.vn'")
+HOST_EXPECTED = N_("must be a bare host name like 'www.example.vn' (no scheme, port or path)")
 
 
 def _valid_host(host: str) -> bool:
@@ -76,24 +94,24 @@ def _valid_host(host: str) -> bool:
 def http_url(value: Any) -> str:
     """The one check of every URL-typed key: absolute, http(s), a valid host, no spaces."""
     if not isinstance(value, str):
-        raise ValueError(HTTP_URL_EXPECTED)
+        raise ValueError(_(HTTP_URL_EXPECTED))
     url: str = value.strip()
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a port that is no number or out of range
     except ValueError:
-        raise ValueError(HTTP_URL_EXPECTED) from None
+        raise ValueError(_(HTTP_URL_EXPECTED)) from None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname or not _valid_host(parts.hostname):
-        raise ValueError(HTTP_URL_EXPECTED)
+        raise ValueError(_(HTTP_URL_EXPECTED))
     if any(c.isspace() for c in url):
-        raise ValueError("must be a URL without spaces (write a space in a path as %20)")
+        raise ValueError(_("must be a URL without spaces (write a space in a path as %20)"))
     return url
 
 
 def host_name(value: Any) -> str:
     """'WWW.Example.vn' -> 'www.example.vn'; a scheme, port, path or anything else is refused."""
     if not isinstance(value, str) or not _valid_host(value.strip().lower()) or ":" in value:
-        raise ValueError(HOST_EXPECTED)
+        raise ValueError(_(HOST_EXPECTED))
     return value.strip().lower().removesuffix(".")
 
 
@@ -126,7 +144,7 @@ class SiteSettings(Strict):
         try:
             ZoneInfo(value)
         except Exception as exc:
-            raise ValueError("must be a time zone name like 'Asia/Ho_Chi_Minh'") from exc
+            raise ValueError(_("must be a time zone name like 'Asia/Ho_Chi_Minh'")) from exc
         return value
 
 
@@ -183,7 +201,7 @@ class ServerSettings(Strict):
     def _not_blank(cls, value: SecretStr | None) -> SecretStr | None:
         # A blank HMAC key lets anyone sign a push.
         if value is not None and not value.get_secret_value().strip():
-            raise ValueError("must not be empty (a blank secret would let anyone in)")
+            raise ValueError(_("must not be empty (a blank secret would let anyone in)"))
         return value
 
     @field_validator("api_tokens")
@@ -193,7 +211,8 @@ class ServerSettings(Strict):
         for index, token in enumerate(tokens):
             if not token.token.get_secret_value().strip():
                 name = token.name or index + 1
-                raise ValueError(f"token {name} must not be empty (a blank secret would let anyone in)")
+                message = _("token {name} must not be empty (a blank secret would let anyone in)")
+                raise ValueError(message.format(name=name))
         return [t if t.name else t.model_copy(update={"name": f"token-{i + 1}"}) for i, t in enumerate(tokens)]
 
 
@@ -250,7 +269,8 @@ class ShareSettings(Strict):
     def _known_networks(cls, value: list[str]) -> list[str]:
         unknown = [n for n in value if n not in SHARE_NETWORKS]
         if unknown:
-            raise ValueError(f"unknown network(s) {', '.join(unknown)}: use {', '.join(SHARE_NETWORKS)}")
+            message = _("unknown network(s) {unknown}: use {known}")
+            raise ValueError(message.format(unknown=", ".join(unknown), known=", ".join(SHARE_NETWORKS)))
         return value
 
     @field_validator("cors_origins")
@@ -258,7 +278,8 @@ class ShareSettings(Strict):
     def _origins(cls, value: list[str]) -> list[str]:
         for origin in value:
             if origin != "*" and not re.fullmatch(r"https?://[^/\s?#]+", origin):
-                raise ValueError(f"{origin!r} is not an origin: write 'https://portal.example.vn' (no path) or '*'")
+                message = _("{origin} is not an origin: write 'https://portal.example.vn' (no path) or '*'")
+                raise ValueError(message.format(origin=repr(origin)))
         return [o.lower() for o in value]
 
 
@@ -330,7 +351,7 @@ class ChannelSettings(Strict):
             return None
         match = re.fullmatch(r"\s*([01]\d|2[0-3]):([0-5]\d)\s*-\s*([01]\d|2[0-3]):([0-5]\d)\s*", value)
         if not match or match.group(1, 2) == match.group(3, 4):
-            raise ValueError('expected two different times like "22:00-06:00"')
+            raise ValueError(_('expected two different times like "22:00-06:00"'))
         return f"{match.group(1)}:{match.group(2)}-{match.group(3)}:{match.group(4)}"
 
 
@@ -425,54 +446,61 @@ def _interpolate(
 
 def _from_environment(name: str) -> tuple[str, str]:
     """(value, "") or ("", the problem): NAME, else the file NAME_FILE names (Docker secrets)."""
-    written = f"(written ${{{name}}})"
     file_variable = f"{name}_FILE"
+    names = {"name": name, "file_variable": file_variable, "written": f"${{{name}}}"}
     value = os.environ.get(name)
     if value and os.environ.get(file_variable):  # a stale .env value must not shadow the secret file
-        return "", f"has both {name} and {file_variable} set; set only one {written}"
+        return "", _("has both {name} and {file_variable} set; set only one (written {written})").format(**names)
     if value is not None and (value or file_variable not in os.environ):
         return value, ""
     if file_variable not in os.environ:
-        return "", f"needs environment variable {name}, which is not set {written}"
+        return "", _("needs environment variable {name}, which is not set (written {written})").format(**names)
     file_name = os.environ[file_variable]
     if not file_name.strip():
-        return "", f"needs environment variable {name}, which is not set, and {file_variable} is empty {written}"
-    shown = f"{name} is not set and {file_variable} names {file_name!r}"
+        message = _(
+            "needs environment variable {name}, which is not set, and {file_variable} is empty (written {written})"
+        )
+        return "", message.format(**names)
     try:
         content = Path(file_name).read_text(encoding="utf-8").strip()
     except FileNotFoundError:
-        return "", f"needs {name}: {shown}, which does not exist {written}"
+        why = _("which does not exist")
     except IsADirectoryError:
-        return "", f"needs {name}: {shown}, which is a directory, not a file {written}"
+        why = _("which is a directory, not a file")
     except PermissionError:
-        return "", f"needs {name}: {shown}, which this process may not read (permission denied) {written}"
+        why = _("which this process may not read (permission denied)")
     except UnicodeDecodeError:
-        return "", f"needs {name}: {shown}, which is not UTF-8 text {written}"
+        why = _("which is not UTF-8 text")
     except OSError as exc:
-        return "", f"needs {name}: {shown}, which cannot be read ({exc.strerror or exc}) {written}"
-    if not content:
-        return "", f"needs {name}: {shown}, which is empty {written}"
-    return content, ""
+        why = _("which cannot be read ({error})").format(error=exc.strerror or exc)
+    else:
+        if content:
+            return content, ""
+        why = _("which is empty")
+    message = _("needs {name}: {name} is not set and {file_variable} names {file}, {why} (written {written})")
+    return "", message.format(**names, file=repr(file_name), why=why)
 
 
 def _describe(loc: tuple[Any, ...], raw: dict[str, Any]) -> str:
     """('channels', 1, 'token') -> "[[channels]] #2 (name 'tg') key 'token'"."""
     if not loc:
-        return "top level"
+        return _("top level")
     head, *rest = loc
     if head in ("channels", "sources", "feeds") and rest and isinstance(rest[0], int):
         index = rest[0]
         items = raw.get(head) or []
         name = items[index].get("name") if index < len(items) and isinstance(items[index], dict) else None
-        label = f"[[{head}]] #{index + 1}" + (f" (name {name!r})" if name else "")
+        label = f"[[{head}]] #{index + 1}" + (" " + _("(name {name})").format(name=repr(name)) if name else "")
         keys = ".".join(str(p) for p in rest[1:])
-        return f"{label} key '{keys}'" if keys else label
+        return _("{table} key {key}").format(table=label, key=f"'{keys}'") if keys else label
     keys = ".".join(str(p) for p in rest)
-    return f"[{head}] key '{keys}'" if keys else f"[{head}]"
+    return _("{table} key {key}").format(table=f"[{head}]", key=f"'{keys}'") if keys else f"[{head}]"
 
 
 SHOWN_LENGTH = 80  # a longer value is shortened in messages
-_KINDS = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "an array"}
+_KINDS = {str: N_("a string"), int: N_("an integer"), float: N_("a number"), bool: N_("true or false"),
+          list: N_("an array")}  # fmt: skip
+_A_VALUE = N_("a value")
 
 
 def _shown(value: Any) -> str:
@@ -526,17 +554,54 @@ def _message(error: Any, secret: str = "") -> str:
     """What is wrong and what was given: the value itself, unless `secret` says why it is hidden."""
     kind = error["type"]
     if kind == "missing":
-        return "is required but missing"
+        return _("is required but missing")
     if kind == "extra_forbidden":
-        return "is not a known key (check the spelling; see docs/configuration.md)"
-    message = str(error["msg"]).removeprefix("Value error, ")
+        return _("is not a known key (check the spelling; see docs/configuration.md)")
+    message = _pydantic_message(error)
     given = error.get("input")
     if isinstance(given, dict | BaseModel):
         return message  # a table-level problem: its message names what is wrong
     if secret:
-        return f"{message} (got {_KINDS.get(type(given), 'a value')}; not shown, {secret})"
+        kind_given = _(_KINDS.get(type(given), _A_VALUE))
+        return _("{message} (got {kind}; not shown, {why})").format(message=message, kind=kind_given, why=secret)
     quoted = _shown(given)
-    return message if quoted in message else f"{message} (got {quoted})"
+    return message if quoted in message else _("{message} (got {value})").format(message=message, value=quoted)
+
+
+# Pydantic's own messages, by error type, in pydantic's words (the English stays as it was) so that
+# they can be translated; a type not listed keeps pydantic's English message.
+_PYDANTIC = {
+    "int_parsing": N_("Input should be a valid integer, unable to parse string as an integer"),
+    "int_type": N_("Input should be a valid integer"),
+    "int_from_float": N_("Input should be a valid integer, got a number with a fractional part"),
+    "float_parsing": N_("Input should be a valid number, unable to parse string as a number"),
+    "float_type": N_("Input should be a valid number"),
+    "bool_parsing": N_("Input should be a valid boolean, unable to interpret input"),
+    "bool_type": N_("Input should be a valid boolean"),
+    "string_type": N_("Input should be a valid string"),
+    "list_type": N_("Input should be a valid list"),
+    "dict_type": N_("Input should be a valid dictionary"),
+    "greater_than": N_("Input should be greater than {gt}"),
+    "greater_than_equal": N_("Input should be greater than or equal to {ge}"),
+    "less_than": N_("Input should be less than {lt}"),
+    "less_than_equal": N_("Input should be less than or equal to {le}"),
+    "literal_error": N_("Input should be {expected}"),
+    "string_pattern_mismatch": N_("String should match pattern '{pattern}'"),
+}
+
+
+def _pydantic_message(error: Any) -> str:
+    """The error's message in the operator's language; our validators' ValueErrors are translated already."""
+    message = str(error["msg"]).removeprefix("Value error, ")
+    template = _PYDANTIC.get(error["type"])
+    context = {k: str(v) for k, v in (error.get("ctx") or {}).items()}
+    if template is None or template.format(**context) != message:
+        return message  # pydantic worded it differently (another version): keep its words
+    if "expected" in context:  # "'text' or 'json'": the list's own "or" is a word to translate
+        head, _sep, last = context["expected"].rpartition(" or ")
+        or_ = _(" or ")
+        context["expected"] = f"{head}{or_}{last}" if head else last
+    return _(template).format(**context)
 
 
 def _format(
@@ -555,13 +620,13 @@ def _format(
         if any(unresolved[: len(loc)] == loc for unresolved in env.unresolved):
             continue  # already reported: the environment variable it (or an item of it) needs is missing
         if len(loc) == 1 and error["type"] == "missing":
-            problems.append(f"{origin}: [{loc[0]}] section is missing")
+            problems.append(_("{origin}: [{section}] section is missing").format(origin=origin, section=loc[0]))
             continue
         secret = ""
         if _is_secret_field(model, tuple(error["loc"])):
-            secret = "it is a secret"
+            secret = _("it is a secret")
         elif _overlaps(loc, env.hidden):
-            secret = "it comes from the environment"
+            secret = _("it comes from the environment")
         problems.append(f"{origin}: {_describe(loc, raw)} {_message(error, secret)}")
     return problems
 
@@ -581,24 +646,26 @@ def _typed_items(
     registry, load = (CHANNELS, channel_class) if table == "channels" else (SOURCES, source_class)
     items = raw.get(table, [])
     if not isinstance(items, list):
-        problems.append(f"{origin}: {table} must be an array of tables ([[{table}]])")
+        message = _("{origin}: {table} must be an array of tables ([[{table}]])")
+        problems.append(message.format(origin=origin, table=table))
         return []
     validated: list[Any] = []
     names: set[str] = set()
     for index, item in enumerate(items):
         where = _describe((table, index), raw)
         if not isinstance(item, dict):
-            problems.append(f"{origin}: {where} must be a table")
+            problems.append(_("{origin}: {where} must be a table").format(origin=origin, where=where))
             continue
         kind = item.get("type")
         if not isinstance(kind, str) or kind not in registry:
             known = ", ".join(sorted(registry))
             given = (
-                "not shown, it comes from the environment"
+                _("not shown, it comes from the environment")
                 if env and _overlaps((table, index, "type"), env.hidden)
                 else _shown(kind)
             )
-            problems.append(f"{origin}: {where} key 'type' must be one of: {known} (got {given})")
+            message = _("{origin}: {where} key 'type' must be one of: {known} (got {value})")
+            problems.append(message.format(origin=origin, where=where, known=known, value=given))
             continue
         model = load(kind).settings_model
         try:
@@ -607,7 +674,8 @@ def _typed_items(
             problems.extend(_format(exc, raw, origin, (table, index), model=model, env=env))
             continue
         if entry.name in names:
-            problems.append(f"{origin}: {where} key 'name' repeats {entry.name!r}; names must be unique")
+            message = _("{origin}: {where} key 'name' repeats {name}; names must be unique")
+            problems.append(message.format(origin=origin, where=where, name=repr(entry.name)))
         names.add(entry.name)
         validated.append(entry)
     return validated
@@ -619,11 +687,12 @@ def load_settings(path: str | Path | None = None, env: Environment | None = None
     config_path = Path(path or env.config)
     origin = str(config_path)
     if not config_path.is_file():
-        raise ConfigError([f"{origin}: config file not found (set DISTRIBUTOR_CONFIG or pass --config)"])
+        message = _("{origin}: config file not found (set DISTRIBUTOR_CONFIG or pass --config)")
+        raise ConfigError([message.format(origin=origin)])
     try:
         raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError([f"{origin}: not valid TOML: {exc}"]) from exc
+        raise ConfigError([_("{origin}: not valid TOML: {error}").format(origin=origin, error=exc)]) from exc
     return settings_from_dict(raw, origin=origin, env=env)
 
 
@@ -632,7 +701,7 @@ def settings_from_dict(raw: dict[str, Any], *, origin: str = "<config>", env: En
     missing: list[tuple[Location, str]] = []
     env_trace = _EnvTrace()
     raw = _interpolate(raw, (), missing, env_trace.hidden)
-    env_trace.unresolved.update(loc for loc, _ in missing)
+    env_trace.unresolved.update(loc for loc, _problem in missing)
     problems = [f"{origin}: {_describe(loc, raw)} {message}" for loc, message in missing]
     raw.setdefault("redis", {})
     raw.setdefault("paths", {})
@@ -658,19 +727,23 @@ def _cross_checks(settings: Settings, origin: str) -> list[str]:
     problems = []
     feed_names = [f.name for f in settings.feeds]
     for name in {n for n in feed_names if feed_names.count(n) > 1}:
-        problems.append(f"{origin}: [[feeds]] name {name!r} is used twice; names must be unique")
+        message = _("{origin}: [[feeds]] name {name} is used twice; names must be unique")
+        problems.append(message.format(origin=origin, name=repr(name)))
     source_names = {s.name for s in settings.sources}
     for feed in settings.feeds:
         for unknown in set(feed.filters.sources) - source_names:
-            problems.append(f"{origin}: [[feeds]] {feed.name!r} key 'filters.sources' names unknown source {unknown!r}")
+            message = _("{origin}: [[feeds]] {feed} key 'filters.sources' names unknown source {source}")
+            problems.append(message.format(origin=origin, feed=repr(feed.name), source=repr(unknown)))
     token_names = [t.name for t in settings.server.api_tokens]
     for name in sorted({n for n in token_names if token_names.count(n) > 1}):
-        problems.append(
-            f"{origin}: [server] api_tokens name {name!r} is used twice (unnamed tokens are named token-1, token-2 "
+        message = _(
+            "{origin}: [server] api_tokens name {name} is used twice (unnamed tokens are named token-1, token-2 "
             "... by position); the audit log must tell who acted"
         )
+        problems.append(message.format(origin=origin, name=repr(name)))
     for name in sorted({"hmac", "local"} & set(token_names)):
-        problems.append(f"{origin}: [server] api_tokens name {name!r} is reserved for the audit log; pick another")
+        message = _("{origin}: [server] api_tokens name {name} is reserved for the audit log; pick another")
+        problems.append(message.format(origin=origin, name=repr(name)))
     problems.extend(_approval_checks(settings, origin))
     # A channel type whose keys depend on other tables (Zalo's cover on [site] logo) says so itself.
     names = {"channels": [{"name": c.name} for c in settings.channels]}
@@ -692,10 +765,13 @@ def _approval_checks(settings: Settings, origin: str) -> list[str]:
         if target is None:
             continue
         if target == channel.name:
-            problems.append(f"{origin}: {where} names the channel itself; name the editors' channel instead")
+            message = _("{origin}: {where} names the channel itself; name the editors' channel instead")
+            problems.append(message.format(origin=origin, where=where))
         elif target not in names:
             known = ", ".join(sorted(names))
-            problems.append(f"{origin}: {where} names unknown channel {target!r} (channels: {known})")
+            message = _("{origin}: {where} names unknown channel {name} (channels: {known})")
+            problems.append(message.format(origin=origin, where=where, name=repr(target), known=known))
         elif not channel.approval:
-            problems.append(f"{origin}: {where} is set but approval is false: nothing would ever be previewed")
+            message = _("{origin}: {where} is set but approval is false: nothing would ever be previewed")
+            problems.append(message.format(origin=origin, where=where))
     return problems

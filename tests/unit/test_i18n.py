@@ -43,6 +43,34 @@ def test_a_new_untranslated_string_is_caught(tmp_path: Path, monkeypatch: pytest
         i18n.jinja_environment.cache_clear()
 
 
+def test_a_new_untranslated_help_text_or_config_error_is_caught(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "cli.py").write_text(
+        '''
+@app.command()
+def check(force: Annotated[bool, typer.Option(help=_("Overwrite existing files."))] = False) -> None:
+    """Validate the configuration.
+
+    Every problem is printed with its location."""
+
+
+def helper() -> None:
+    """Not a command: its docstring is no help text."""
+''',
+        encoding="utf-8",
+    )
+    (tmp_path / "cli_examples.py").write_text('label = _("Example:")\n', encoding="utf-8")
+    (tmp_path / "settings.py").write_text(
+        'raise ValueError(_("must be a time zone name like {zone}").format(zone=repr(z)))\n', encoding="utf-8"
+    )
+    monkeypatch.setattr(i18n, "PACKAGE", tmp_path)
+    monkeypatch.setattr(i18n, "LOCALE_DIR", tmp_path / "locale")
+    help_text = "Validate the configuration.\n\nEvery problem is printed with its location."
+    expected = sorted(["Example:", "Overwrite existing files.", help_text, "must be a time zone name like {zone}"])
+    assert i18n.missing("vi", "cli") == expected
+
+
 @pytest.mark.parametrize(
     ("header", "expected"),
     [
