@@ -16,7 +16,7 @@ from typing import Any, Literal, Protocol
 
 from distributor import text as textlib
 from distributor.context import Context
-from distributor.errors import ChannelError
+from distributor.errors import N_, ChannelError, Refusal
 from distributor.ledger import AWAITING
 from distributor.logs import event
 from distributor.models import Post
@@ -47,7 +47,7 @@ class Deliverer(Protocol):
     def deliver(self, article_id: str, channel: str, countdown: float = 0) -> None: ...
 
 
-class NothingToDecide(LookupError):
+class NothingToDecide(Refusal, LookupError):
     """The article has no delivery (on that channel): the message says which."""
 
 
@@ -70,11 +70,14 @@ def decide(
     anyway). Raises NothingToDecide when there is no delivery to look at."""
     names = [c.name for c in ctx.settings.channels]
     if channel is not None and channel not in names:
-        raise NothingToDecide(f"no channel named {textlib.quoted(channel)} in the config")
+        raise NothingToDecide(N_("no channel named {channel} in the config"), channel=textlib.quoted(channel))
     records = ctx.ledger.for_article(article_id, [channel] if channel else names)
     if not records:
-        where = f" to {channel}" if channel else ""
-        raise NothingToDecide(f"no delivery of article {textlib.quoted(article_id)}{where}")
+        if channel:
+            raise NothingToDecide(
+                N_("no delivery of article {article} to {channel}"), article=textlib.quoted(article_id), channel=channel
+            )
+        raise NothingToDecide(N_("no delivery of article {article}"), article=textlib.quoted(article_id))
     if channel is None:  # the whole article: the channels that hold deliveries, not every other one
         gated = {c.name for c in ctx.settings.channels if c.approval}
         held = [d for d in records if d.state in (AWAITING, "rejected") or d.channel in gated]

@@ -22,6 +22,7 @@ from typing import Any
 import redis
 
 from distributor.context import Context
+from distributor.errors import N_, Refusal
 from distributor.settings import parse_duration
 from distributor.urls import mask_urls
 
@@ -100,8 +101,9 @@ def since_time(value: str | None, now: float | None = None) -> float | None:
     try:
         when = datetime.fromisoformat(value.strip())
     except ValueError:
-        raise ValueError(
-            f"since {value[:80]!r} is neither a duration like '7d', '12h' nor an ISO date like '2026-05-01'"
+        raise Refusal(
+            N_("since {value} is neither a duration like '7d', '12h' nor an ISO date like '2026-05-01'"),
+            value=repr(value[:80]),
         ) from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)

@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from distributor.cli_exit import ExitCode
-from distributor.errors import ConfigError, SourceError
+from distributor.errors import ConfigError, Refusal, SourceError
 from distributor.i18n import cli_gettext as _
 from distributor.ledger import AWAITING
 from distributor.settings import Settings, load_settings
@@ -67,6 +67,14 @@ def fail(message: str, code: ExitCode = ExitCode.FAILED) -> typer.Exit:
     """Print an error and return the exit to raise: `raise fail(...)` keeps the code documented."""
     error(message)
     return typer.Exit(code)
+
+
+def said(exc: BaseException) -> str:
+    """An error's message in the operator's language where it carries its template
+    (`errors.Refusal`); other errors as they are."""
+    if isinstance(exc, Refusal):
+        return _(exc.template).format(**exc.fields)
+    return str(exc)
 
 
 def emit_json(data: object) -> None:
@@ -624,9 +632,9 @@ def _decide(
     except approval.NothingToDecide as exc:
         _audit(ctx, decision, target, "refused", str(exc))
         if as_json:
-            emit_json({"article_id": article_id, "action": decision, "error": str(exc)})
+            emit_json({"article_id": article_id, "action": decision, "error": str(exc)})  # scripts: English
         else:
-            error(str(exc))
+            error(said(exc))
         raise typer.Exit(ExitCode.NOT_FOUND) from None
     sent = {name: result for _id, name, result in dispatch.results}
     done = any(o.done for o in outcomes)
@@ -679,7 +687,7 @@ def audit_log(
     try:
         start = audit.since_time(since)
     except ValueError as exc:
-        raise fail(f"--since: {exc}", ExitCode.USAGE) from None
+        raise fail(f"--since: {said(exc)}", ExitCode.USAGE) from None
     ctx = _context(config)
     entries = audit.read(ctx, start, limit)
     if as_json:
@@ -710,7 +718,7 @@ def retract(
         article_id = corrections.article_reference(ctx, article, channel)
     except ValueError as exc:
         _audit(ctx, "retract", target, "refused", str(exc))
-        raise fail(f"{article}: {exc}", ExitCode.NOT_FOUND) from None
+        raise fail(f"{article}: {said(exc)}", ExitCode.NOT_FOUND) from None
     report = corrections.retract(ctx, article_id, InlineDispatcher(ctx), channel=channel, reason=reason)
     _audit(ctx, "retract", target, "retracted", "; ".join(f"{o.channel}: {o.outcome}" for o in report))
     if as_json:
@@ -783,7 +791,7 @@ def shares_top(
         else:
             raise ValueError(_("--by must be shares, clicks or engagement, got {value}").format(value=repr(by)))
     except ValueError as exc:
-        raise fail(str(exc), ExitCode.USAGE) from None
+        raise fail(said(exc), ExitCode.USAGE) from None
     articles = {a.id: a for a in ctx.store.get_many([r[0] for r in rows])}
     if as_json:
         listed = [
@@ -818,7 +826,7 @@ def shares_export(
     try:
         total = share_export.count(ctx, period)
     except ValueError as exc:
-        raise fail(str(exc), ExitCode.USAGE) from None
+        raise fail(said(exc), ExitCode.USAGE) from None
     try:
         stream = out.open("w", encoding="utf-8", newline="") if out else sys.stdout
     except OSError as exc:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from distributor import logs
 from distributor.context import Context
 from distributor.delivery import backoff, post_hash
-from distributor.errors import ChannelError
+from distributor.errors import N_, ChannelError, Refusal
 from distributor.ledger import Delivery, OpClaim
 from distributor.models import Article, Post, Receipt
 
@@ -262,16 +262,16 @@ def article_reference(ctx: Context, reference: str, channel: str | None = None) 
     from distributor.urls import article_id, is_http_url
 
     if channel is not None and channel not in {c.name for c in ctx.settings.channels}:
-        raise ValueError(f"no channel named {quoted(channel)} in the configuration")
+        raise Refusal(N_("no channel named {channel} in the config"), channel=quoted(channel))
     if re.fullmatch(r"[0-9a-f]{16}", reference):
         found = reference
     elif is_http_url(reference):
         found = article_id(reference)
     else:
-        raise ValueError("not an article id (16 hex digits) or an http(s) URL")
+        raise Refusal(N_("not an article id (16 hex digits) or an http(s) URL"))
     names = [c.name for c in ctx.settings.channels]
     if ctx.store.get(found) is None and not ctx.ledger.for_article(found, names):
-        raise ValueError("no such article here (neither stored nor delivered)")
+        raise Refusal(N_("no such article here (neither stored nor delivered)"))
     return found
 
 

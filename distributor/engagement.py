@@ -21,7 +21,7 @@ from datetime import timedelta
 
 from distributor.channels.base import Channel, EngagementUnavailable
 from distributor.context import Context
-from distributor.errors import ChannelError
+from distributor.errors import N_, ChannelError, Refusal
 from distributor.ledger import Delivery
 from distributor.models import Receipt
 from distributor.ratelimit import RateLimiter
@@ -201,7 +201,7 @@ def top_engaged(ctx: Context, period: str = "all", limit: int = 10, scan: int = 
     """The articles whose posts the platforms report most engagement for (every metric of every
     channel added up), among the newest `scan` articles published in `period`."""
     if period != "all" and period not in PERIOD_DAYS:
-        raise ValueError(f"unknown period {period!r}: use day, week, month or all")
+        raise Refusal(N_("unknown period {period}: use day, week, month or all"), period=repr(period))
     articles = ctx.store.newest(0, scan)
     if period != "all":
         since = time.time() - PERIOD_DAYS[period] * 86400

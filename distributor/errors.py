@@ -9,6 +9,23 @@ class DistributorError(Exception):
     """Base of every error this package raises on purpose."""
 
 
+def N_(message: str) -> str:
+    """Marks an English template for the cli catalog (`python -m distributor.i18n update` extracts
+    it) without translating it here: the front end that shows it does."""
+    return message
+
+
+class Refusal(DistributorError, ValueError):
+    """A request refused for a reason the operator reads: an English template (marked with `N_`)
+    and its named fields. `str()` is English (the API and the logs); the command line says it in the
+    operator's language with `i18n.cli_gettext(template).format(**fields)` (`cli.said`)."""
+
+    def __init__(self, template: str, **fields: object) -> None:
+        self.template = template
+        self.fields = fields
+        super().__init__(template.format(**fields))
+
+
 class ConfigError(DistributorError):
     """Invalid configuration; `problems` holds one located message per problem."""
 

@@ -41,7 +41,18 @@ SOURCES: dict[str, list[tuple[str, str]]] = {
         ("web/console/**/*.py", "python"),
         ("web/templates/console/**/*.html", "jinja2"),
     ],
-    "cli": [("cli.py", "python"), ("cli.py", "commands"), ("cli_*.py", "python"), ("settings.py", "python")],
+    "cli": [
+        ("cli.py", "python"),
+        ("cli.py", "commands"),
+        ("cli_*.py", "python"),
+        ("settings.py", "python"),
+        # Refusals (errors.Refusal) whose templates the command line translates:
+        ("approval.py", "python"),
+        ("corrections.py", "python"),
+        ("audit.py", "python"),
+        ("shares.py", "python"),
+        ("engagement.py", "python"),
+    ],
     "mail": [("channels/templates/email*.j2", "jinja2")],
 }
 KEYWORDS = {**extract.DEFAULT_KEYWORDS, "_": None, "gettext": None, "ngettext": (1, 2), "N_": None}

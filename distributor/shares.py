@@ -21,6 +21,7 @@ from datetime import datetime, timedelta, tzinfo
 import redis
 
 from distributor import counters
+from distributor.errors import N_, Refusal
 from distributor.keys import Keys
 from distributor.urls import with_params
 
@@ -287,7 +288,7 @@ class Shares:
         if period == "all":
             return self.keys.shares_top("all")
         if period not in PERIODS:
-            raise ValueError(f"unknown period {period!r}: use day, week, month or all")
+            raise Refusal(N_("unknown period {period}: use day, week, month or all"), period=repr(period))
         today = self.now()
         days = [self.keys.shares_top(f"day:{self.day(today - timedelta(days=n))}") for n in range(PERIODS[period])]
         target = self.keys.shares_top(f"{period}:{self.day(today)}:sum")

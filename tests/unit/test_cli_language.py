@@ -17,6 +17,7 @@ from distributor.cli import app
 from distributor.cli_exit import ExitCode
 from distributor.errors import ConfigError
 from distributor.settings import load_settings
+from tests.unit.test_cli import config  # noqa: F401  (the CLI's config fixture)
 
 UNSET = ("DISTRIBUTOR_LANG", "LC_ALL", "LC_MESSAGES", "LANG", "LANGUAGE")
 
@@ -108,3 +109,30 @@ def test_a_translation_keeps_every_placeholder(domain: str) -> None:
     changed = [m.id for m in catalog if m.id and m.string and sorted(FIELD.findall(str(m.id))) !=
                sorted(FIELD.findall(str(m.string)))]  # fmt: skip
     assert changed == []
+
+
+def test_a_refusal_is_said_in_the_operators_language_and_stays_english_for_scripts(
+    monkeypatch: pytest.MonkeyPatch,
+    config: Path,  # noqa: F811
+) -> None:
+    """`errors.Refusal` carries its template: the command line translates it, the audit log, the
+    API and `--json` keep the English text."""
+    import json
+
+    runner = CliRunner()
+    monkeypatch.setenv("DISTRIBUTOR_LANG", "vi")
+    retract = runner.invoke(app, ["retract", "0123456789abcdef", "--config", str(config)])
+    assert retract.exit_code == ExitCode.NOT_FOUND
+    assert "không có bài viết này ở đây (chưa lưu, chưa đăng)" in retract.output
+    approve = runner.invoke(app, ["approve", "0123456789abcdef", "--config", str(config)])
+    assert "bài viết '0123456789abcdef' không có lượt đăng nào" in approve.output
+    scripted = runner.invoke(app, ["approve", "0123456789abcdef", "--json", "--config", str(config)])
+    assert json.loads(scripted.stdout)["error"] == "no delivery of article '0123456789abcdef'"
+    period = runner.invoke(app, ["shares", "top", "--period", "year", "--config", str(config)])
+    assert period.exit_code == ExitCode.USAGE and "không rõ khoảng thời gian 'year'" in period.output
+    monkeypatch.setenv("DISTRIBUTOR_LANG", "en")
+    assert "no such article here" in runner.invoke(app, ["retract", "0123456789abcdef", "--config", str(config)]).output
+    audit = json.loads(runner.invoke(app, ["audit", "--json", "--config", str(config)]).stdout)["entries"]
+    assert {e["detail"] for e in audit if e["action"] == "retract"} == {
+        "no such article here (neither stored nor delivered)"
+    }
