@@ -53,7 +53,8 @@ class Shared:
 
 
 class ArticleCache:
-    """Article id -> (URL, title), read through one EVALSHA that returns only those two fields."""
+    """Article id -> (URL, title), read through one EVALSHA that returns only those two fields.
+    While Redis is unreachable an entry past its `CACHE_TTL` is still used (stale beats a 503)."""
 
     def __init__(self, client: aioredis.Redis, keys: Keys) -> None:
         self.client = client
@@ -66,7 +67,12 @@ class ArticleCache:
         entry = self._entries.get(article_id)
         if entry is not None and entry[0] > now:
             return entry[1]
-        found = await self._script(keys=[self.keys.article(article_id)])
+        try:
+            found = await self._script(keys=[self.keys.article(article_id)])
+        except (redis.RedisError, OSError):
+            if entry is not None and entry[1] is not None:
+                return entry[1]  # Redis is down: a URL a minute old beats no redirect at all
+            raise
         shared = Shared(str(found[0]), str(found[1])) if found else None
         self._entries[article_id] = (now + (CACHE_TTL if shared else MISS_TTL), shared)
         self._entries.move_to_end(article_id)

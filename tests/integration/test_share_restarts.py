@@ -94,8 +94,45 @@ def test_clicks_on_our_posts_count_exactly_across_redis_and_web_restarts(tmp_pat
             redis_.start()  # forgets the loaded script; the web process's connections are dead
             clicks(base, 10)
             assert total() == 20
+            redis_.kill()  # and left down: a reader still reaches an article this process knows
+            clicks(base, 3)
+            unknown = requests.get(f"{base}/r/0123456789abcdef/outbox", allow_redirects=False, timeout=5)
+            assert unknown.status_code == 503  # never seen here: no guess at its URL
+            redis_.start()
+            assert total() == 20  # the clicks during the outage were redirected, not counted
         with server(config, tmp_path / "web2.log") as base:
             clicks(base, 5)
         redis_.kill()
         redis_.start()
         assert total() == 25
+
+
+def test_a_share_click_during_a_long_outage_still_redirects(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The share path caches an article's URL for a minute; with Redis down longer than that, the
+    entry it has is used rather than answering 503."""
+    import asyncio
+
+    import redis.asyncio as aioredis
+
+    from distributor.web import share_counter
+
+    with redis_server(tmp_path / "redis") as redis_:
+        _config, ctx, article_id = article_on(tmp_path, redis_.url, "stale:")
+        monkeypatch.setattr(share_counter, "CACHE_TTL", 0.0)  # every entry is past its time at once
+
+        async def clicks_through_an_outage() -> None:
+            client = aioredis.Redis.from_url(redis_.url, socket_timeout=1, decode_responses=True)
+            cache = share_counter.ArticleCache(client, ctx.keys)
+            first = await cache.get(article_id)
+            assert first is not None and first.url.startswith("https://portal.example.gov.vn/")
+            redis_.kill()
+            again = await cache.get(article_id)
+            assert again is not None and again.url == first.url
+            try:
+                await cache.get("0123456789abcdef")
+            except (redis_py.RedisError, OSError):
+                pass  # an article it never saw: the outage answer, not a guess
+            else:
+                raise AssertionError("an unknown article was answered while Redis was down")
+
+        asyncio.run(clicks_through_an_outage())
