@@ -124,7 +124,20 @@ def edit(ctx: Context, article_id: str, channel_name: str) -> OpResult:
     key = record.key
     try:
         if channel.settings.on_edit == "repost":
-            receipt = _repost(channel, post, record, claim)
+            member = f"{key}:v{claim.version}"
+            gate = ctx.admission.enter(channel.settings, member)  # a new post: breaker, slot, spacing
+            if gate.wait > 0:
+                ledger.op_wait(article_id, channel_name, claim, time.time() + gate.wait, gate.reason)
+                return OpResult("retry", retry_in=gate.wait, detail=gate.reason)
+            try:
+                receipt = _repost(channel, post, record, claim)
+            except ChannelError as exc:
+                ctx.admission.leave(channel_name, member, exc)
+                raise
+            except Exception:
+                ctx.admission.leave(channel_name, member, ChannelError("unexpected error", maybe_sent=True))
+                raise
+            ctx.admission.leave(channel_name, member, None)
             if receipt is None:
                 message = "a worker stopped mid-repost; the new post may exist: check the platform"
                 return _edit_ended(

@@ -618,6 +618,13 @@ class Ledger:
         )
         return self._end_op(article_id, channel, claim, "retry", {field: error}, next_due=due) != "lost"
 
+    def op_wait(self, article_id: str, channel: str, claim: OpClaim, due: float, reason: str) -> bool:
+        """The claimed edit waits for the channel (circuit, spacing): try again at `due` without
+        spending an attempt, `reason` shown as the edit's note."""
+        attempts = max(0, self.op_attempts(article_id, channel) - 1)  # the claim counted one
+        fields: dict[str, str | float] = {"edit_error": reason, "op_attempts": attempts}
+        return self._end_op(article_id, channel, claim, "retry", fields, next_due=due) != "lost"
+
     def op_attempts(self, article_id: str, channel: str) -> int:
         return int(self.redis.hget(self.keys.delivery(article_id, channel), "op_attempts") or 0)
 

@@ -203,6 +203,35 @@ def test_a_channel_that_cannot_edit_records_why_and_reposts_only_when_asked(make
     assert ctx.ledger.history(article.id, "copy")[-1]["event"] == "reposted"
 
 
+def test_a_repost_is_a_new_post_that_waits_for_the_channels_spacing_and_circuit(
+    make_settings, fake: WebhookFake
+) -> None:  # type: ignore[no-untyped-def]
+    """`on_edit = "repost"` makes a second post: `min_interval` and an open or paused circuit hold it
+    as they hold a first post, without spending its attempts."""
+    ctx = make(make_settings, fake, {"name": "copy", "type": "outbox", "path": "", "on_edit": "repost",
+                                      "min_interval": "1h"})  # fmt: skip
+    article = posted(ctx)  # the first post took the channel's slot: the next may go in an hour
+    update(ctx, Recorder(ctx), "Quyết định số 124 (đính chính)")
+    due_now(ctx, article.id, "copy")
+    waited = corrections.edit(ctx, article.id, "copy")
+    assert waited.state == "retry" and waited.retry_in > 0 and waited.detail.startswith("spaced: posting at")
+    assert ctx.ledger.op_attempts(article.id, "copy") == 0  # waiting is not a failed attempt
+    record = ctx.ledger.get(article.id, "copy")
+    assert record is not None and len(record.posts) == 1 and record.edit_error.startswith("spaced:")
+    assert [line["title"] for line in lines(ctx) if line.get("channel") == "copy"] == ["Quyết định số 123"]
+
+    ctx.admission.now = lambda: time.time() + 3601  # the hour has passed ...
+    ctx.admission.pause("copy", "token revoked")  # ... but an operator paused the channel
+    due_now(ctx, article.id, "copy")
+    paused = corrections.edit(ctx, article.id, "copy")
+    assert paused.state == "retry" and "paused" in paused.detail
+    ctx.admission.resume("copy")
+    due_now(ctx, article.id, "copy")
+    assert corrections.edit(ctx, article.id, "copy").state == "done"
+    titles = [line["title"] for line in lines(ctx) if line.get("channel") == "copy"]
+    assert titles == ["Quyết định số 123", "Quyết định số 124 (đính chính)"]
+
+
 def test_retraction_deletes_what_it_can_and_reports_the_rest(make_settings, fake: WebhookFake) -> None:  # type: ignore[no-untyped-def]
     mail = {"type": "email", "host": "127.0.0.1", "sender": "tin@example.gov.vn", "recipients": ["a@example.org"]}
     ctx = make(
