@@ -122,6 +122,9 @@ def edit(ctx: Context, article_id: str, channel_name: str) -> OpResult:
         return _edit_ended(ledger.edited(article_id, channel_name, claim, next_due))
     posts = list(record.posts)
     key = record.key
+    held = _held(ctx, article_id, channel_name, claim)
+    if held is not None:
+        return held
     try:
         if channel.settings.on_edit == "repost":
             member = f"{key}:v{claim.version}"
@@ -174,6 +177,20 @@ def edit(ctx: Context, article_id: str, channel_name: str) -> OpResult:
     return _edit_ended(outcome, detail=event)
 
 
+HELD_WAIT = 600.0  # a paused channel's edits and deletions look again this often (and at its resume)
+
+
+def _held(ctx: Context, article_id: str, channel: str, claim: OpClaim) -> OpResult | None:
+    """A channel paused (expired credentials, an operator) holds its edits and deletions as it holds
+    its posts: they wait, spending no attempt, and go when it is resumed."""
+    health = ctx.admission.health(channel)
+    if health.breaker != "paused":
+        return None
+    reason = f"waiting: the channel is paused: {health.reason}"
+    ctx.ledger.op_wait(article_id, channel, claim, time.time() + HELD_WAIT, reason)
+    return OpResult("retry", retry_in=HELD_WAIT, detail=reason)
+
+
 def _repost(channel: object, post: Post, record: Delivery, claim: OpClaim) -> Receipt | None:
     """A new post for `on_edit = "repost"`, under the first post's crash rules: None when a crash
     leaves its fate unknown and nothing can tell."""
@@ -208,6 +225,11 @@ def _op_failed(
     deleting = ledger.get(article_id, channel)
     is_delete = deleting is not None and deleting.state == "deleting"
     attempts = ledger.op_attempts(article_id, channel)
+    if exc.auth:  # expired or revoked credentials: pause the channel and wait for the operator
+        ctx.admission.pause(channel, message)
+        held = _held(ctx, article_id, channel, claim)
+        if held is not None:
+            return held
     if not exc.permanent and attempts < ctx.settings.worker.max_attempts:
         delay = exc.retry_after if exc.retry_after is not None else backoff(attempts, ctx.settings.worker.retry_backoff)
         ledger.op_retry(article_id, channel, claim, time.time() + delay, message)
@@ -250,6 +272,9 @@ def delete(ctx: Context, article_id: str, channel_name: str) -> OpResult:
         return OpResult("failed", detail="channel not configured")
     posts = list(record.posts) if record else []
     key = f"{article_id}:{channel_name}"
+    held = _held(ctx, article_id, channel_name, claim)
+    if held is not None:
+        return held
     try:
         for receipt in posts:  # a repeated deletion of a deleted post is a success (channel contract)
             channel.delete(receipt, key)

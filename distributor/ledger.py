@@ -613,17 +613,34 @@ class Ledger:
 
     def op_retry(self, article_id: str, channel: str, claim: OpClaim, due: float, error: str) -> bool:
         """A transient failure of the claimed edit or deletion: try again at `due`."""
-        field = (
-            "edit_error" if self.redis.hget(self.keys.delivery(article_id, channel), "op_kind") == "edit" else "error"
-        )
-        return self._end_op(article_id, channel, claim, "retry", {field: error}, next_due=due) != "lost"
+        return self._end_op(article_id, channel, claim, "retry", {self._op_note(article_id, channel): error},
+                            next_due=due) != "lost"  # fmt: skip
 
     def op_wait(self, article_id: str, channel: str, claim: OpClaim, due: float, reason: str) -> bool:
-        """The claimed edit waits for the channel (circuit, spacing): try again at `due` without
-        spending an attempt, `reason` shown as the edit's note."""
+        """The claimed edit or deletion waits for the channel (paused, spaced): try again at `due`
+        without spending an attempt, `reason` shown as its note."""
         attempts = max(0, self.op_attempts(article_id, channel) - 1)  # the claim counted one
-        fields: dict[str, str | float] = {"edit_error": reason, "op_attempts": attempts}
+        fields: dict[str, str | float] = {self._op_note(article_id, channel): reason, "op_attempts": attempts}
         return self._end_op(article_id, channel, claim, "retry", fields, next_due=due) != "lost"
+
+    def _op_note(self, article_id: str, channel: str) -> str:
+        """Where a pending operation's note goes: `edit_error` for an edit, `error` for a deletion."""
+        kind = self.redis.hget(self.keys.delivery(article_id, channel), "op_kind")
+        return "edit_error" if kind == "edit" else "error"
+
+    def wake_ops(self, channel: str) -> int:
+        """Make the channel's waiting edits and deletions due now (the sweep sends them): the
+        channel was resumed. Returns how many."""
+        members = [m for m in self.redis.zrange(self.keys.post_ops_due(), 0, -1) if m.partition(":")[2] == channel]
+        if members:
+            pipe = self.redis.pipeline()
+            pipe.zadd(self.keys.post_ops_due(), dict.fromkeys(members, 0))
+            for member in members:
+                article_id = member.partition(":")[0]
+                if self.redis.hget(self.keys.delivery(article_id, channel), "op_kind") == "edit":
+                    pipe.hset(self.keys.delivery(article_id, channel), "edit_due", 0)
+            pipe.execute()
+        return len(members)
 
     def op_attempts(self, article_id: str, channel: str) -> int:
         return int(self.redis.hget(self.keys.delivery(article_id, channel), "op_attempts") or 0)

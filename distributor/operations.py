@@ -70,6 +70,7 @@ def redispatch_waiting(ctx: Context, channel: str, deliver: Deliver) -> int:
     waiting = [(a, c) for a, c in ctx.ledger.overdue(grace=-1e12, limit=100_000) if c == channel]
     for article_id, name in waiting:
         deliver(article_id, name)
+    ctx.ledger.wake_ops(channel)  # held edits and deletions: the next sweep sends them
     return len(waiting)
 
 

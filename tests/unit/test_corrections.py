@@ -360,3 +360,32 @@ def test_retract_on_remove_is_confirmed_by_an_unchanged_listing(make_settings, t
     second = pipeline.poll_source(ctx, "files", dispatch)
     assert second.not_modified and second.retracted == [article_id]
     assert ctx.ledger.get(article_id, "outbox").state == "deleted"
+
+
+def test_revoked_credentials_hold_a_deletion_until_the_channel_is_resumed(make_settings, fake: WebhookFake) -> None:  # type: ignore[no-untyped-def]
+    """An expired or revoked token pauses the channel; its deletion waits, spending no attempt, and
+    goes once the operator has fixed the token and resumed the channel."""
+    from distributor import operations
+    from tests.fakes.facebook import PAGE_ID, PAGE_TOKEN, FakeFacebook
+
+    with FakeFacebook() as graph:
+        page = {"name": "fb", "type": "facebook", "page_id": PAGE_ID, "access_token": PAGE_TOKEN, "api_base": graph.url}
+        ctx = make(make_settings, fake, page)
+        article = posted(ctx)
+        [post] = graph.posts
+        graph.token = "EAAGanothertoken"  # the Page token was revoked
+        dispatch = Recorder(ctx)
+        corrections.retract(ctx, article.id, dispatch, channel="fb", reason="sai số liệu")
+        held = corrections.delete(ctx, article.id, "fb")
+        assert held.state == "retry" and "the channel is paused" in held.detail and "190" in held.detail
+        assert ctx.admission.health("fb").breaker == "paused"
+        record = ctx.ledger.get(article.id, "fb")
+        assert record is not None and record.state == "deleting" and ctx.ledger.op_attempts(article.id, "fb") == 0
+        assert not graph.post(post["post_id"]).get("deleted")
+
+        graph.token = PAGE_TOKEN  # the operator put a new token in place and resumed the channel
+        operations.resume_channel(ctx, "cli:test", "fb", lambda a, c: None)
+        assert corrections.sweep(ctx, dispatch) == 1 and dispatch.deletes[-1] == (article.id, "fb")
+        assert corrections.delete(ctx, article.id, "fb").state == "done"
+        assert ctx.ledger.get(article.id, "fb").state == "deleted"  # type: ignore[union-attr]
+        assert graph.post(post["post_id"]).get("deleted")
