@@ -1,4 +1,6 @@
-"""Share counts as a report: every article shared in a period, most shared first, as CSV or JSON.
+"""Share counts as a report, as CSV or JSON: every article shared in a period, most shared first,
+then the period's other articles (published in it, or whose posts were clicked in it) that readers
+did not share, newest first, so the weekly report also shows the week's articles nobody shared.
 
 Beside readers' shares, each row has what our own posts achieved: clicks on their links (`track_clicks`)
 and the engagement the platforms report, in all and per configured channel (all-time, like `total`).
@@ -12,11 +14,13 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import IO, Any
 
 from distributor import clicks, engagement
 from distributor.context import Context
 from distributor.settings import SHARE_NETWORKS
+from distributor.shares import PERIODS
 
 PAGE = 500
 FIELDS = ["id", "url", "title", "published", "period_shares", "total", "unique", *SHARE_NETWORKS]
@@ -30,19 +34,39 @@ def fields(ctx: Context) -> list[str]:
 
 def count(ctx: Context, period: str) -> int:
     """How many articles the export will have (ValueError for an unknown period)."""
-    return ctx.shares.ranked(period)[0]
+    shared = {article_id for article_id, _ in ctx.shares.ranked(period, PAGE)[1]}
+    return len(shared) + len(_unshared(ctx, period, shared))
 
 
 def rows(ctx: Context, period: str) -> Iterator[dict[str, Any]]:
-    """One dict per article shared in the period: its shares in the period, then all-time figures."""
+    """One dict per article: its shares in the period, then all-time figures."""
     _, ranked = ctx.shares.ranked(period, PAGE)
+    shared: set[str] = set()
     page: list[tuple[str, int]] = []
     for row in ranked:
+        shared.add(row[0])
         page.append(row)
         if len(page) == PAGE:
             yield from _page(ctx, page)
             page = []
     yield from _page(ctx, page)
+    others = _unshared(ctx, period, shared)
+    for start in range(0, len(others), PAGE):
+        yield from _page(ctx, [(article_id, 0) for article_id in others[start : start + PAGE]])
+
+
+def _unshared(ctx: Context, period: str, shared: set[str]) -> list[str]:
+    """The period's articles readers did not share: published in it (newest first), then older ones
+    whose posts were clicked in it."""
+    if period == "all":
+        since = float("-inf")
+    else:
+        first_day = ctx.shares.now() - timedelta(days=PERIODS[period] - 1)
+        since = first_day.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+    found = [a for a in ctx.store.ids_published_since(since) if a not in shared]
+    listed = shared | set(found)
+    clicked = [a for a, _ in clicks.top_clicks(ctx, period, limit=1_000_000) if a not in listed]
+    return found + clicked
 
 
 def _page(ctx: Context, page: list[tuple[str, int]]) -> Iterator[dict[str, Any]]:

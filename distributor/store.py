@@ -98,6 +98,10 @@ class Store:
         ids = self.redis.zrevrangebyscore(self.keys.articles_by_time(), "+inf", moment, start=offset, num=limit)
         return self.get_many(ids)
 
+    def ids_published_since(self, moment: float) -> list[str]:
+        """The ids (only) of every article published at or after `moment`, newest first."""
+        return list(self.redis.zrevrangebyscore(self.keys.articles_by_time(), "+inf", moment))
+
     def count(self) -> int:
         return int(self.redis.zcard(self.keys.articles_by_time()))
 

@@ -205,6 +205,45 @@ def test_shares_export_has_the_clicks_on_our_posts_and_the_platforms_engagement(
     assert (item["clicks"], item["clicks:outbox"], item["engagement"], item["engagement:x"]) == (2, 2, 5, 5)
 
 
+def test_the_weekly_export_also_lists_the_weeks_articles_nobody_shared(config: Path, tmp_path: Path) -> None:
+    """Shared ones first (most shared first), then the week's other articles (published in it, or an
+    older one whose post was clicked in it) with 0 shares; an old untouched article only in `all`."""
+    import csv
+    from datetime import UTC, datetime, timedelta
+
+    from distributor import clicks, pipeline
+    from distributor.context import Context
+    from distributor.normalize import Draft
+    from distributor.settings import load_settings
+    from tests.unit.test_web import BROWSER, add
+
+    ctx = Context.create(load_settings(config))
+
+    def old(slug: str) -> str:
+        published = (datetime.now(UTC) - timedelta(days=40)).isoformat()
+        article = pipeline.to_article(ctx, Draft(url=f"https://portal.example.gov.vn/{slug}", title=slug,
+                                                 published=published), "test")  # fmt: skip
+        ctx.store.upsert(article)
+        ctx.store.publish(article)
+        return article.id
+
+    shared, quiet = add(ctx, "duoc-chia-se", "Được chia sẻ"), add(ctx, "khong-ai-chia-se", "Không ai chia sẻ")
+    clicked_old, untouched_old = old("cu-duoc-bam"), old("cu-im-lang")
+    assert ctx.shares.record(shared, "zalo", "203.0.113.1", BROWSER)
+    keys, args = clicks.script_call(ctx.keys, datetime.now(ctx.tz), 60, clicked_old, "outbox", "198.51.100.1",
+                                    BROWSER, True)  # fmt: skip
+    ctx.redis.register_script(clicks.CLICK_SCRIPT)(keys=keys, args=args)
+
+    out = tmp_path / "week.csv"
+    assert "3 articles written" in run("shares", "export", "--period", "week", "--out", str(out), "--config",
+                                       str(config))  # fmt: skip
+    rows = [(r["id"], r["period_shares"], r["clicks"]) for r in csv.DictReader(out.open(encoding="utf-8"))]
+    assert rows == [(shared, "1", "0"), (quiet, "0", "0"), (clicked_old, "0", "1")]
+    everything = json.loads(run("shares", "export", "--format", "json", "--period", "all", "--config", str(config)))
+    assert everything["articles"][0]["id"] == shared
+    assert {a["id"] for a in everything["articles"]} == {shared, quiet, clicked_old, untouched_old}
+
+
 def test_shares_top_by_clicks_and_engagement(config: Path) -> None:
     """The operator's top lists match the API's: by readers' shares, our posts' clicks, or engagement."""
     from datetime import datetime
