@@ -538,6 +538,11 @@ def deliveries(
     """List recent deliveries (or use: retry, cancel)."""
     if ctx_.invoked_subcommand is not None:
         return
+    from distributor.ledger import STATES
+
+    if state is not None and state not in STATES:
+        message = _("--state {value} is not a delivery state (one of: {known})")
+        raise fail(message.format(value=repr(state), known=", ".join(STATES)), ExitCode.USAGE)
     ctx = _context(config)
     if as_json:
         rows = [

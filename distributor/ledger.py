@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 
 FINAL = ("sent", "failed", "unknown", "cancelled", "rejected", "deleted", "retracted")
 AWAITING = "awaiting_approval"
+# Every state a delivery can be in, in the order of its life.
+STATES = ("pending", AWAITING, "sending", "sent", "failed", "unknown", "cancelled", "rejected", "deleting", "deleted",
+          "retracted")  # fmt: skip
 # A post was made: never cancelled, never sent again (see `distributor.corrections`).
 POSTED = ("sent", "deleting", "deleted", "retracted")
 Claim = Literal["go", "crashed", "busy", "done", "missing"]

@@ -70,6 +70,10 @@ def test_publish_preview_deliveries_and_feeds(config: Path, tmp_path: Path) -> N
     assert article_id in listing and "sent" in listing
     result = CliRunner().invoke(app, ["deliveries", "cancel", article_id, "outbox", "--config", str(config)])
     assert result.exit_code == 1 and "nothing to cancel" in result.output
+    assert json.loads(run("deliveries", "--state", "sent", "--json", "--config", str(config))) == [record]
+    assert json.loads(run("deliveries", "--state", "failed", "--json", "--config", str(config))) == []
+    typo = CliRunner().invoke(app, ["deliveries", "--state", "fialed", "--config", str(config)])
+    assert typo.exit_code == 2 and "--state 'fialed' is not a delivery state" in typo.output and "failed" in typo.output
 
     out = tmp_path / "public"
     run("feeds", "build", "--out", str(out), "--config", str(config))

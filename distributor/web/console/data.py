@@ -21,7 +21,6 @@ PAGE_SIZE = 50
 SCAN_LIMIT = 2000  # newest articles looked through when searching or filtering
 EXPIRY_SOON = 7 * 86400  # a token expiring within this is shown as needing attention
 CHART_DAYS = 14
-STATES = ("pending", "sending", AWAITING, "sent", "failed", "unknown", "cancelled", "rejected", "deleted", "retracted")
 
 
 def channel_names(ctx: Context) -> list[str]:

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from distributor import audit
+from distributor.ledger import STATES
 from distributor.web.console import data
 from distributor.web.console.render import page, safe_next
 from distributor.web.state import state
@@ -29,7 +30,7 @@ def _query(request: Request) -> data.ArticleQuery:
         text=params.get("q", "").strip()[:200],
         source=params.get("source", "").strip()[:100],
         category=params.get("category", "").strip()[:100],
-        state=state_ if state_ in data.STATES else "",
+        state=state_ if state_ in STATES else "",
         page=number,
     )
 
@@ -45,7 +46,7 @@ async def articles(request: Request) -> Response:
         found=found,
         channels=data.channel_names(ctx),
         sources=data.source_names(ctx),
-        states=data.STATES,
+        states=STATES,
     )
 
 
