@@ -65,7 +65,7 @@ class SlowReceiver(WebhookFake):
 def write_config(path: Path, redis_url: str, receiver: SlowReceiver, channels: int, options: Any) -> None:
     hooks = "".join(
         f'\n[[channels]]\nname = "hook{n}"\ntype = "webhook"\nurl = "{receiver.url}{receiver.hook_path}"\n'
-        f'secret = "{SIGNING_SECRET}"\n'
+        f'secret = "{SIGNING_SECRET}"\nmax_in_flight = {options.in_flight}\n'
         for n in range(channels)
     )
     path.write_text(
@@ -145,6 +145,7 @@ def main() -> None:
     parser.add_argument("--pool", default="threads", choices=["threads", "prefork", "solo"])
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--processes", type=int, default=2, help="worker processes (each with --concurrency)")
+    parser.add_argument("--in-flight", type=int, default=2, help="each channel's max_in_flight")
     parser.add_argument("--delay", type=float, default=0.05, help="seconds the receiver takes to answer")
     parser.add_argument("--empty", type=int, default=4000, help="empty tasks for the baseline")
     parser.add_argument("--paced", type=int, default=100, help="articles pushed at --pace for the latency")
