@@ -108,6 +108,31 @@ redis.call('ZADD', KEYS[4], tonumber(redis.call('HGET', KEYS[1], 'updated')), KE
 return 1
 """
 
+# An article's deliveries, created where none exists (never a second one). KEYS: due, by time, then
+# one record key per delivery. ARGV: now, due, the article id, then channel and state per delivery.
+# Returns the channels created.
+_CREATE = """
+local now = ARGV[1]
+local created = {}
+for i = 3, #KEYS do
+  local channel = ARGV[2 + 2 * (i - 2)]
+  local state = ARGV[3 + 2 * (i - 2)]
+  if redis.call('HSETNX', KEYS[i], 'state', state) == 1 then
+    local member = ARGV[3] .. ':' .. channel
+    redis.call('HSET', KEYS[i], 'attempts', 0, 'created', now, 'updated', now, 'due', ARGV[2],
+      'article_id', ARGV[3], 'channel', channel)
+    if state == 'pending' then
+      redis.call('ZADD', KEYS[1], ARGV[2], member)
+    else
+      redis.call('HSET', KEYS[i], 'approval', 'required')
+    end
+    redis.call('ZADD', KEYS[2], now, member)
+    created[#created + 1] = channel
+  end
+end
+return created
+"""
+
 # A record from the journal, only where Redis has none: ARGV = member, due ('' when final), updated,
 # then field/value pairs.
 _RESTORE = """
@@ -294,6 +319,7 @@ class Ledger:
         self._claim = client.register_script(_CLAIM)
         self._finish = client.register_script(_FINISH.replace("HISTORY_LIMIT", str(HISTORY_LIMIT)))
         self._restore = client.register_script(_RESTORE)
+        self._create = client.register_script(_CREATE)
         self._decide = client.register_script(_DECIDE)
         self._cancel = client.register_script(_CANCEL)
         self._schedule_edit = client.register_script(_SCHEDULE_EDIT)
@@ -312,36 +338,35 @@ class Ledger:
         """Record a pending delivery (or one `awaiting_approval`, which is neither due nor swept);
         False when one already exists, in Redis or only in the journal (then it is restored): never
         post twice."""
+        return bool(self.create_many(article_id, [(channel, state)], due))
+
+    def create_many(self, article_id: str, channels: list[tuple[str, str]], due: float | None = None) -> list[str]:
+        """`create` for several (channel, state) of one article, in one round trip and one journal
+        lookup; the channels whose delivery was created (in the order given)."""
+        if not channels:
+            return []
+        for _, state in channels:
+            if state not in ("pending", AWAITING):
+                raise ValueError(f"a delivery starts as pending or {AWAITING}, not {state!r}")
         if self.journal is not None:
-            known = self.journal.find_delivery(article_id, channel)
-            if known is not None:
-                self.restore([known])
-                return False
+            known = self.journal.find_deliveries(article_id, [name for name, _ in channels])
+            if known:
+                self.restore(known)
+                names = {d.channel for d in known}
+                channels = [(name, state) for name, state in channels if name not in names]
+                if not channels:
+                    return []
         now = time.time()
-        key = self.keys.delivery(article_id, channel)
-        member = f"{article_id}:{channel}"
-        if state not in ("pending", AWAITING):
-            raise ValueError(f"a delivery starts as pending or {AWAITING}, not {state!r}")
-        if not self.redis.hsetnx(key, "state", state):
-            return False
-        pipe = self.redis.pipeline()
-        fields: dict[str, str | float] = {
-            "attempts": 0,
-            "created": now,
-            "updated": now,
-            "due": due or now,
-            "article_id": article_id,
-            "channel": channel,
-        }
-        if state == AWAITING:
-            fields["approval"] = "required"  # kept after approval: an operator's retry never skips it
-        pipe.hset(key, mapping=fields)
-        if state == "pending":
-            pipe.zadd(self._due_key(), {member: due or now})
-        pipe.zadd(self.keys.deliveries_by_time(), {member: now})
-        pipe.execute()
-        self._journal(article_id, channel, state)
-        return True
+        keys = [self._due_key(), self.keys.deliveries_by_time()]
+        keys += [self.keys.delivery(article_id, name) for name, _ in channels]
+        args: list[str | float] = [now, due or now, article_id]
+        for name, state in channels:
+            args += [name, state]
+        created = list(self._create(keys=keys, args=args))
+        if self.journal is not None and created:
+            states = dict(channels)
+            self.journal.deliveries_created(article_id, [(name, states[name]) for name in created])
+        return created
 
     def approve(self, article_id: str, channel: str) -> str:
         """A held delivery may go: awaiting_approval -> pending, due now. 'ok', else the state found
