@@ -52,14 +52,15 @@ def deliver(ctx: Context, article_id: str, channel_name: str) -> DeliveryResult:
     level = {"failed": logging.WARNING, "unknown": logging.WARNING, "skipped": logging.DEBUG}.get(
         result.state, logging.INFO
     )
-    retry = f" (again in {result.retry_in:.0f}s)" if result.state == "retry" else ""
-    log.log(
-        level,
-        "delivery %s to %s: %s%s%s", article_id, channel_name, result.state, retry,
-        f": {result.detail}" if result.detail else "",
-        extra=event("delivery", article_id=article_id, channel=channel_name, state=result.state,
-                    retry_in=round(result.retry_in) if result.state == "retry" else None),
-    )  # fmt: skip
+    if log.isEnabledFor(level):  # the line and its fields are built only when it is written
+        retry = f" (again in {result.retry_in:.0f}s)" if result.state == "retry" else ""
+        log.log(
+            level,
+            "delivery %s to %s: %s%s%s", article_id, channel_name, result.state, retry,
+            f": {result.detail}" if result.detail else "",
+            extra=event("delivery", article_id=article_id, channel=channel_name, state=result.state,
+                        retry_in=round(result.retry_in) if result.state == "retry" else None),
+        )  # fmt: skip
     return result
 
 

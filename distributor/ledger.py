@@ -83,7 +83,7 @@ return {verdict, article, redis.call('HGET', KEYS[1], 'created') or ''}
 # history and the /metrics figures never disagree, in one round trip.
 _FINISH = """
 if redis.call('HGET', KEYS[1], 'state') ~= 'sending' then return 0 end
-for i = 9, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('HSET', KEYS[1], unpack(ARGV, 9))
 if ARGV[4] == '1' then
   local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '1')
   redis.call('HSET', KEYS[1], 'attempts', math.max(0, attempts - 1))
