@@ -102,6 +102,30 @@ def start_workers(config: Path, options: Any, log: Path) -> list[subprocess.Pope
     return children
 
 
+def cpu_seconds(roots: list[int]) -> float:
+    """User + system CPU seconds of these processes and all their descendants (prefork children),
+    from /proc (Linux): what the service spent, however the machine's other load slowed it."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    wanted = set(roots)
+    grew = True
+    while grew:
+        more = {pid for pid, parent in parents.items() if parent in wanted} - wanted
+        wanted |= more
+        grew = bool(more)
+    return sum(times.get(pid, 0.0) for pid in wanted)
+
+
 def commands(client: redis.Redis) -> int:
     """Commands the server ran (scripts' inner calls included), minus our own INFO calls."""
     return int(client.info("stats")["total_commands_processed"])
@@ -171,16 +195,18 @@ def main() -> None:
         wait(lambda: drained(client), 60, "the workers to start")
         time.sleep(1.0)
 
-        before = commands(client)
+        service = [child.pid for child in workers] + ([embedded.process.pid] if embedded.process else [])
+        before, cpu = commands(client), cpu_seconds(service)
         started = time.time()
         for _ in range(options.empty):
             app.send_task("bench.empty")
         wait(lambda: drained(client), 300, "the empty tasks")
         empty_rate = options.empty / (time.time() - started)
         empty_commands = (commands(client) - before) / options.empty
+        empty_cpu = (cpu_seconds(service) - cpu) / options.empty
 
         pushed: dict[str, float] = {}
-        before = commands(client)
+        before, cpu = commands(client), cpu_seconds(service)
         for n in range(options.articles):
             pushed[payload("burst", n)["url"]] = time.time()
             app.send_task("worker.tasks.ingest", [payload("burst", n), "push", True])
@@ -189,6 +215,7 @@ def main() -> None:
         last = max(receiver.arrived.values())
         rate = total / (last - min(pushed.values()))
         per_delivery = (commands(client) - before) / total
+        delivery_cpu = (cpu_seconds(service) - cpu) / total
         burst = latencies(receiver, pushed, "burst")
 
         receiver.arrived.clear()
@@ -213,9 +240,12 @@ def main() -> None:
     pool = f"{options.processes} x {options.pool} pool, concurrency {options.concurrency}"
     print(f"{options.articles} articles x {options.channels} webhook channels, receiver answering in "
           f"{options.delay * 1000:.0f} ms; {pool}; {os.cpu_count()} CPUs")  # fmt: skip
-    print(f"empty Celery tasks:      {empty_rate:7.0f} tasks/s        {empty_commands:5.1f} Redis commands each")
+    print(f"empty Celery tasks:      {empty_rate:7.0f} tasks/s        {empty_commands:5.1f} Redis commands each, "
+          f"{empty_cpu * 1000:.2f} ms CPU each (workers and Redis)")  # fmt: skip
     print(f"deliveries (burst):      {rate:7.0f} deliveries/s   {per_delivery:5.1f} Redis commands each "
           f"(ingest and Celery included)  = {rate / empty_rate:.2f}x the empty-task rate (target >= 0.5x)")  # fmt: skip
+    print(f"  CPU per delivery (workers and Redis, ingest and Celery included): {delivery_cpu * 1000:.2f} ms "
+          f"= {empty_cpu / delivery_cpu:.2f}x an empty task's")  # fmt: skip
     print(f"  burst latency push -> post: p50 {burst[0]:.2f}s  p99 {burst[1]:.2f}s (queued behind the burst)")
     print(f"paced ({options.pace:g} articles/s = {options.pace * options.channels:g} deliveries/s), push -> post: "
           f"p50 {paced[0] * 1000:.0f} ms  p99 {paced[1] * 1000:.0f} ms; "
