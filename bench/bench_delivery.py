@@ -51,6 +51,7 @@ class SlowReceiver(WebhookFake):
         self.delay = delay
         self.arrived: dict[str, float] = {}  # delivery key (article:channel) -> time.time()
         super().__init__()
+        self.nodelay = True  # answers as a real server does, without a delayed-ACK stall
 
     def _receive(self, request: Request) -> Reply:
         arrived = time.time()
@@ -166,7 +167,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--articles", type=int, default=1000)
     parser.add_argument("--channels", type=int, default=8)
-    parser.add_argument("--pool", default="threads", choices=["threads", "prefork", "solo"])
+    parser.add_argument("--pool", default="threads", choices=["threads", "prefork", "solo", "gevent"])
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--processes", type=int, default=2, help="worker processes (each with --concurrency)")
     parser.add_argument("--in-flight", type=int, default=2, help="each channel's max_in_flight")
