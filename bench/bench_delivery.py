@@ -1,18 +1,22 @@
 """Deliveries per second and publish-to-posted latency, beside the rate of empty Celery tasks.
 
     python bench/bench_delivery.py [--articles 1000] [--channels 8] [--pool threads]
-                                   [--concurrency 32] [--processes 2] [--delay 0.05]
+                                   [--concurrency 8] [--processes 4] [--in-flight 8] [--delay 0.05]
 
 Real worker processes (`celery -A bench.empty_task worker`: the Distributor app plus one empty
 task) on a fresh redis-server of their own (AOF on, as in production), so its command counters
 measure this run alone. `--channels` webhook channels post to one loopback receiver that answers
 every request after `--delay` seconds (the webhook fake: signature checked, deduplicated on the
-delivery key), and records when each post arrived.
+delivery key), and records when each post arrived. Each channel's `max_in_flight` is `--in-flight`
+(8): at the default of 2, a receiver answering in 50 ms caps 8 channels at 2 x 8 / 0.05 = 320
+deliveries per second, and the bench would measure that cap rather than the service.
 
 1. Empty tasks: `--empty` of them queued at once; tasks per second until the queue is drained.
 2. Burst: `--articles` articles pushed at once (what `POST /api/articles` queues: one ingest task
    each), fanned out to every channel: deliveries per second from the first push to the last post,
-   and Redis commands per delivery (everything the run sent, ingest and Celery included).
+   and Redis commands per delivery (everything the run sent, ingest and Celery included); CPU
+   seconds per delivery and per empty task (the workers and Redis, from /proc), which the machine's
+   other load changes less than the rates.
 3. Paced: `--paced` articles pushed at `--pace` per second, well under capacity: latency from the
    push to each post and to the last of an article's channels (p50 / p99).
 
@@ -168,9 +172,9 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=1000)
     parser.add_argument("--channels", type=int, default=8)
     parser.add_argument("--pool", default="threads", choices=["threads", "prefork", "solo", "gevent"])
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--processes", type=int, default=2, help="worker processes (each with --concurrency)")
-    parser.add_argument("--in-flight", type=int, default=2, help="each channel's max_in_flight")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--processes", type=int, default=4, help="worker processes (each with --concurrency)")
+    parser.add_argument("--in-flight", type=int, default=8, help="each channel's max_in_flight")
     parser.add_argument("--delay", type=float, default=0.05, help="seconds the receiver takes to answer")
     parser.add_argument("--empty", type=int, default=4000, help="empty tasks for the baseline")
     parser.add_argument("--paced", type=int, default=100, help="articles pushed at --pace for the latency")
