@@ -1,18 +1,22 @@
 """Deliveries per second and publish-to-posted latency, beside the rate of empty Celery tasks.
 
     python bench/bench_delivery.py [--articles 1000] [--channels 8] [--pool threads]
-                                   [--concurrency 32] [--processes 2] [--delay 0.05]
+                                   [--concurrency 8] [--processes 4] [--in-flight 8] [--delay 0.05]
 
 Real worker processes (`celery -A bench.empty_task worker`: the Distributor app plus one empty
 task) on a fresh redis-server of their own (AOF on, as in production), so its command counters
 measure this run alone. `--channels` webhook channels post to one loopback receiver that answers
 every request after `--delay` seconds (the webhook fake: signature checked, deduplicated on the
-delivery key), and records when each post arrived.
+delivery key), and records when each post arrived. Each channel's `max_in_flight` is `--in-flight`
+(8): at the default of 2, a receiver answering in 50 ms caps 8 channels at 2 x 8 / 0.05 = 320
+deliveries per second, and the bench would measure that cap rather than the service.
 
 1. Empty tasks: `--empty` of them queued at once; tasks per second until the queue is drained.
 2. Burst: `--articles` articles pushed at once (what `POST /api/articles` queues: one ingest task
    each), fanned out to every channel: deliveries per second from the first push to the last post,
-   and Redis commands per delivery (everything the run sent, ingest and Celery included).
+   and Redis commands per delivery (everything the run sent, ingest and Celery included); CPU
+   seconds per delivery and per empty task (the workers and Redis, from /proc), which the machine's
+   other load changes less than the rates.
 3. Paced: `--paced` articles pushed at `--pace` per second, well under capacity: latency from the
    push to each post and to the last of an article's channels (p50 / p99).
 
@@ -51,6 +55,7 @@ class SlowReceiver(WebhookFake):
         self.delay = delay
         self.arrived: dict[str, float] = {}  # delivery key (article:channel) -> time.time()
         super().__init__()
+        self.nodelay = True  # answers as a real server does, without a delayed-ACK stall
 
     def _receive(self, request: Request) -> Reply:
         arrived = time.time()
@@ -65,7 +70,7 @@ class SlowReceiver(WebhookFake):
 def write_config(path: Path, redis_url: str, receiver: SlowReceiver, channels: int, options: Any) -> None:
     hooks = "".join(
         f'\n[[channels]]\nname = "hook{n}"\ntype = "webhook"\nurl = "{receiver.url}{receiver.hook_path}"\n'
-        f'secret = "{SIGNING_SECRET}"\n'
+        f'secret = "{SIGNING_SECRET}"\nmax_in_flight = {options.in_flight}\n'
         for n in range(channels)
     )
     path.write_text(
@@ -100,6 +105,30 @@ def start_workers(config: Path, options: Any, log: Path) -> list[subprocess.Pope
         out = log.open("ab")
         children.append(subprocess.Popen(args, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT))
     return children
+
+
+def cpu_seconds(roots: list[int]) -> float:
+    """User + system CPU seconds of these processes and all their descendants (prefork children),
+    from /proc (Linux): what the service spent, however the machine's other load slowed it."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    wanted = set(roots)
+    grew = True
+    while grew:
+        more = {pid for pid, parent in parents.items() if parent in wanted} - wanted
+        wanted |= more
+        grew = bool(more)
+    return sum(times.get(pid, 0.0) for pid in wanted)
 
 
 def commands(client: redis.Redis) -> int:
@@ -142,9 +171,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--articles", type=int, default=1000)
     parser.add_argument("--channels", type=int, default=8)
-    parser.add_argument("--pool", default="threads", choices=["threads", "prefork", "solo"])
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--processes", type=int, default=2, help="worker processes (each with --concurrency)")
+    parser.add_argument("--pool", default="threads", choices=["threads", "prefork", "solo", "gevent"])
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--processes", type=int, default=4, help="worker processes (each with --concurrency)")
+    parser.add_argument("--in-flight", type=int, default=8, help="each channel's max_in_flight")
     parser.add_argument("--delay", type=float, default=0.05, help="seconds the receiver takes to answer")
     parser.add_argument("--empty", type=int, default=4000, help="empty tasks for the baseline")
     parser.add_argument("--paced", type=int, default=100, help="articles pushed at --pace for the latency")
@@ -170,16 +200,18 @@ def main() -> None:
         wait(lambda: drained(client), 60, "the workers to start")
         time.sleep(1.0)
 
-        before = commands(client)
+        service = [child.pid for child in workers] + ([embedded.process.pid] if embedded.process else [])
+        before, cpu = commands(client), cpu_seconds(service)
         started = time.time()
         for _ in range(options.empty):
             app.send_task("bench.empty")
         wait(lambda: drained(client), 300, "the empty tasks")
         empty_rate = options.empty / (time.time() - started)
         empty_commands = (commands(client) - before) / options.empty
+        empty_cpu = (cpu_seconds(service) - cpu) / options.empty
 
         pushed: dict[str, float] = {}
-        before = commands(client)
+        before, cpu = commands(client), cpu_seconds(service)
         for n in range(options.articles):
             pushed[payload("burst", n)["url"]] = time.time()
             app.send_task("worker.tasks.ingest", [payload("burst", n), "push", True])
@@ -188,6 +220,7 @@ def main() -> None:
         last = max(receiver.arrived.values())
         rate = total / (last - min(pushed.values()))
         per_delivery = (commands(client) - before) / total
+        delivery_cpu = (cpu_seconds(service) - cpu) / total
         burst = latencies(receiver, pushed, "burst")
 
         receiver.arrived.clear()
@@ -212,9 +245,12 @@ def main() -> None:
     pool = f"{options.processes} x {options.pool} pool, concurrency {options.concurrency}"
     print(f"{options.articles} articles x {options.channels} webhook channels, receiver answering in "
           f"{options.delay * 1000:.0f} ms; {pool}; {os.cpu_count()} CPUs")  # fmt: skip
-    print(f"empty Celery tasks:      {empty_rate:7.0f} tasks/s        {empty_commands:5.1f} Redis commands each")
+    print(f"empty Celery tasks:      {empty_rate:7.0f} tasks/s        {empty_commands:5.1f} Redis commands each, "
+          f"{empty_cpu * 1000:.2f} ms CPU each (workers and Redis)")  # fmt: skip
     print(f"deliveries (burst):      {rate:7.0f} deliveries/s   {per_delivery:5.1f} Redis commands each "
           f"(ingest and Celery included)  = {rate / empty_rate:.2f}x the empty-task rate (target >= 0.5x)")  # fmt: skip
+    print(f"  CPU per delivery (workers and Redis, ingest and Celery included): {delivery_cpu * 1000:.2f} ms "
+          f"= {empty_cpu / delivery_cpu:.2f}x an empty task's")  # fmt: skip
     print(f"  burst latency push -> post: p50 {burst[0]:.2f}s  p99 {burst[1]:.2f}s (queued behind the burst)")
     print(f"paced ({options.pace:g} articles/s = {options.pace * options.channels:g} deliveries/s), push -> post: "
           f"p50 {paced[0] * 1000:.0f} ms  p99 {paced[1] * 1000:.0f} ms; "

@@ -32,6 +32,7 @@ import redis
 from distributor import spacing
 from distributor.errors import ChannelError
 from distributor.keys import Keys
+from distributor.redis import ScriptCall, run_scripts
 from distributor.settings import ChannelSettings, Settings
 
 log = logging.getLogger(__name__)
@@ -249,6 +250,13 @@ class Admission:
 
         Transient errors count towards opening; an answer (a post, or a refusal of this one post's
         content) closes the count; an authentication error pauses the channel."""
+        call = self.leave_call(channel, member, error)
+        run_scripts(self.redis, [call])
+        self.settled(channel, call)
+
+    def leave_call(self, channel: str, member: str, error: ChannelError | None) -> ScriptCall:
+        """`leave` as a script call, to be sent with the ledger's outcome in one round trip; then
+        `settled` with the call reports what changed."""
         if error is None or (error.permanent and not error.auth):
             outcome, reason = "ok", ""
         else:
@@ -256,7 +264,13 @@ class Admission:
             reason = error.message if error.code is None else f"{error.message} (code {error.code})"
         worker = self.settings.worker
         args = [self.now(), member, outcome, worker.breaker_failures, worker.breaker_cooldown, MAX_COOLDOWN, reason]
-        change = self._leave(keys=[self.keys.breaker(channel), self.keys.in_flight(channel)], args=args)
+        return ScriptCall(self._leave, [self.keys.breaker(channel), self.keys.in_flight(channel)], args)
+
+    def settled(self, channel: str, call: ScriptCall) -> None:
+        """Log the breaker's change after `channel`'s `leave_call` ran (nothing when it did not change)."""
+        change, reason = call.result, call.args[-1]
+        if not change:
+            return
         if change == "opened":
             health = self.health(channel)
             pause = (health.until or self.now()) - self.now()

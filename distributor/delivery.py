@@ -52,14 +52,15 @@ def deliver(ctx: Context, article_id: str, channel_name: str) -> DeliveryResult:
     level = {"failed": logging.WARNING, "unknown": logging.WARNING, "skipped": logging.DEBUG}.get(
         result.state, logging.INFO
     )
-    retry = f" (again in {result.retry_in:.0f}s)" if result.state == "retry" else ""
-    log.log(
-        level,
-        "delivery %s to %s: %s%s%s", article_id, channel_name, result.state, retry,
-        f": {result.detail}" if result.detail else "",
-        extra=event("delivery", article_id=article_id, channel=channel_name, state=result.state,
-                    retry_in=round(result.retry_in) if result.state == "retry" else None),
-    )  # fmt: skip
+    if log.isEnabledFor(level):  # the line and its fields are built only when it is written
+        retry = f" (again in {result.retry_in:.0f}s)" if result.state == "retry" else ""
+        log.log(
+            level,
+            "delivery %s to %s: %s%s%s", article_id, channel_name, result.state, retry,
+            f": {result.detail}" if result.detail else "",
+            extra=event("delivery", article_id=article_id, channel=channel_name, state=result.state,
+                        retry_in=round(result.retry_in) if result.state == "retry" else None),
+        )  # fmt: skip
     return result
 
 
@@ -70,25 +71,20 @@ def _deliver(ctx: Context, article_id: str, channel_name: str) -> DeliveryResult
     except KeyError:
         ledger.cancel(article_id, channel_name, f"channel {channel_name!r} is no longer configured")
         return DeliveryResult("cancelled", detail="channel not configured")
-    article = ctx.store.get(article_id)
-    if article is None and recovery.status(ctx) is not None:
-        # Redis lost its state and this delivery was restored: its article comes back with the
-        # source's next poll. Untouched, the record stays due, and the sweep asks again.
-        return DeliveryResult("skipped", detail="waiting for the article to be read again")
-    claim = ledger.claim(article_id, channel_name, ctx.settings.worker.lease)
-    if claim in ("busy", "done", "missing"):
-        return DeliveryResult("skipped", detail=claim)
+    claimed = ledger.claim_with_article(article_id, channel_name, ctx.settings.worker.lease)
+    if claimed.status == "gone":
+        return _article_gone(ctx, article_id, channel_name)
+    if claimed.status in ("busy", "done", "missing"):
+        return DeliveryResult("skipped", detail=claimed.status)
     key = f"{article_id}:{channel_name}"
-    if article is None:
-        ledger.failed(article_id, channel_name, "article no longer exists (unpublished)")
-        return DeliveryResult("failed", detail="article gone")
+    article = Article.model_validate_json(claimed.article)
     try:
         post = channel.render(article)
     except Exception as exc:  # an operator's template that does not render: nothing was sent
         message = f"cannot render the post: {type(exc).__name__}: {exc}"
         ledger.failed(article_id, channel_name, message)
         return DeliveryResult("failed", detail=message)
-    if claim == "crashed" and not channel.idempotent:
+    if claimed.status == "crashed" and not channel.idempotent:
         existing = channel.find_existing(post, key) if channel.supports_readback else None
         if existing is not None:
             ledger.sent(
@@ -125,22 +121,36 @@ def _deliver(ctx: Context, article_id: str, channel_name: str) -> DeliveryResult
         error = ChannelError(f"unexpected error: {type(exc).__name__}", maybe_sent=True)
         ctx.admission.leave(channel_name, key, error)
         return _failed(ctx, article_id, channel_name, safe_to_repeat, error)
-    ctx.admission.leave(channel_name, key, None)
-    done = ledger.sent(
-        article_id, channel_name, receipt.post_id, receipt.url, data=receipt.data, post_hash=post_hash(post)
+    # Publish-to-posted seconds for /metrics (only for a post this attempt made: a read-back or a
+    # duplicate confirms an older post whose time is not known), counted with the outcome.
+    now = time.time()
+    latency = counters.latency(article.published.timestamp(), claimed.created or now, now)
+    leave = ctx.admission.leave_call(channel_name, key, None)  # the slot freed in the same round trip
+    ledger.sent(
+        article_id,
+        channel_name,
+        receipt.post_id,
+        receipt.url,
+        data=receipt.data,
+        post_hash=post_hash(post),
+        latency=latency,
+        before=leave,
     )
-    if done:
-        _observe_latency(ctx, article, channel_name)
+    ctx.admission.settled(channel_name, leave)
     return DeliveryResult("sent", detail=receipt.post_id or "")
 
 
-def _observe_latency(ctx: Context, article: Article, channel: str) -> None:
-    """Publish-to-posted seconds for /metrics (only for a post this attempt made: a read-back or a
-    duplicate confirms an older post whose time is not known)."""
-    created = ctx.redis.hget(ctx.keys.delivery(article.id, channel), "created")
-    now = time.time()
-    intake = float(created) if created else now
-    counters.observe_latency(ctx.redis, ctx.keys, channel, counters.latency(article.published.timestamp(), intake, now))
+def _article_gone(ctx: Context, article_id: str, channel_name: str) -> DeliveryResult:
+    """The article is not in Redis (nothing was claimed). After Redis lost its state, a restored
+    delivery waits for the source's next poll to bring its article back: untouched, the record stays
+    due, and the sweep asks again. Otherwise the article was removed: the delivery fails."""
+    if recovery.status(ctx) is not None:
+        return DeliveryResult("skipped", detail="waiting for the article to be read again")
+    claim = ctx.ledger.claim(article_id, channel_name, ctx.settings.worker.lease)
+    if claim in ("busy", "done", "missing"):
+        return DeliveryResult("skipped", detail=claim)
+    ctx.ledger.failed(article_id, channel_name, "article no longer exists (unpublished)")
+    return DeliveryResult("failed", detail="article gone")
 
 
 def _failed(ctx: Context, article_id: str, channel: str, safe_to_repeat: bool, exc: ChannelError) -> DeliveryResult:

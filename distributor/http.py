@@ -23,11 +23,33 @@ DEFAULT_TIMEOUT = (5.0, 30.0)  # connect, read
 _local = threading.local()
 
 
+class _Session(requests.Session):
+    """A session that reads the proxy environment once per host while it names no proxy: requests
+    reads it, no_proxy matching included, on every request, which costs more than the rest of a
+    small POST's preparation. A configured proxy is still looked up per request."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._no_proxy_hosts: dict[str, dict[str, Any]] = {}
+
+    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
+        if proxies or stream is not None or verify is not None or cert is not None or not self.trust_env:
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        host = str(url).partition("://")[2].partition("/")[0]
+        known = self._no_proxy_hosts.get(host)
+        if known is None:
+            fresh: dict[str, Any] = dict(super().merge_environment_settings(url, proxies, stream, verify, cert))
+            if fresh["proxies"]:
+                return fresh
+            self._no_proxy_hosts[host] = known = fresh
+        return {**known, "proxies": {}}
+
+
 def session() -> requests.Session:
     """A per-thread pooled session (requests.Session is not safe to share across threads)."""
     current: requests.Session | None = getattr(_local, "session", None)
     if current is None:
-        current = requests.Session()
+        current = _Session()
         current.headers["User-Agent"] = USER_AGENT
         _local.session = current
     return current

@@ -205,6 +205,21 @@ class Journal:
 
         self._run(f"delivery {article_id} -> {channel} ({state})", None, write)
 
+    def deliveries_created(self, article_id: str, created: list[tuple[str, str]]) -> None:
+        """New deliveries of one article, (channel, state) each, in one transaction."""
+        now = time.time()
+        rows = [(article_id, channel, state, "", "", "", now, now) for channel, state in created]
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                """INSERT INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (article_id, channel) DO UPDATE SET state = excluded.state,
+                    error = excluded.error, updated = excluded.updated""",
+                rows,
+            )
+
+        self._run(f"the deliveries of {article_id}", None, write)
+
     def deliveries_known(self, records: Iterable[JournaledDelivery]) -> None:
         """Deliveries Redis knows (when rebuilding the journal from Redis)."""
         rows = [
@@ -224,6 +239,19 @@ class Journal:
             return JournaledDelivery(*row) if row else None
 
         return self._run("a lookup", None, read)
+
+    def find_deliveries(self, article_id: str, channels: list[str]) -> list[JournaledDelivery]:
+        """The journaled deliveries of one article among `channels`, in one query."""
+
+        def read(conn: sqlite3.Connection) -> list[JournaledDelivery]:
+            marks = ", ".join("?" * len(channels))
+            rows = conn.execute(
+                f"SELECT * FROM deliveries WHERE article_id = ? AND channel IN ({marks})",  # placeholders only
+                (article_id, *channels),
+            ).fetchall()
+            return [JournaledDelivery(*row) for row in rows]
+
+        return self._run("a lookup", [], read) if channels else []
 
     def deliveries(self, batch: int = 500) -> Iterator[list[JournaledDelivery]]:
         """Every journaled delivery, in batches (a journal may hold years of them)."""

@@ -35,6 +35,7 @@ import redis
 from distributor import counters
 from distributor.keys import Keys
 from distributor.models import Receipt
+from distributor.redis import ScriptCall, run_scripts
 
 if TYPE_CHECKING:
     from distributor.journal import Journal, JournaledDelivery
@@ -51,31 +52,55 @@ HISTORY_LIMIT = 100  # entries kept per delivery
 
 _CLAIM = """
 local state = redis.call('HGET', KEYS[1], 'state')
-if not state then return 'missing' end
+if not state then return {'missing'} end
+local article = false
+if KEYS[3] then
+  article = redis.call('GET', KEYS[3])
+  if not article then return {'gone'} end
+end
 local now = tonumber(ARGV[1])
 local lease = tonumber(ARGV[2])
+local verdict = 'done'
 if state == 'pending' then
   redis.call('HSET', KEYS[1], 'state', 'sending', 'lease_until', now + lease, 'updated', now)
-  redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-  redis.call('ZADD', KEYS[2], now + lease, ARGV[3])
-  return 'go'
-end
-if state == 'sending' then
-  if tonumber(redis.call('HGET', KEYS[1], 'lease_until') or '0') > now then return 'busy' end
+  verdict = 'go'
+elseif state == 'sending' then
+  if tonumber(redis.call('HGET', KEYS[1], 'lease_until') or '0') > now then return {'busy'} end
   redis.call('HSET', KEYS[1], 'lease_until', now + lease, 'updated', now)
-  redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-  redis.call('ZADD', KEYS[2], now + lease, ARGV[3])
-  return 'crashed'
+  verdict = 'crashed'
+else
+  return {'done'}
 end
-return 'done'
+redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+redis.call('ZADD', KEYS[2], now + lease, ARGV[3])
+return {verdict, article, redis.call('HGET', KEYS[1], 'created') or ''}
 """
+# With KEYS[3] (the article), the article's JSON comes back with the claim, and nothing is claimed
+# while it is missing ('gone'): one round trip where a GET and a claim took two.
 
 # Finish only a delivery we still hold (state 'sending'): a late worker must not overwrite.
-# ARGV = new state, the outcome's counter field (KEYS[5], for /metrics; '' for none), field/value pairs.
+# KEYS: record, due, member (a name, not a key), by time, delivery counters, history, latency counters.
+# ARGV: new state, the outcome's counter field ('' for none), a history entry ('' for none),
+# refund ('1': give back the attempt the claim counted), latency bucket field ('' for none), its
+# count field, its sum field, seconds, then field/value pairs. One script, so that the record, its
+# history and the /metrics figures never disagree, in one round trip.
 _FINISH = """
 if redis.call('HGET', KEYS[1], 'state') ~= 'sending' then return 0 end
-for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('HSET', KEYS[1], unpack(ARGV, 9))
+if ARGV[4] == '1' then
+  local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '1')
+  redis.call('HSET', KEYS[1], 'attempts', math.max(0, attempts - 1))
+end
 if ARGV[2] ~= '' then redis.call('HINCRBY', KEYS[5], ARGV[2], 1) end
+if ARGV[3] ~= '' then
+  redis.call('RPUSH', KEYS[6], ARGV[3])
+  redis.call('LTRIM', KEYS[6], -HISTORY_LIMIT, -1)
+end
+if ARGV[5] ~= '' then
+  redis.call('HINCRBY', KEYS[7], ARGV[5], 1)
+  redis.call('HINCRBY', KEYS[7], ARGV[6], 1)
+  redis.call('HINCRBYFLOAT', KEYS[7], ARGV[7], ARGV[8])
+end
 if ARGV[1] == 'pending' then
   redis.call('ZADD', KEYS[2], tonumber(redis.call('HGET', KEYS[1], 'due')), KEYS[3])
 else
@@ -84,6 +109,31 @@ end
 redis.call('HSET', KEYS[1], 'state', ARGV[1])
 redis.call('ZADD', KEYS[4], tonumber(redis.call('HGET', KEYS[1], 'updated')), KEYS[3])
 return 1
+"""
+
+# An article's deliveries, created where none exists (never a second one). KEYS: due, by time, then
+# one record key per delivery. ARGV: now, due, the article id, then channel and state per delivery.
+# Returns the channels created.
+_CREATE = """
+local now = ARGV[1]
+local created = {}
+for i = 3, #KEYS do
+  local channel = ARGV[2 + 2 * (i - 2)]
+  local state = ARGV[3 + 2 * (i - 2)]
+  if redis.call('HSETNX', KEYS[i], 'state', state) == 1 then
+    local member = ARGV[3] .. ':' .. channel
+    redis.call('HSET', KEYS[i], 'attempts', 0, 'created', now, 'updated', now, 'due', ARGV[2],
+      'article_id', ARGV[3], 'channel', channel)
+    if state == 'pending' then
+      redis.call('ZADD', KEYS[1], ARGV[2], member)
+    else
+      redis.call('HSET', KEYS[i], 'approval', 'required')
+    end
+    redis.call('ZADD', KEYS[2], now, member)
+    created[#created + 1] = channel
+  end
+end
+return created
 """
 
 # A record from the journal, only where Redis has none: ARGV = member, due ('' when final), updated,
@@ -213,6 +263,16 @@ return 1
 
 
 @dataclass(frozen=True)
+class Claimed:
+    """`claim_with_article`'s answer: the claim, and on go/crashed the article's JSON and the
+    delivery's intake time."""
+
+    status: Literal["go", "crashed", "busy", "done", "missing", "gone"]
+    article: str = ""
+    created: float = 0.0
+
+
+@dataclass(frozen=True)
 class OpClaim:
     """The answer to claiming a post's edit or deletion."""
 
@@ -260,8 +320,9 @@ class Ledger:
         self.keys = keys
         self.journal = journal  # what outlives Redis (see distributor.journal)
         self._claim = client.register_script(_CLAIM)
-        self._finish = client.register_script(_FINISH)
+        self._finish = client.register_script(_FINISH.replace("HISTORY_LIMIT", str(HISTORY_LIMIT)))
         self._restore = client.register_script(_RESTORE)
+        self._create = client.register_script(_CREATE)
         self._decide = client.register_script(_DECIDE)
         self._cancel = client.register_script(_CANCEL)
         self._schedule_edit = client.register_script(_SCHEDULE_EDIT)
@@ -280,36 +341,35 @@ class Ledger:
         """Record a pending delivery (or one `awaiting_approval`, which is neither due nor swept);
         False when one already exists, in Redis or only in the journal (then it is restored): never
         post twice."""
+        return bool(self.create_many(article_id, [(channel, state)], due))
+
+    def create_many(self, article_id: str, channels: list[tuple[str, str]], due: float | None = None) -> list[str]:
+        """`create` for several (channel, state) of one article, in one round trip and one journal
+        lookup; the channels whose delivery was created (in the order given)."""
+        if not channels:
+            return []
+        for _, state in channels:
+            if state not in ("pending", AWAITING):
+                raise ValueError(f"a delivery starts as pending or {AWAITING}, not {state!r}")
         if self.journal is not None:
-            known = self.journal.find_delivery(article_id, channel)
-            if known is not None:
-                self.restore([known])
-                return False
+            known = self.journal.find_deliveries(article_id, [name for name, _ in channels])
+            if known:
+                self.restore(known)
+                names = {d.channel for d in known}
+                channels = [(name, state) for name, state in channels if name not in names]
+                if not channels:
+                    return []
         now = time.time()
-        key = self.keys.delivery(article_id, channel)
-        member = f"{article_id}:{channel}"
-        if state not in ("pending", AWAITING):
-            raise ValueError(f"a delivery starts as pending or {AWAITING}, not {state!r}")
-        if not self.redis.hsetnx(key, "state", state):
-            return False
-        pipe = self.redis.pipeline()
-        fields: dict[str, str | float] = {
-            "attempts": 0,
-            "created": now,
-            "updated": now,
-            "due": due or now,
-            "article_id": article_id,
-            "channel": channel,
-        }
-        if state == AWAITING:
-            fields["approval"] = "required"  # kept after approval: an operator's retry never skips it
-        pipe.hset(key, mapping=fields)
-        if state == "pending":
-            pipe.zadd(self._due_key(), {member: due or now})
-        pipe.zadd(self.keys.deliveries_by_time(), {member: now})
-        pipe.execute()
-        self._journal(article_id, channel, state)
-        return True
+        keys = [self._due_key(), self.keys.deliveries_by_time()]
+        keys += [self.keys.delivery(article_id, name) for name, _ in channels]
+        args: list[str | float] = [now, due or now, article_id]
+        for name, state in channels:
+            args += [name, state]
+        created = list(self._create(keys=keys, args=args))
+        if self.journal is not None and created:
+            states = dict(channels)
+            self.journal.deliveries_created(article_id, [(name, states[name]) for name in created])
+        return created
 
     def approve(self, article_id: str, channel: str) -> str:
         """A held delivery may go: awaiting_approval -> pending, due now. 'ok', else the state found
@@ -378,41 +438,95 @@ class Ledger:
         return restored
 
     def claim(self, article_id: str, channel: str, lease: float) -> Claim:
-        member = f"{article_id}:{channel}"
         result = self._claim(
             keys=[self.keys.delivery(article_id, channel), self._due_key()],
-            args=[time.time(), lease, member],
+            args=[time.time(), lease, f"{article_id}:{channel}"],
         )
-        if result in ("go", "crashed"):  # journaled before the post is attempted
+        claim: Claim = result[0]
+        if claim in ("go", "crashed"):  # journaled before the post is attempted
             self._journal(article_id, channel, "sending")
-        return result  # type: ignore[no-any-return]
+        return claim
 
-    def _set(self, article_id: str, channel: str, state: str, *, outcome: str = "", **fields: str | float) -> bool:
-        """Finish a delivery we hold; `outcome` (see `distributor.counters.OUTCOMES`) is counted for
+    def claim_with_article(self, article_id: str, channel: str, lease: float) -> Claimed:
+        """`claim`, reading the article (JSON) and the delivery's intake time in the same round trip.
+        While the article is missing nothing is claimed: 'gone' (the caller decides, see
+        `distributor.delivery`)."""
+        keys = [self.keys.delivery(article_id, channel), self._due_key(), self.keys.article(article_id)]
+        status, *rest = self._claim(keys=keys, args=[time.time(), lease, f"{article_id}:{channel}"])
+        if status not in ("go", "crashed"):
+            return Claimed(status)
+        self._journal(article_id, channel, "sending")  # journaled before the post is attempted
+        return Claimed(status, rest[0], float(rest[1] or 0))
+
+    def _finish_call(
+        self,
+        article_id: str,
+        channel: str,
+        state: str,
+        *,
+        outcome: str = "",
+        history: dict[str, object] | None = None,
+        refund: bool = False,
+        latency: float | None = None,
+        **fields: str | float,
+    ) -> ScriptCall:
+        """The script call that finishes a delivery we hold; `outcome` (see
+        `distributor.counters.OUTCOMES`) and `latency` (publish-to-posted seconds) are counted for
         /metrics in the same script, so a figure never disagrees with the ledger."""
-        member = f"{article_id}:{channel}"
         fields.setdefault("updated", time.time())
-        args: list[str | float] = [state, counters.field_name(channel, outcome) if outcome else ""]
+        entry = json.dumps(history, ensure_ascii=False) if history else ""
+        observed: list[str | float] = ["", "", "", 0]
+        if latency is not None:
+            bucket = counters.bucket(latency)
+            names = (bucket, "count", "sum")
+            observed = [*(counters.field_name(channel, name) for name in names), round(latency, 3)]
+        args: list[str | float] = [
+            state,
+            counters.field_name(channel, outcome) if outcome else "",
+            entry,
+            "1" if refund else "0",
+            *observed,
+        ]
         for name, value in fields.items():
             args += [name, value]
-        done = self._finish(
-            keys=[
-                self.keys.delivery(article_id, channel),
-                self._due_key(),
-                member,
-                self.keys.deliveries_by_time(),
-                self.keys.counters(counters.DELIVERIES),
-            ],
-            args=args,
+        keys = [
+            self.keys.delivery(article_id, channel),
+            self._due_key(),
+            f"{article_id}:{channel}",
+            self.keys.deliveries_by_time(),
+            self.keys.counters(counters.DELIVERIES),
+            self.keys.delivery_history(article_id, channel),
+            self.keys.counters(counters.LATENCY),
+        ]
+        return ScriptCall(self._finish, keys, args)
+
+    def _set(
+        self,
+        article_id: str,
+        channel: str,
+        state: str,
+        *,
+        outcome: str = "",
+        history: dict[str, object] | None = None,
+        refund: bool = False,
+        latency: float | None = None,
+        before: ScriptCall | None = None,
+        **fields: str | float,
+    ) -> bool:
+        """Finish a delivery we hold, in one round trip with `before` (another script call, e.g. the
+        in-flight slot's release) when given."""
+        call = self._finish_call(
+            article_id, channel, state, outcome=outcome, history=history, refund=refund, latency=latency, **fields
         )
-        if done:
+        run_scripts(self.redis, [before, call] if before is not None else [call])
+        if call.result:
             self._journal(
                 article_id,
                 channel,
                 state,
                 **{k: str(fields[k]) for k in ("post_id", "post_url", "error") if k in fields},
             )
-        return bool(done)
+        return bool(call.result)
 
     def sent(
         self,
@@ -424,15 +538,21 @@ class Ledger:
         *,
         data: dict[str, str] | None = None,
         post_hash: str = "",
+        latency: float | None = None,
+        before: ScriptCall | None = None,
     ) -> bool:
         """The post exists; `data` (what a later edit or deletion needs) and `post_hash` (what was
-        posted) let corrections reach it."""
+        posted) let corrections reach it. `latency`: seconds from publication to this post, for
+        /metrics; `before`: a script call sent in the same round trip."""
         receipt = Receipt(post_id=post_id or None, url=post_url or None, data=data or {})
-        done = self._set(
+        return self._set(
             article_id,
             channel,
             "sent",
+            before=before,
             outcome="posted",
+            history=_entry("posted", receipt, note),
+            latency=latency,
             post_id=post_id or "",
             post_url=post_url or "",
             error=note,
@@ -442,9 +562,6 @@ class Ledger:
             edit_hash=post_hash,
             posts=_dump_posts([receipt]),
         )
-        if done:
-            self.add_history(article_id, channel, "posted", receipt, note)
-        return done
 
     def failed(self, article_id: str, channel: str, error: str, code: str | None = None) -> bool:
         return self._set(article_id, channel, "failed", outcome="failed", error=error, code=code or "")
@@ -456,11 +573,16 @@ class Ledger:
         self, article_id: str, channel: str, delay: float, error: str, code: str | None = None, refund: bool = False
     ) -> bool:
         """Back to pending, due after `delay`; `refund` gives back the attempt the claim counted."""
-        fields: dict[str, str | float] = {"due": time.time() + delay, "error": error, "code": code or ""}
-        if refund:
-            current = self.get(article_id, channel)
-            fields["attempts"] = max(0, (current.attempts if current else 1) - 1)
-        return self._set(article_id, channel, "pending", outcome="deferred" if refund else "retried", **fields)
+        return self._set(
+            article_id,
+            channel,
+            "pending",
+            outcome="deferred" if refund else "retried",
+            refund=refund,
+            due=time.time() + delay,
+            error=error,
+            code=code or "",
+        )
 
     def cancel(self, article_id: str, channel: str, reason: str) -> bool:
         """Cancel a pending/awaiting/unknown/failed delivery (operator action or article unpublished)."""
@@ -683,14 +805,9 @@ class Ledger:
     def add_history(
         self, article_id: str, channel: str, event: str, receipt: Receipt | None = None, note: str = ""
     ) -> None:
-        entry: dict[str, object] = {"event": event, "at": time.time()}
-        if receipt is not None:
-            entry |= {"post_id": receipt.post_id, "url": receipt.url, "data": receipt.data}
-        if note:
-            entry["note"] = note
         key = self.keys.delivery_history(article_id, channel)
         pipe = self.redis.pipeline()
-        pipe.rpush(key, json.dumps(entry, ensure_ascii=False))
+        pipe.rpush(key, json.dumps(_entry(event, receipt, note), ensure_ascii=False))
         pipe.ltrim(key, -HISTORY_LIMIT, -1)
         pipe.execute()
 
@@ -704,6 +821,16 @@ class Ledger:
             except ValueError:
                 continue
         return entries
+
+
+def _entry(event: str, receipt: Receipt | None = None, note: str = "") -> dict[str, object]:
+    """One entry of a post's history."""
+    entry: dict[str, object] = {"event": event, "at": time.time()}
+    if receipt is not None:
+        entry |= {"post_id": receipt.post_id, "url": receipt.url, "data": receipt.data}
+    if note:
+        entry["note"] = note
+    return entry
 
 
 def delivery_from_hash(raw: dict[str, str]) -> Delivery:

@@ -286,12 +286,12 @@ def fan_out(ctx: Context, article: Article, dispatch: Dispatcher) -> list[str]:
 
     On a channel with `approval = true` the delivery waits for an operator (distributor.approval);
     the editors' channels named by `approval_notify` get one preview of what waits."""
-    created: list[str] = []
-    held: list[str] = []
-    for name in channels_for(ctx, article):
-        approval = ctx.settings.channel(name).approval
-        if ctx.ledger.create(article.id, name, state=AWAITING if approval else "pending"):
-            (held if approval else created).append(name)
+    wanted = [
+        (name, AWAITING if ctx.settings.channel(name).approval else "pending") for name in channels_for(ctx, article)
+    ]
+    made = set(ctx.ledger.create_many(article.id, wanted))
+    created = [name for name, state in wanted if name in made and state == "pending"]
+    held = [name for name, state in wanted if name in made and state == AWAITING]
     for name in created:
         dispatch.deliver(article.id, name)
     if any(ctx.settings.channel(name).approval_notify for name in held):

@@ -275,3 +275,36 @@ def client(url: str) -> redis.Redis:
 def binary_client(url: str) -> redis.Redis:
     """Bytes in, bytes out: for rendered feeds."""
     return connect(url, decode_responses=False, health_check_interval=30)
+
+
+@dataclass
+class ScriptCall:
+    """One call of a registered Lua script, to be sent with others in one round trip (`run_scripts`);
+    `result` holds its answer afterwards."""
+
+    script: Any  # redis.commands.core.Script
+    keys: list[str]
+    args: list[Any]
+    result: Any = None
+
+
+def run_scripts(client: redis.Redis, calls: list[ScriptCall]) -> list[Any]:
+    """Run `calls` in order in one round trip (a pipeline of plain EVALSHAs, not a transaction: each
+    script is atomic on its own). redis-py's own pipelined scripts would first ask the server whether
+    it knows them (SCRIPT EXISTS, a second round trip, every time); here a script the server forgot
+    (a restart) is loaded and that one call run again, alone, so no call runs twice."""
+    if len(calls) == 1:
+        call = calls[0]
+        call.result = call.script(keys=call.keys, args=call.args)
+        return [call.result]
+    pipe = client.pipeline(transaction=False)
+    for call in calls:
+        pipe.execute_command("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args)
+    answers = pipe.execute(raise_on_error=False)
+    for call, answer in zip(calls, answers, strict=True):
+        if isinstance(answer, redis.exceptions.NoScriptError):
+            answer = call.script(keys=call.keys, args=call.args)  # loads it, then runs it
+        elif isinstance(answer, Exception):
+            raise answer
+        call.result = answer
+    return [call.result for call in calls]

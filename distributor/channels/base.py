@@ -7,6 +7,8 @@ here so every platform gets it the same way. `send` raises `ChannelError`; it ne
 
 from __future__ import annotations
 
+import os
+import stat
 from abc import ABC, abstractmethod
 from datetime import datetime
 from functools import lru_cache
@@ -37,6 +39,29 @@ def compiled(source: str, autoescape: bool) -> jinja2.Template:
     """A template compiled once per source text: compiling costs more than rendering, and keying on
     the text (not the file name) means an operator's edited template file takes effect at once."""
     return _ENVIRONMENTS[autoescape].from_string(source)
+
+
+_files: dict[str, tuple[tuple[int, int], str]] = {}  # path -> ((mtime, size), text)
+
+
+def _template_file(path: str, info: os.stat_result) -> str:
+    """An operator's template file, read again only when it changed (a stat per post, not a read)."""
+    version = (info.st_mtime_ns, info.st_size)
+    known = _files.get(path)
+    if known is not None and known[0] == version:
+        return known[1]
+    text = Path(path).read_text(encoding="utf-8")
+    _files[path] = (version, text)
+    return text
+
+
+@lru_cache(maxsize=64)
+def _packaged_template(kind: str) -> str:
+    """The template shipped for `kind` (or the default one): read once per process."""
+    candidate = TEMPLATES / f"{kind}.j2"
+    if not candidate.is_file():
+        candidate = TEMPLATES / "default.j2"
+    return candidate.read_text(encoding="utf-8")
 
 
 class Channel(ABC):
@@ -85,14 +110,15 @@ class Channel(ABC):
     def template_source(self) -> str:
         configured = self.settings.template
         if configured:
-            path = Path(configured)
-            if "{{" not in configured and path.is_file():
-                return path.read_text(encoding="utf-8")
+            if "{{" not in configured:
+                try:
+                    info = os.stat(configured)
+                except (OSError, ValueError):
+                    return configured  # not a file: the text itself is the template
+                if stat.S_ISREG(info.st_mode):
+                    return _template_file(configured, info)
             return configured
-        candidate = TEMPLATES / f"{self.kind}.j2"
-        if not candidate.is_file():
-            candidate = TEMPLATES / "default.j2"
-        return candidate.read_text(encoding="utf-8")
+        return _packaged_template(self.kind)
 
     def link(self, article: Article) -> str:
         """The link this channel posts: the article URL with UTM tags (unless turned off), or with

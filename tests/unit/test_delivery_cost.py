@@ -1,6 +1,7 @@
 """What a delivery costs: its template is compiled once (an edited template file still applies at
-once), and it talks to Redis in two round trips (claim with the article read, then the outcome),
-with the ledger's rules unchanged. Throughput figures are in bench/bench_delivery.py."""
+once), and a post talks to Redis in three round trips (the claim with the article read, the
+admission gate, then the outcome with the in-flight slot's release), with the ledger's rules
+unchanged. Throughput figures are in bench/bench_delivery.py."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from distributor import delivery, pipeline
+from distributor import counters, delivery, pipeline
 from distributor.channels import base
 from distributor.context import Context
 from distributor.errors import ChannelError
@@ -86,3 +87,44 @@ def test_retry_backoff_sets_the_first_wait_without_retry_after(make_settings) ->
     second = delivery.deliver(ctx, article.id, "social")
     assert first.state == second.state == "retry"
     assert 1.6 <= first.retry_in <= 2.4 and 3.2 <= second.retry_in <= 4.8  # doubling, with jitter
+
+
+def test_a_post_costs_three_round_trips_and_keeps_its_record_history_and_metrics(make_settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    ctx = make_ctx(make_settings)
+    article = stored_article(ctx)
+    ctx.admission  # noqa: B018 (its scripts registered before counting)
+    with round_trips(monkeypatch) as sent:
+        result = delivery.deliver(ctx, article.id, "social")
+    assert result.state == "sent"
+    # The claim with the article read, the admission gate, then the outcome with the slot's release
+    # (history and /metrics counters inside the outcome's script).
+    assert len(sent) == 3, [s[:60] for s in sent]
+    record = ctx.ledger.get(article.id, "social")
+    assert record and (record.state, record.attempts, record.post_id) == ("sent", 1, "p1")
+    assert [entry["event"] for entry in ctx.ledger.history(article.id, "social")] == ["posted"]
+    assert ctx.admission.health("social").in_flight == 0  # the slot was given back
+    snapshot = counters.read(ctx.redis, ctx.keys)
+    assert snapshot.deliveries[("social", "posted")] == 1
+    assert snapshot.latency["social"].count == 1
+
+
+def test_a_redis_that_forgot_the_scripts_still_posts_once(make_settings) -> None:  # type: ignore[no-untyped-def]
+    ctx = make_ctx(make_settings)
+    article = stored_article(ctx)
+    ctx.redis.script_flush()  # a restarted Redis knows no script
+    assert delivery.deliver(ctx, article.id, "social").state == "sent"
+    assert delivery.deliver(ctx, article.id, "social").state == "skipped"
+    assert Scripted.sent == [f"{article.id}:social"]
+    assert ctx.admission.health("social").in_flight == 0
+    assert counters.read(ctx.redis, ctx.keys).deliveries[("social", "posted")] == 1
+
+
+def test_waiting_for_a_slot_gives_the_attempt_back(make_settings) -> None:  # type: ignore[no-untyped-def]
+    ctx = make_ctx(make_settings, max_in_flight=1)
+    article = stored_article(ctx)
+    ctx.admission.enter(ctx.settings.channel("social"), "someone-else:social")  # the one slot is taken
+    result = delivery.deliver(ctx, article.id, "social")
+    assert result.state == "retry" and "in-flight slot" in result.detail
+    record = ctx.ledger.get(article.id, "social")
+    assert record and (record.state, record.attempts) == ("pending", 0)
+    assert counters.read(ctx.redis, ctx.keys).deliveries[("social", "deferred")] == 1
