@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from distributor.cli_exit import ExitCode
-from distributor.errors import ConfigError, Refusal, SourceError
+from distributor.errors import ConfigError, SourceError
 from distributor.i18n import cli_gettext as _
 from distributor.ledger import AWAITING
 from distributor.settings import Settings, load_settings
@@ -72,9 +72,9 @@ def fail(message: str, code: ExitCode = ExitCode.FAILED) -> typer.Exit:
 def said(exc: BaseException) -> str:
     """An error's message in the operator's language where it carries its template
     (`errors.Refusal`); other errors as they are."""
-    if isinstance(exc, Refusal):
-        return _(exc.template).format(**exc.fields)
-    return str(exc)
+    from distributor import i18n
+
+    return i18n.said(exc, i18n.cli_locale())
 
 
 def emit_json(data: object) -> None:

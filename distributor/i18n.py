@@ -122,6 +122,16 @@ def ngettext(singular: str, plural: str, n: int, locale: str, domain: str) -> st
     return translations(locale, domain).ungettext(singular, plural, n)
 
 
+def said(exc: BaseException, locale: str) -> str:
+    """An error's message in `locale` where it carries its template (`errors.Refusal`, whose
+    templates live in the cli catalog); other errors as they are."""
+    from distributor.errors import Refusal
+
+    if isinstance(exc, Refusal):
+        return gettext(exc.template, locale, "cli").format(**exc.fields)
+    return str(exc)
+
+
 def cli_gettext(message: str) -> str:
     """The command line's `_()`: the language of the operator's shell."""
     return gettext(message, cli_locale(), "cli")

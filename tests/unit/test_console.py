@@ -284,6 +284,18 @@ def test_retract_an_article_removes_it_from_the_feeds(console: Console) -> None:
     assert "Retracted" in console.flash()
 
 
+def test_a_refused_retraction_says_why_in_the_pages_language(console: Console) -> None:
+    console.sign_in()
+    vietnamese = {"accept-language": "vi"}
+    data = {"csrf": console.csrf(), "reason": "thử"}
+    console.client.post("/dashboard/articles/0123456789abcdef/retract", data=data, headers=vietnamese)
+    page = console.client.get("/dashboard", headers=vietnamese).text
+    assert "không có bài viết này ở đây (chưa lưu, chưa đăng)" in " ".join(re.findall(r'role="status">([^<]*)<', page))
+    assert last_audit(console.ctx).detail == "no such article here (neither stored nor delivered)"  # the log: English
+    console.post("/dashboard/articles/0123456789abcdef/retract", console.csrf(), reason="thử")
+    assert "no such article here" in console.flash()
+
+
 def test_pause_holds_a_channels_deliveries_and_resume_sends_them_again(console: Console) -> None:
     ctx = console.ctx
     article_id = add(ctx)

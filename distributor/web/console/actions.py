@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from distributor import approval, audit, corrections, operations
+from distributor.i18n import said
 from distributor.web.access import actor
 from distributor.web.api import WebDispatcher
 from distributor.web.console import session as sessions
@@ -121,13 +122,18 @@ async def reject(request: Request) -> Response:
     return await _decide(request, "reject")
 
 
-async def _decide(request: Request, decision: approval.Decision) -> Response:
-    ctx = state(request).ctx
-    _ = gettext_for(locale_of(request))
+async def _article_form(request: Request) -> tuple[str, str | None, str, str]:
+    """An article action's form: (article id, channel or None, reason, the audit log's target)."""
     article_id = request.path_params["article_id"][:100]
     channel = await _field(request, "channel", 80) or None
     reason = await _field(request, "reason")
-    target = f"{article_id} -> {channel}" if channel else article_id
+    return article_id, channel, reason, f"{article_id} -> {channel}" if channel else article_id
+
+
+async def _decide(request: Request, decision: approval.Decision) -> Response:
+    ctx = state(request).ctx
+    _ = gettext_for(locale_of(request))
+    article_id, channel, reason, target = await _article_form(request)
     try:
         outcomes = await run_in_threadpool(
             approval.decide, ctx, decision, article_id, channel, _Queued(request), reason
@@ -148,15 +154,12 @@ async def _decide(request: Request, decision: approval.Decision) -> Response:
 async def retract(request: Request) -> Response:
     ctx = state(request).ctx
     _ = gettext_for(locale_of(request))
-    article_id = request.path_params["article_id"][:100]
-    channel = await _field(request, "channel", 80) or None
-    reason = await _field(request, "reason")
-    target = f"{article_id} -> {channel}" if channel else article_id
+    article_id, channel, reason, target = await _article_form(request)
     try:
         found = await run_in_threadpool(corrections.article_reference, ctx, article_id, channel)
     except ValueError as exc:
         await run_in_threadpool(audit.record, ctx, actor(request), "retract", target, "refused", str(exc))
-        return await back(request, "error", _("Cannot retract: %(why)s") % {"why": str(exc)})
+        return await back(request, "error", _("Cannot retract: %(why)s") % {"why": said(exc, locale_of(request))})
     dispatch = WebDispatcher(ctx, request.app.state.enqueue)
     report = await run_in_threadpool(lambda: corrections.retract(ctx, found, dispatch, channel=channel, reason=reason))
     detail = "; ".join(f"{o.channel}: {o.outcome}" for o in report)
