@@ -17,6 +17,11 @@ class Keys:
         """Hash article id -> content hash of the stored version."""
         return f"{self.prefix}article-hashes"
 
+    def article_search(self) -> str:
+        """Hash article id -> what the console's search matches: casefolded title, source and
+        casefolded categories, separated by \x1f (categories by '|')."""
+        return f"{self.prefix}articles:search"
+
     def fanout_pending(self) -> str:
         """Sorted set article id -> when it was stored as new: its fan-out (deliveries) is not done yet.
         Set atomically with the article, removed once fan-out decided; the sweep finishes what a

@@ -31,10 +31,41 @@ local old = redis.call('HGET', KEYS[2], ARGV[1])
 if old == ARGV[2] then return 'unchanged' end
 redis.call('SET', KEYS[1], ARGV[3])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[4], ARGV[1], ARGV[5])
 if old then return 'updated' end
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
 return 'new'
 """
+
+
+# One slice of the search index: HSCAN from ARGV[1] (COUNT ARGV[5]), keeping the entries whose text
+# holds ARGV[2] (casefolded), whose source is ARGV[3] and whose categories include ARGV[4] (empty:
+# any), among the published articles (KEYS[2]). Returns {next cursor, id, score, id, score, ...}.
+_SEARCH = """
+local found = redis.call('HSCAN', KEYS[1], ARGV[1], 'COUNT', ARGV[5])
+local out = {found[1]}
+local entries = found[2]
+for i = 1, #entries, 2 do
+  local title, source, categories = string.match(entries[i + 1], '^(.-)\\31(.-)\\31(.*)$')
+  if title and (ARGV[2] == '' or string.find(title, ARGV[2], 1, true))
+     and (ARGV[3] == '' or source == ARGV[3])
+     and (ARGV[4] == '' or string.find('|' .. categories .. '|', '|' .. ARGV[4] .. '|', 1, true)) then
+    local score = redis.call('ZSCORE', KEYS[2], entries[i])
+    if score then
+      out[#out + 1] = entries[i]
+      out[#out + 1] = score
+    end
+  end
+end
+return out
+"""
+SEARCH_SLICE = 2000  # index entries one search call looks at: Redis is never held for long
+
+
+def search_text(article: Article) -> str:
+    """The article's entry in the search index (see `Keys.article_search`)."""
+    categories = "|".join(c.casefold().replace("|", " ") for c in article.categories)
+    return "\x1f".join((article.title.casefold().replace("\x1f", " "), article.source, categories))
 
 
 class Store:
@@ -44,13 +75,19 @@ class Store:
         self.keys = keys
         self.journal = journal  # what outlives Redis (see distributor.journal)
         self._upsert = client.register_script(_UPSERT)
+        self._search = client.register_script(_SEARCH)
 
     # --- articles --------------------------------------------------------------------------------
 
     def upsert(self, article: Article) -> Change:
         result = self._upsert(
-            keys=[self.keys.article(article.id), self.keys.article_hash(), self.keys.fanout_pending()],
-            args=[article.id, article.content_hash(), article.model_dump_json(), time.time()],
+            keys=[
+                self.keys.article(article.id),
+                self.keys.article_hash(),
+                self.keys.fanout_pending(),
+                self.keys.article_search(),
+            ],
+            args=[article.id, article.content_hash(), article.model_dump_json(), time.time(), search_text(article)],
         )
         return result  # type: ignore[no-any-return]
 
@@ -87,7 +124,34 @@ class Store:
         pipe.zrem(self.keys.articles_by_time(), article_id)
         pipe.delete(self.keys.article(article_id))
         pipe.hdel(self.keys.article_hash(), article_id)
+        pipe.hdel(self.keys.article_search(), article_id)
         pipe.execute()
+
+    def search(self, text: str = "", source: str = "", category: str = "") -> list[str]:
+        """Ids of every published article whose title holds `text` (any case), from `source` and in
+        `category` (empty: any), newest first: the whole archive, read a slice at a time."""
+        self._index_missing()
+        found: list[tuple[float, str]] = []
+        cursor = "0"
+        args = [text.casefold(), source, category.casefold()]
+        while True:
+            cursor, *flat = self._search(
+                keys=[self.keys.article_search(), self.keys.articles_by_time()], args=[cursor, *args, SEARCH_SLICE]
+            )
+            found += [(float(score), article_id) for article_id, score in zip(flat[::2], flat[1::2], strict=True)]
+            if str(cursor) == "0":
+                break
+        return [article_id for _, article_id in sorted(found, reverse=True)]
+
+    def _index_missing(self, page: int = 500) -> None:
+        """Index the articles stored before the search index existed (once, after an upgrade)."""
+        if self.redis.hlen(self.keys.article_search()) >= self.count():
+            return
+        ids = self.redis.zrange(self.keys.articles_by_time(), 0, -1)
+        for start in range(0, len(ids), page):
+            articles = self.get_many(ids[start : start + page])
+            if articles:
+                self.redis.hset(self.keys.article_search(), mapping={a.id: search_text(a) for a in articles})
 
     def newest(self, offset: int = 0, limit: int = 50) -> list[Article]:
         ids = self.redis.zrevrange(self.keys.articles_by_time(), offset, offset + limit - 1)

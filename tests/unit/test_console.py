@@ -396,6 +396,34 @@ def test_articles_search_filter_and_page(console: Console) -> None:
     assert "1 articles found" in narrowed.text
 
 
+def test_a_search_reaches_the_whole_archive_even_stored_before_the_index(console: Console) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from distributor import pipeline
+    from distributor.normalize import Draft
+
+    ctx = console.ctx
+    start = datetime(2024, 1, 1, 7, 0, tzinfo=UTC)
+    for n in range(2100):  # an archive older and larger than any scan of the newest articles
+        title = "Quyết định số 0001 về đất đai" if n == 0 else f"Tin lưu trữ {n}"
+        draft = Draft(url=f"https://portal.example.gov.vn/luu-tru/{n}", title=title,
+                      published=(start + timedelta(hours=n)).isoformat(), categories=["Lưu trữ"])  # fmt: skip
+        article = pipeline.to_article(ctx, draft, "archive")
+        ctx.store.upsert(article)
+        ctx.store.publish(article)
+    ctx.redis.delete(ctx.keys.article_search())  # as stored by a version without the index
+    console.sign_in()
+    found = console.client.get("/dashboard/articles?q=QUY%E1%BA%BET+%C4%90%E1%BB%8ANH+s%E1%BB%91+0001",
+                               headers=ENGLISH).text  # fmt: skip
+    assert "Quyết định số 0001 về đất đai" in found and "1 articles found" in found  # the oldest, any case
+    assert ctx.redis.hlen(ctx.keys.article_search()) == 2100
+    listed = console.client.get("/dashboard/articles?category=l%C6%B0u+tr%E1%BB%AF&page=42", headers=ENGLISH).text
+    assert "2,100 articles found" in listed and "Quyết định số 0001 về đất đai" in listed  # last page: the oldest
+    assert ctx.store.search("tin lưu trữ 2099") == [ctx.store.newest(0, 1)[0].id]
+    ctx.store.remove(ctx.store.newest(0, 1)[0].id)
+    assert ctx.store.search("tin lưu trữ 2099") == [] and ctx.store.search(source="nope") == []
+
+
 def test_the_language_follows_the_browser_and_the_switcher(console: Console) -> None:
     console.sign_in()
     assert "Tổng quan" in console.client.get("/dashboard", headers={"accept-language": "vi-VN,vi;q=0.9"}).text

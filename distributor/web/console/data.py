@@ -15,10 +15,8 @@ from typing import Any
 from distributor import channel_health, engagement, heartbeat, queues, recovery, source_health
 from distributor.context import Context
 from distributor.ledger import AWAITING, Delivery, delivery_from_hash
-from distributor.models import Article
 
 PAGE_SIZE = 50
-SCAN_LIMIT = 2000  # newest articles looked through when searching or filtering
 EXPIRY_SOON = 7 * 86400  # a token expiring within this is shown as needing attention
 CHART_DAYS = 14
 
@@ -140,44 +138,36 @@ class ArticleList:
     rows: list[dict[str, Any]] = field(default_factory=list)
     total: int = 0
     pages: int = 1
-    truncated: bool = False  # the search looked through the newest SCAN_LIMIT only
-
-
-def _matches(article: Article, query: ArticleQuery) -> bool:
-    if query.text and query.text.casefold() not in article.title.casefold():
-        return False
-    if query.source and article.source != query.source:
-        return False
-    return not query.category or query.category.casefold() in {c.casefold() for c in article.categories}
 
 
 def articles(ctx: Context, query: ArticleQuery) -> ArticleList:
+    """A page of the articles, newest first; a search or filter looks through the whole archive
+    (the store's search index, then the deliveries' states for a state filter)."""
     offset = (query.page - 1) * PAGE_SIZE
     if not query.filtered:
         total = ctx.store.count()
         page = ctx.store.newest(offset, PAGE_SIZE)
-        truncated = False
     else:
-        hits: list[Article] = []
-        scanned = 0
-        while scanned < SCAN_LIMIT:
-            batch = ctx.store.newest(scanned, 200)
-            if not batch:
-                break
-            scanned += 200
-            chosen = [a for a in batch if _matches(a, query)]
-            if query.state and chosen:
-                states = deliveries_for(ctx, [a.id for a in chosen])
-                chosen = [a for a in chosen if any(d.state == query.state for d in states[a.id].values())]
-            hits += chosen
-        truncated = scanned >= SCAN_LIMIT and ctx.store.count() > SCAN_LIMIT
-        total = len(hits)
-        page = hits[offset : offset + PAGE_SIZE]
+        found = ctx.store.search(query.text, query.source, query.category)
+        if query.state:
+            found = with_state(ctx, found, query.state)
+        total = len(found)
+        page = ctx.store.get_many(found[offset : offset + PAGE_SIZE])
     ids = [a.id for a in page]
     deliveries = deliveries_for(ctx, ids)
     shares = share_totals(ctx, ids)
     rows = [{"article": a, "deliveries": deliveries[a.id], "shares": shares[a.id]} for a in page]
-    return ArticleList(rows, total, max(1, -(-total // PAGE_SIZE)), truncated)
+    return ArticleList(rows, total, max(1, -(-total // PAGE_SIZE)))
+
+
+def with_state(ctx: Context, article_ids: list[str], state: str, chunk: int = 500) -> list[str]:
+    """The articles (order kept) with at least one delivery in `state`."""
+    kept: list[str] = []
+    for start in range(0, len(article_ids), chunk):
+        ids = article_ids[start : start + chunk]
+        states = deliveries_for(ctx, ids)
+        kept += [i for i in ids if any(d.state == state for d in states[i].values())]
+    return kept
 
 
 def source_names(ctx: Context) -> list[str]:
