@@ -38,6 +38,7 @@ def test_the_main_help_is_vietnamese_under_a_vietnamese_locale() -> None:
     assert "Phân phối RSS và mạng xã hội" in page  # the group's help
     assert "Kiểm tra cấu hình; in từng lỗi kèm vị trí" in page  # a command's docstring
     assert "Tùy chọn:" in page and "Lệnh:" in page  # typer's own headings
+    assert page.startswith("Cách dùng: ") and "Hiện trang trợ giúp này rồi thoát." in page  # its bundled click's
     assert "Ví dụ:" in page and "distributor init mysite && distributor check" in page  # the example, as written
     assert "Validate the configuration" not in page
 
@@ -54,6 +55,7 @@ def test_the_help_is_english_otherwise() -> None:
         page = help_page("check", lang=lang)
         assert "Validate the configuration; print every problem with its location" in page
         assert "Options:" in page and "Example:" in page and "distributor check --config" in page
+        assert page.startswith("Usage: ") and "Show this message and exit." in page
         assert "Kiểm tra" not in page
 
 
