@@ -46,6 +46,8 @@ SOURCES: dict[str, list[tuple[str, str]]] = {
         ("cli.py", "commands"),
         ("cli_*.py", "python"),
         ("settings.py", "python"),
+        ("channels/*.py", "python"),  # each channel's and source's own configuration checks
+        ("sources/*.py", "python"),
         # Refusals (errors.Refusal) whose templates the command line translates:
         ("approval.py", "python"),
         ("corrections.py", "python"),

@@ -19,7 +19,7 @@ from pydantic import Field, SecretStr, field_validator
 from distributor.channels.base import Channel
 from distributor.errors import ChannelError
 from distributor.models import Article, Post, Receipt
-from distributor.settings import ChannelSettings
+from distributor.settings import ChannelSettings, _
 
 log = logging.getLogger(__name__)
 # Apprise logs an unparseable URL verbatim ("Unparseable URL tgram://<token>/..."): its records
@@ -54,7 +54,9 @@ class AppriseSettings(ChannelSettings):
     def _recognised(cls, urls: list[SecretStr]) -> list[SecretStr]:
         """An unknown or malformed URL is a configuration error, found at startup."""
         problems = [
-            f"urls[{index}] ({scheme(url.get_secret_value())}://...) is not a URL apprise recognises"
+            _("urls[{index}] ({scheme}://...) is not a URL apprise recognises").format(
+                index=index, scheme=scheme(url.get_secret_value())
+            )
             for index, url in enumerate(urls)
             if apprise.Apprise.instantiate(url.get_secret_value()) is None
         ]

@@ -32,7 +32,7 @@ from distributor import text as textlib
 from distributor.channels.base import Channel, count_of
 from distributor.errors import ChannelError
 from distributor.models import Article, Post, Receipt
-from distributor.settings import ChannelSettings
+from distributor.settings import ChannelSettings, _
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class BlueskySettings(ChannelSettings):
     def _handle(cls, value: str) -> str:
         value = value.strip().removeprefix("@")
         if not value or any(c.isspace() for c in value):
-            raise ValueError("must be a handle like 'news.bsky.social'")
+            raise ValueError(_("must be a handle like 'news.bsky.social'"))
         return value
 
 

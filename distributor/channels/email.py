@@ -27,7 +27,7 @@ from distributor import text as textlib
 from distributor.channels.base import TEMPLATES, Channel, compiled
 from distributor.errors import ChannelError
 from distributor.models import Article, Post, Receipt
-from distributor.settings import ChannelSettings, Duration
+from distributor.settings import ChannelSettings, Duration, _
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def mail_locale(language: str | None, site_language: str) -> str:
 
 def _address(value: str) -> str:
     if _LINE_BREAKS.search(value) or "@" not in parseaddr(value)[1]:
-        raise ValueError(f"{value!r} is not an email address")
+        raise ValueError(_("{value} is not an email address").format(value=repr(value)))
     return value.strip()
 
 
@@ -74,10 +74,14 @@ class EmailSettings(ChannelSettings):
         if "starttls" in data:
             flag = data.pop("starttls")
             if not isinstance(flag, bool):
-                raise ValueError("starttls must be true or false")
+                raise ValueError(_("starttls must be true or false"))
             implied = "starttls" if flag else "none"
             if data.setdefault("security", implied) not in (implied, "tls"):
-                raise ValueError(f"starttls = {str(flag).lower()} contradicts security = {data['security']!r}")
+                raise ValueError(
+                    _("starttls = {flag} contradicts security = {security}").format(
+                        flag=str(flag).lower(), security=repr(data["security"])
+                    )
+                )
         if data.get("security") == "tls":
             data.setdefault("port", 465)
         return data
@@ -96,13 +100,13 @@ class EmailSettings(ChannelSettings):
     @classmethod
     def _ca_file(cls, value: str | None) -> str | None:
         if value and not Path(value).is_file():
-            raise ValueError(f"CA file {value!r} does not exist")
+            raise ValueError(_("CA file {path} does not exist").format(path=repr(value)))
         return value
 
     @model_validator(mode="after")
     def _credentials_together(self) -> EmailSettings:
         if bool(self.username) != bool(self.password and self.password.get_secret_value()):
-            raise ValueError("username and password must be set together (or both left out)")
+            raise ValueError(_("username and password must be set together (or both left out)"))
         return self
 
 

@@ -25,7 +25,7 @@ from distributor import text as textlib
 from distributor.channels.base import Channel, count_of
 from distributor.errors import ChannelError
 from distributor.models import Article, Post, Receipt
-from distributor.settings import ChannelSettings, http_url
+from distributor.settings import ChannelSettings, _, http_url
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class MastodonSettings(ChannelSettings):
         try:
             return http_url(value)
         except ValueError:
-            raise ValueError("must be the instance URL, like 'https://mastodon.social'") from None
+            raise ValueError(_("must be the instance URL, like 'https://mastodon.social'")) from None
 
 
 class Mastodon(Channel):
@@ -218,7 +218,7 @@ class Mastodon(Channel):
 
     def _wait_processed(self, media_id: str) -> str | None:
         """Poll `GET /api/v1/media/:id` (206 while processing, 200 with a url when done)."""
-        for _ in range(self.media_poll_attempts):
+        for _attempt in range(self.media_poll_attempts):
             time.sleep(self.media_poll_delay)
             response = http.request("GET", f"{self.api_base}/api/v1/media/{media_id}", headers=self._auth())
             if response.status_code == 200 and (http.json_or_none(response) or {}).get("url"):

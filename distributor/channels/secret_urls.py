@@ -20,7 +20,7 @@ from pydantic import SecretStr, field_validator
 
 from distributor import http
 from distributor.errors import ChannelError
-from distributor.settings import ChannelSettings
+from distributor.settings import ChannelSettings, _
 
 MASK = "***"
 _MIN_SECRET = 6  # shorter fragments ("/", "/hook") are not worth masking and would garble logs
@@ -44,7 +44,7 @@ def webhook_url(value: SecretStr) -> SecretStr:
     value: it is the secret."""
     parts = urlsplit(value.get_secret_value().strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an http(s) URL (the webhook URL the platform gave you)")
+        raise ValueError(_("must be an http(s) URL (the webhook URL the platform gave you)"))
     return SecretStr(value.get_secret_value().strip())
 
 

@@ -29,7 +29,7 @@ from distributor.channels.secret_urls import endpoint, request, secrets_masked, 
 from distributor.errors import ChannelError
 from distributor.http import json_or_none, retry_after
 from distributor.models import Article, Post, Receipt
-from distributor.settings import ChannelSettings, SiteSettings
+from distributor.settings import ChannelSettings, SiteSettings, _
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +104,10 @@ class SlackSettings(ChannelSettings):
         token = value.get_secret_value().strip()
         if not _BOT_TOKEN.match(token):  # the message must not quote the value: it is the secret
             raise ValueError(
-                "must be a Slack bot token (it starts with xoxb-): copy the Bot User OAuth Token from the "
-                "app's OAuth & Permissions page"
+                _(
+                    "must be a Slack bot token (it starts with xoxb-): copy the Bot User OAuth Token from the "
+                    "app's OAuth & Permissions page"
+                )
             )
         return SecretStr(token)
 
@@ -116,8 +118,10 @@ class SlackSettings(ChannelSettings):
             return None
         if not _CHANNEL_ID.match(value.strip()):
             raise ValueError(
-                "must be the channel's id, like C0123456789, not its name (in Slack: the channel's name → "
-                "About, the id is at the bottom)"
+                _(
+                    "must be the channel's id, like C0123456789, not its name (in Slack: the channel's name → "
+                    "About, the id is at the bottom)"
+                )
             )
         return value.strip()
 
@@ -126,20 +130,24 @@ class SlackSettings(ChannelSettings):
         web = self.token is not None or self.channel is not None
         if self.url is not None and web:
             raise ValueError(
-                "sets both 'url' (an incoming webhook) and 'token'/'channel' (the Web API): keep one. A webhook "
-                "always posts to the channel it was made for and cannot edit or delete; 'token' and 'channel' can"
+                _(
+                    "sets both 'url' (an incoming webhook) and 'token'/'channel' (the Web API): keep one. A webhook "
+                    "always posts to the channel it was made for and cannot edit or delete; 'token' and 'channel' can"
+                )
             )
         if self.url is not None or (self.token is not None and self.channel is not None):
             return self
         if self.token is not None:
             raise ValueError(
-                "key 'channel' is required with 'token': the id of the channel to post to, like C0123456789"
+                _("key 'channel' is required with 'token': the id of the channel to post to, like C0123456789")
             )
         if self.channel is not None:
-            raise ValueError("key 'token' is required with 'channel': the app's bot token (xoxb-…)")
+            raise ValueError(_("key 'token' is required with 'channel': the app's bot token (xoxb-…)"))
         raise ValueError(
-            "needs key 'url' (an incoming webhook URL: posts only) or keys 'token' and 'channel' (a bot token "
-            "and a channel id: posts, corrections and retractions)"
+            _(
+                "needs key 'url' (an incoming webhook URL: posts only) or keys 'token' and 'channel' (a bot token "
+                "and a channel id: posts, corrections and retractions)"
+            )
         )
 
 

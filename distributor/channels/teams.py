@@ -23,6 +23,7 @@ from distributor.channels.secret_urls import WebhookSettings, endpoint, request,
 from distributor.errors import ChannelError
 from distributor.http import json_or_none, retry_after
 from distributor.models import Article, Post, Receipt
+from distributor.settings import _
 
 PAYLOAD_LIMIT = 28_000  # bytes; Teams documents "28 KB"
 TEXT_LIMIT = 24_000  # bytes of JSON for the text, leaving room for the card around it
@@ -54,8 +55,10 @@ class TeamsSettings(WebhookSettings):
     def _flavour_known(self) -> TeamsSettings:
         if self.flavour == "auto" and detect_flavour(self.url.get_secret_value()) is None:
             raise ValueError(
-                "key 'flavour': the url is neither a Workflows nor an Office 365 connector URL; "
-                'set flavour = "workflows" or "connector"'
+                _(
+                    "key 'flavour': the url is neither a Workflows nor an Office 365 connector URL; "
+                    'set flavour = "workflows" or "connector"'
+                )
             )
         return self
 

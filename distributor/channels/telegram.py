@@ -24,7 +24,7 @@ from distributor.channels.secret_urls import request
 from distributor.errors import ChannelError
 from distributor.http import json_or_none, retry_after
 from distributor.models import Article, Post, Receipt
-from distributor.settings import ChannelSettings
+from distributor.settings import ChannelSettings, _
 
 log = logging.getLogger(__name__)
 
@@ -61,14 +61,14 @@ class TelegramSettings(ChannelSettings):
     @classmethod
     def _token_shape(cls, value: SecretStr) -> SecretStr:
         if not _TOKEN.match(value.get_secret_value().strip()):
-            raise ValueError("must look like 123456789:AA... (the token @BotFather gave you)")
+            raise ValueError(_("must look like 123456789:AA... (the token @BotFather gave you)"))
         return SecretStr(value.get_secret_value().strip())
 
     @field_validator("chat_id")
     @classmethod
     def _chat_shape(cls, value: str) -> str:
         if not _CHAT.match(value.strip()):
-            raise ValueError("must be @channelname or a numeric chat id like -1001234567890")
+            raise ValueError(_("must be @channelname or a numeric chat id like -1001234567890"))
         return value.strip()
 
 

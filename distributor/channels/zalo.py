@@ -28,7 +28,7 @@ from distributor.channels.base import Channel, count_of
 from distributor.channels.secret_urls import redact
 from distributor.errors import ChannelError
 from distributor.models import Article, Post, Receipt
-from distributor.settings import ChannelSettings, Duration, HttpUrlStr, SiteSettings
+from distributor.settings import ChannelSettings, Duration, HttpUrlStr, SiteSettings, _
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class ZaloSettings(ChannelSettings):
     @model_validator(mode="after")
     def _cs_needs_users(self) -> ZaloSettings:
         if self.mode == "cs" and not self.user_ids:
-            raise ValueError("mode 'cs' needs user_ids (the follower ids to message)")
+            raise ValueError(_("mode 'cs' needs user_ids (the follower ids to message)"))
         return self
 
     def cross_check(self, site: SiteSettings) -> list[tuple[str, str]]:

@@ -26,7 +26,7 @@ from markdown_it import MarkdownIt
 
 from distributor import __version__
 from distributor.normalize import Draft
-from distributor.settings import SourceSettings
+from distributor.settings import SourceSettings, _
 from distributor.sources.base import PollResult, Source
 from distributor.text import slugify
 
@@ -51,7 +51,7 @@ def _as_list(value: Any) -> list[str]:
     # Items must be scalars: str() of a list nested by YAML aliases can be gigabytes long.
     if isinstance(value, list | tuple) and all(isinstance(v, str | int | float) for v in value):
         return [str(v) for v in value]
-    raise ValueError(f"expected a list of strings, got {type(value).__name__}")
+    raise ValueError(_("expected a list of strings, got {kind}").format(kind=type(value).__name__))
 
 
 Signature = tuple[int, int, int]  # mtime_ns, size, inode

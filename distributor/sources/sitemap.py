@@ -38,6 +38,7 @@ from distributor.dates import parse_date, zone
 from distributor.errors import SourceError
 from distributor.fetch import Fetched
 from distributor.normalize import Draft
+from distributor.settings import _
 from distributor.sources.base import PollResult
 from distributor.sources.web import Selectors, WebSource, WebSourceSettings, validators, xml_bytes
 from distributor.urls import absolute, is_http_url
@@ -65,7 +66,7 @@ class SitemapSourceSettings(WebSourceSettings):
             try:
                 re.compile(value)
             except re.error as exc:
-                raise ValueError(f"not a valid regular expression: {exc}") from None
+                raise ValueError(_("not a valid regular expression: {error}").format(error=exc)) from None
         return value
 
 

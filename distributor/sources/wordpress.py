@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr, model_validator
 
 from distributor.errors import SourceError
 from distributor.normalize import Draft
+from distributor.settings import _
 from distributor.sources.base import PollResult
 from distributor.sources.web import WebSource, WebSourceSettings, first, json_body, listed
 from distributor.text import html_to_text
@@ -37,7 +38,7 @@ class WordPressSourceSettings(WebSourceSettings):
     @model_validator(mode="after")
     def _both_or_neither(self) -> WordPressSourceSettings:
         if bool(self.username) != bool(self.application_password):
-            raise ValueError("username and application_password go together")
+            raise ValueError(_("username and application_password go together"))
         return self
 
 

@@ -138,3 +138,22 @@ def test_a_refusal_is_said_in_the_operators_language_and_stays_english_for_scrip
     assert {e["detail"] for e in audit if e["action"] == "retract"} == {
         "no such article here (neither stored nor delivered)"
     }
+
+
+def test_a_channels_own_check_is_said_in_vietnamese_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The checks each channel and source make of their own keys go through the same catalog."""
+    path = tmp_path / "distributor.toml"
+    path.write_text('[site]\ntitle = "T"\nurl = "https://portal.example.gov.vn"\n'
+                    '[[channels]]\nname = "tg"\ntype = "telegram"\ntoken = "123456789:AAbbccdd"\nchat_id = "tintuc"\n'
+                    '[[channels]]\nname = "mail"\ntype = "email"\nhost = "127.0.0.1"\nsender = "không-phải-email"\n'
+                    'recipients = ["a@example.org"]\n', encoding="utf-8")  # fmt: skip
+    monkeypatch.setenv("DISTRIBUTOR_LANG", "vi")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    text = "\n".join(caught.value.problems)
+    assert "phải là @tenkenh hoặc mã chat dạng số như -1001234567890" in text and "chat_id" in text
+    assert "'không-phải-email' không phải địa chỉ email" in text
+    monkeypatch.setenv("DISTRIBUTOR_LANG", "en")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert "must be @channelname or a numeric chat id like -1001234567890" in "\n".join(caught.value.problems)
