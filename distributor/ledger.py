@@ -758,12 +758,16 @@ class Ledger:
         channel was resumed. Returns how many."""
         members = [m for m in self.redis.zrange(self.keys.post_ops_due(), 0, -1) if m.partition(":")[2] == channel]
         if members:
+            records = [self.keys.delivery(member.partition(":")[0], channel) for member in members]
+            reads = self.redis.pipeline(transaction=False)
+            for record in records:
+                reads.hget(record, "op_kind")
+            kinds = reads.execute()
             pipe = self.redis.pipeline()
             pipe.zadd(self.keys.post_ops_due(), dict.fromkeys(members, 0))
-            for member in members:
-                article_id = member.partition(":")[0]
-                if self.redis.hget(self.keys.delivery(article_id, channel), "op_kind") == "edit":
-                    pipe.hset(self.keys.delivery(article_id, channel), "edit_due", 0)
+            for record, kind in zip(records, kinds, strict=True):
+                if kind == "edit":
+                    pipe.hset(record, "edit_due", 0)
             pipe.execute()
         return len(members)
 
