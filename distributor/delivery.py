@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from distributor import counters, recovery
+from distributor.channels.base import Channel
 from distributor.context import Context
 from distributor.errors import ChannelError
+from distributor.ledger import Claimed
 from distributor.logs import event
 from distributor.models import Article, Post
 from distributor.ratelimit import RateLimiter
@@ -48,7 +50,17 @@ def backoff(attempt: int, first: float = 10.0) -> float:
 def deliver(ctx: Context, article_id: str, channel_name: str) -> DeliveryResult:
     """Post one article to one channel, at most once, recording the outcome in the ledger; the
     outcome is logged as one event (article id, channel, state)."""
-    result = _deliver(ctx, article_id, channel_name)
+    return _logged(article_id, channel_name, _deliver(ctx, article_id, channel_name))
+
+
+def deliver_claimed(ctx: Context, channel: Channel, article_id: str, claimed: Claimed) -> DeliveryResult:
+    """`deliver` for a delivery already claimed with its article (`Ledger.claim_next`: a drainer)."""
+    if claimed.status == "gone":
+        return _logged(article_id, channel.name, _article_gone(ctx, article_id, channel.name))
+    return _logged(article_id, channel.name, _send_claimed(ctx, channel, article_id, claimed))
+
+
+def _logged(article_id: str, channel_name: str, result: DeliveryResult) -> DeliveryResult:
     level = {"failed": logging.WARNING, "unknown": logging.WARNING, "skipped": logging.DEBUG}.get(
         result.state, logging.INFO
     )
@@ -76,6 +88,13 @@ def _deliver(ctx: Context, article_id: str, channel_name: str) -> DeliveryResult
         return _article_gone(ctx, article_id, channel_name)
     if claimed.status in ("busy", "done", "missing"):
         return DeliveryResult("skipped", detail=claimed.status)
+    return _send_claimed(ctx, channel, article_id, claimed)
+
+
+def _send_claimed(ctx: Context, channel: Channel, article_id: str, claimed: Claimed) -> DeliveryResult:
+    """Render and send a claimed delivery (go, or crashed: a worker stopped mid-send before)."""
+    ledger = ctx.ledger
+    channel_name = channel.name
     key = f"{article_id}:{channel_name}"
     article = Article.model_validate_json(claimed.article)
     try:

@@ -11,7 +11,11 @@ class Keys:
 
     # articles and change detection
     def article(self, article_id: str) -> str:
-        return f"{self.prefix}article:{article_id}"
+        return f"{self.article_prefix()}{article_id}"
+
+    def article_prefix(self) -> str:
+        """What `article` puts before the id (a Lua script that finds ids builds the key itself)."""
+        return f"{self.prefix}article:"
 
     def article_hash(self) -> str:
         """Hash article id -> content hash of the stored version."""
@@ -59,7 +63,11 @@ class Keys:
 
     # deliveries
     def delivery(self, article_id: str, channel: str) -> str:
-        return f"{self.prefix}delivery:{article_id}:{channel}"
+        return f"{self.delivery_prefix()}{article_id}:{channel}"
+
+    def delivery_prefix(self) -> str:
+        """What `delivery` puts before 'article_id:channel'."""
+        return f"{self.prefix}delivery:"
 
     def deliveries_by_time(self) -> str:
         """Sorted set of 'article_id:channel' scored by last change, for listings."""
@@ -98,6 +106,15 @@ class Keys:
     def in_flight(self, channel: str) -> str:
         """Sorted set 'article_id:channel' -> lease end: the deliveries being sent right now."""
         return f"{self.prefix}channel:{channel}:in-flight"
+
+    def ready(self, channel: str) -> str:
+        """List of article ids whose delivery to the channel is due now, oldest first: what its
+        drainers post (`distributor.drain`)."""
+        return f"{self.prefix}channel:{channel}:ready"
+
+    def drainers(self, channel: str) -> str:
+        """Sorted set drainer token -> lease end: the channel's drainers at work."""
+        return f"{self.prefix}channel:{channel}:drainers"
 
     def spacing(self, channel: str) -> str:
         """Hash: the channel's pace (next free slot, last post start, 'day:YYYY-MM-DD' counts, version)."""

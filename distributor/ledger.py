@@ -49,34 +49,65 @@ STATES = ("pending", AWAITING, "sending", "sent", "failed", "unknown", "cancelle
 POSTED = ("sent", "deleting", "deleted", "retracted")
 Claim = Literal["go", "crashed", "busy", "done", "missing"]
 HISTORY_LIMIT = 100  # entries kept per delivery
+CLAIM_NEXT_POPS = 100  # ready-list entries one `claim_next` call looks at, at most
 
-_CLAIM = """
-local state = redis.call('HGET', KEYS[1], 'state')
-if not state then return {'missing'} end
-local article = false
-if KEYS[3] then
-  article = redis.call('GET', KEYS[3])
-  if not article then return {'gone'} end
+_CLAIM_FUNCTION = """
+local function claim(record, due, article_key, now, lease, member)
+  local state = redis.call('HGET', record, 'state')
+  if not state then return {'missing'} end
+  local article = false
+  if article_key then
+    article = redis.call('GET', article_key)
+    if not article then return {'gone'} end
+  end
+  local verdict = 'done'
+  if state == 'pending' then
+    redis.call('HSET', record, 'state', 'sending', 'lease_until', now + lease, 'updated', now)
+    verdict = 'go'
+  elseif state == 'sending' then
+    if tonumber(redis.call('HGET', record, 'lease_until') or '0') > now then return {'busy'} end
+    redis.call('HSET', record, 'lease_until', now + lease, 'updated', now)
+    verdict = 'crashed'
+  else
+    return {'done'}
+  end
+  redis.call('HINCRBY', record, 'attempts', 1)
+  redis.call('ZADD', due, now + lease, member)
+  return {verdict, article, redis.call('HGET', record, 'created') or ''}
 end
-local now = tonumber(ARGV[1])
-local lease = tonumber(ARGV[2])
-local verdict = 'done'
-if state == 'pending' then
-  redis.call('HSET', KEYS[1], 'state', 'sending', 'lease_until', now + lease, 'updated', now)
-  verdict = 'go'
-elseif state == 'sending' then
-  if tonumber(redis.call('HGET', KEYS[1], 'lease_until') or '0') > now then return {'busy'} end
-  redis.call('HSET', KEYS[1], 'lease_until', now + lease, 'updated', now)
-  verdict = 'crashed'
-else
-  return {'done'}
-end
-redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-redis.call('ZADD', KEYS[2], now + lease, ARGV[3])
-return {verdict, article, redis.call('HGET', KEYS[1], 'created') or ''}
 """
+_CLAIM = _CLAIM_FUNCTION + "return claim(KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3])"
 # With KEYS[3] (the article), the article's JSON comes back with the claim, and nothing is claimed
 # while it is missing ('gone'): one round trip where a GET and a claim took two.
+
+# A drainer's next delivery (see `distributor.drain`): pop the channel's ready list until a delivery
+# can be claimed, and claim it with its article, as `_CLAIM` does. The drainer's lease is renewed on
+# every call; when the list is empty the drainer is struck off in the same script, so that a delivery
+# pushed a moment later starts another one (no delivery is left in a list nobody drains).
+# KEYS: ready list, drainers, due. ARGV: now, claim lease, drainer token, drainer lease, delivery
+# key prefix, article key prefix, channel, most pops in one call, '1' to stay on the drainers when
+# the list is empty (the drainer waits for more).
+# Returns {'empty'}, {'more'} (nothing claimable in this many pops), {'gone', id}, or
+# {'go'|'crashed', id, article JSON, created}.
+_CLAIM_NEXT = (
+    _CLAIM_FUNCTION
+    + """
+local now = tonumber(ARGV[1])
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[4]), ARGV[3])
+for _ = 1, tonumber(ARGV[8]) do
+  local id = redis.call('LPOP', KEYS[1])
+  if not id then
+    if ARGV[9] ~= '1' then redis.call('ZREM', KEYS[2], ARGV[3]) end
+    return {'empty'}
+  end
+  local member = id .. ':' .. ARGV[7]
+  local result = claim(ARGV[5] .. member, KEYS[3], ARGV[6] .. id, now, tonumber(ARGV[2]), member)
+  if result[1] == 'gone' then return {'gone', id} end
+  if result[1] == 'go' or result[1] == 'crashed' then return {result[1], id, result[2], result[3]} end
+end
+return {'more'}
+"""
+)
 
 # Finish only a delivery we still hold (state 'sending'): a late worker must not overwrite.
 # KEYS: record, due, member (a name, not a key), by time, delivery counters, history, latency counters.
@@ -320,6 +351,7 @@ class Ledger:
         self.keys = keys
         self.journal = journal  # what outlives Redis (see distributor.journal)
         self._claim = client.register_script(_CLAIM)
+        self._claim_next = client.register_script(_CLAIM_NEXT)
         self._finish = client.register_script(_FINISH.replace("HISTORY_LIMIT", str(HISTORY_LIMIT)))
         self._restore = client.register_script(_RESTORE)
         self._create = client.register_script(_CREATE)
@@ -457,6 +489,28 @@ class Ledger:
             return Claimed(status)
         self._journal(article_id, channel, "sending")  # journaled before the post is attempted
         return Claimed(status, rest[0], float(rest[1] or 0))
+
+    def claim_next(
+        self, channel: str, token: str, lease: float, drainer_lease: float, stay: bool = False
+    ) -> tuple[str, Claimed]:
+        """The next delivery of `channel`'s ready list that can be claimed, claimed with its article:
+        (article id, claim) with status go, crashed or gone; ('', 'missing') when the list is empty
+        (the drainer `token` is struck off unless it `stay`s), ('', 'busy') when a long run of the
+        list held nothing to claim (call again). One round trip; deliveries already done or held are
+        dropped from the list."""
+        keys = [self.keys.ready(channel), self.keys.drainers(channel), self._due_key()]
+        prefixes = [self.keys.delivery_prefix(), self.keys.article_prefix()]
+        args = [time.time(), lease, token, drainer_lease, *prefixes, channel, CLAIM_NEXT_POPS, "1" if stay else "0"]
+        status, *rest = self._claim_next(keys=keys, args=args)
+        if status == "empty":
+            return "", Claimed("missing")
+        if status == "more":
+            return "", Claimed("busy")
+        article_id = rest[0]
+        if status == "gone":
+            return article_id, Claimed("gone")
+        self._journal(article_id, channel, "sending")  # journaled before the post is attempted
+        return article_id, Claimed(status, rest[1], float(rest[2] or 0))
 
     def _finish_call(
         self,

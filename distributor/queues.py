@@ -31,7 +31,7 @@ def all_queues(settings: Settings) -> list[str]:
 def for_delivery(settings: Settings, channel: str) -> str:
     """The channel's queue; a channel no longer configured goes to the default queue, where the
     delivery is cancelled (a queue nobody consumes would keep it forever)."""
-    if any(c.name == channel for c in settings.channels):
+    if settings.has_channel(channel):
         return delivery_queue(channel)
     return DEFAULT
 

@@ -389,6 +389,9 @@ class Settings(Strict):
                 return channel
         raise KeyError(name)
 
+    def has_channel(self, name: str) -> bool:
+        return any(channel.name == name for channel in self.channels)
+
 
 class Environment(BaseSettings):
     """The process environment this service reads (all optional)."""

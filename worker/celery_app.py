@@ -30,11 +30,15 @@ warnings.filterwarnings("ignore", category=CPendingDeprecationWarning)
 
 
 def _route(name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **_: Any) -> dict[str, str] | None:
-    """A delivery task goes to its channel's queue, however it was sent (dispatcher, CLI, sweep)."""
+    """A delivery or drainer task goes to its channel's queue, however it was sent (dispatcher, CLI, sweep)."""
     if name == "worker.tasks.deliver":
         channel = (args[1] if args and len(args) > 1 else None) or (kwargs or {}).get("channel")
-        if isinstance(channel, str):
-            return {"queue": queues.for_delivery(get_context().settings, channel)}
+    elif name == "worker.tasks.drain_channel":
+        channel = (args[0] if args else None) or (kwargs or {}).get("channel")
+    else:
+        return None
+    if isinstance(channel, str):
+        return {"queue": queues.for_delivery(get_context().settings, channel)}
     return None
 
 

@@ -13,7 +13,17 @@ from typing import Any
 from celery import shared_task
 from celery.utils.log import get_task_logger
 
-from distributor import approval, channel_health, corrections, delivery, engagement, pipeline, rebuild, source_health
+from distributor import (
+    approval,
+    channel_health,
+    corrections,
+    delivery,
+    drain,
+    engagement,
+    pipeline,
+    rebuild,
+    source_health,
+)
 from distributor.context import get_context
 from distributor.feeds import websub
 from distributor.queues import ENGAGEMENT as ENGAGEMENT_QUEUE
@@ -27,7 +37,23 @@ class CeleryDispatcher:
         rebuild_feeds.delay(list(feeds))
 
     def deliver(self, article_id: str, channel: str, countdown: float = 0) -> None:
-        deliver.apply_async((article_id, channel), countdown=max(0.0, countdown))
+        """Due now: onto the channel's ready list (`distributor.drain`); later: a task with a countdown."""
+        if countdown > 0:
+            deliver.apply_async((article_id, channel), countdown=countdown)
+        else:
+            self.deliver_now(article_id, [channel])
+
+    def deliver_now(self, article_id: str, channels: list[str]) -> None:
+        """Deliveries due now: onto their channels' ready lists in one round trip, drainers queued
+        where needed (`distributor.drain`). A channel no longer configured gets a task, which
+        cancels its delivery."""
+        ctx = get_context()
+        known = [name for name in channels if ctx.settings.has_channel(name)]
+        for name in channels:
+            if name not in known:
+                deliver.delay(article_id, name)
+        for name, token in drain.push(ctx, article_id, known):
+            drain_channel.delay(name, token)
 
     def release(self, article_id: str, announce: bool, eta: datetime) -> None:
         release_article.apply_async((article_id, announce), eta=eta)
@@ -91,6 +117,15 @@ def deliver(article_id: str, channel: str) -> str:
     return result.state
 
 
+@shared_task(name="worker.tasks.drain_channel", ignore_result=True)
+def drain_channel(channel: str, token: str) -> int:
+    """Post the channel's ready deliveries for a while; queue this drainer again if work is left."""
+    result = drain.drain(get_context(), channel, token, dispatcher)
+    if result.more:
+        drain_channel.delay(channel, token)
+    return result.delivered
+
+
 @shared_task(name="worker.tasks.edit_post", ignore_result=True)
 def edit_post(article_id: str, channel: str) -> str:
     result = corrections.edit(get_context(), article_id, channel)
@@ -112,7 +147,10 @@ def delete_post(article_id: str, channel: str) -> str:
 def sweep_deliveries() -> int:
     ctx = get_context()
     finished = pipeline.finish_fanouts(ctx, dispatcher)  # before: their new deliveries are due at once
-    return finished + delivery.sweep(ctx, dispatcher) + corrections.sweep(ctx, dispatcher)
+    swept = finished + delivery.sweep(ctx, dispatcher) + corrections.sweep(ctx, dispatcher)
+    for channel, token in drain.idle_lists(ctx):  # ready lists whose drainers died
+        drain_channel.delay(channel, token)
+    return swept
 
 
 @shared_task(name="worker.tasks.notify_approval", ignore_result=True)
