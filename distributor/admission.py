@@ -93,6 +93,10 @@ end
 return {'go', '0', ''}
 """
 
+# `_ENTER` as a Lua function, for a script that claims a delivery and checks its gate in one call
+# (`Ledger.claim_next`): its parameters shadow the script's own KEYS and ARGV.
+ENTER_FUNCTION = "local function enter(KEYS, ARGV)\n" + _ENTER + "end\n"
+
 # KEYS: spacing, reservations. ARGV: version, member, slot, next free, day field, now, stale fields...
 # Takes the slot only if nobody else took one since the version was read (else 0: read again).
 _RESERVE = """
@@ -153,6 +157,13 @@ return ''
 """
 
 
+# KEYS: breaker, in-flight. ARGV: member. Frees the slot; a probe that was not sent stops being one.
+_RELEASE = """
+redis.call('ZREM', KEYS[2], ARGV[1])
+if redis.call('HGET', KEYS[1], 'probe') == ARGV[1] then redis.call('HDEL', KEYS[1], 'probe', 'probe_until') end
+"""
+
+
 @dataclass(frozen=True)
 class Gate:
     """`enter`'s answer: go now (wait 0), or wait this many seconds, and why."""
@@ -187,6 +198,7 @@ class Admission:
         self._enter = client.register_script(_ENTER)
         self._reserve = client.register_script(_RESERVE)
         self._leave = client.register_script(_LEAVE)
+        self._release = client.register_script(_RELEASE)
 
     def enter(self, channel: ChannelSettings, member: str) -> Gate:
         """Take an in-flight slot (and this delivery's time slot) or say how long to wait."""
@@ -223,6 +235,35 @@ class Admission:
                 wait = min(high, max(low, float(number))) * random.uniform(0.8, 1.2)
                 return Gate(wait, f"waiting for an in-flight slot (max_in_flight = {channel.max_in_flight})")
         return Gate(BUSY_WAIT[0], "waiting for a time slot (busy)")
+
+    def plain_gate(self, channel: ChannelSettings) -> tuple[list[str], list[Any]] | None:
+        """The keys and arguments with which a claim's own script can check the gate (`enter`) in
+        the same round trip: only for a channel with no spacing and no rate_per_minute, whose answer
+        never needs this process to reserve a time slot. None for the others."""
+        if channel.rate_per_minute or spacing.Rules.of(channel) is not None:
+            return None
+        keys = [
+            self.keys.breaker(channel.name),
+            self.keys.in_flight(channel.name),
+            self.keys.spacing(channel.name),
+            self.keys.reservations(channel.name),
+        ]
+        return keys, [channel.max_in_flight, self.settings.worker.lease]
+
+    def passed(self, channel: str, member: str, verdict: str) -> bool:
+        """Whether the gate check a claim made (`plain_gate`) let `member` go; False: ask `enter`."""
+        outcome, _, text = verdict.partition("|")
+        if outcome != "go":
+            return False
+        if text == "half-open":
+            log.info("channel %s: circuit half-open, sending one probe delivery (%s)", channel, member)
+        return True
+
+    def release(self, channel: str, member: str) -> None:
+        """Give back the in-flight slot of a delivery that was let through and then not sent (its
+        post did not render): no answer from the platform, so the breaker learns nothing; were it
+        the probe, the next delivery may probe instead."""
+        self._release(keys=[self.keys.breaker(channel), self.keys.in_flight(channel)], args=[member])
 
     def _take_slot(
         self, channel: str, member: str, rules: spacing.Rules, version: str, flat: list[str], now: float

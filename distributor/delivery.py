@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from distributor import counters, recovery
+from distributor.admission import Gate
 from distributor.channels.base import Channel
 from distributor.context import Context
 from distributor.errors import ChannelError
@@ -101,6 +102,8 @@ def _send_claimed(ctx: Context, channel: Channel, article_id: str, claimed: Clai
         post = channel.render(article)
     except Exception as exc:  # an operator's template that does not render: nothing was sent
         message = f"cannot render the post: {type(exc).__name__}: {exc}"
+        if claimed.gate:  # the claim took an in-flight slot it will not use
+            ctx.admission.release(channel_name, key)
         ledger.failed(article_id, channel_name, message)
         return DeliveryResult("failed", detail=message)
     if claimed.status == "crashed" and not channel.idempotent:
@@ -125,7 +128,8 @@ def _send_claimed(ctx: Context, channel: Channel, article_id: str, claimed: Clai
         if wait > 0:  # waiting for our own pace is not a failed attempt
             ledger.retry_later(article_id, channel_name, wait, "waiting for the channel's rate limit", refund=True)
             return DeliveryResult("retry", retry_in=wait, detail="rate limit")
-    gate = ctx.admission.enter(channel.settings, key)  # breaker, in-flight slot, spacing
+    passed = claimed.gate and ctx.admission.passed(channel_name, key, claimed.gate)  # checked with the claim
+    gate = Gate() if passed else ctx.admission.enter(channel.settings, key)  # breaker, in-flight slot, spacing
     if gate.wait > 0:  # the channel's own state, not this delivery's failure: no attempt spent
         ledger.retry_later(article_id, channel_name, gate.wait, gate.reason, refund=True)
         return DeliveryResult("retry", retry_in=gate.wait, detail=gate.reason)

@@ -140,7 +140,8 @@ class _Run:
     def step(self) -> bool:
         """False when the list is empty and this drainer was struck off."""
         ctx, name, lease = self.ctx, self.channel.name, self.ctx.settings.worker.lease
-        article_id, claimed = ctx.ledger.claim_next(name, self.token, lease, LEASE, stay=self.linger)
+        gate = ctx.admission.plain_gate(self.channel.settings)
+        article_id, claimed = ctx.ledger.claim_next(name, self.token, lease, LEASE, stay=self.linger, gate=gate)
         if claimed.status == "missing":  # the list is empty
             if not self.linger:  # ... and this drainer was struck off in the same call
                 return False

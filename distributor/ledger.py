@@ -28,11 +28,12 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import redis
 
 from distributor import counters
+from distributor.admission import ENTER_FUNCTION
 from distributor.keys import Keys
 from distributor.models import Receipt
 from distributor.redis import ScriptCall, run_scripts
@@ -86,11 +87,14 @@ _CLAIM = _CLAIM_FUNCTION + "return claim(KEYS[1], KEYS[2], KEYS[3], tonumber(ARG
 # pushed a moment later starts another one (no delivery is left in a list nobody drains).
 # KEYS: ready list, drainers, due. ARGV: now, claim lease, drainer token, drainer lease, delivery
 # key prefix, article key prefix, channel, most pops in one call, '1' to stay on the drainers when
-# the list is empty (the drainer waits for more).
+# the list is empty (the drainer waits for more); with the gate's KEYS (breaker, in-flight, spacing,
+# reservations) and ARGV (max in flight, slot lease), a claim that may go also checks the admission
+# gate (`distributor.admission`), and says its verdict.
 # Returns {'empty'}, {'more'} (nothing claimable in this many pops), {'gone', id}, or
-# {'go'|'crashed', id, article JSON, created}.
+# {'go'|'crashed', id, article JSON, created, gate verdict ('' when not checked)}.
 _CLAIM_NEXT = (
     _CLAIM_FUNCTION
+    + ENTER_FUNCTION
     + """
 local now = tonumber(ARGV[1])
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[4]), ARGV[3])
@@ -103,7 +107,14 @@ for _ = 1, tonumber(ARGV[8]) do
   local member = id .. ':' .. ARGV[7]
   local result = claim(ARGV[5] .. member, KEYS[3], ARGV[6] .. id, now, tonumber(ARGV[2]), member)
   if result[1] == 'gone' then return {'gone', id} end
-  if result[1] == 'go' or result[1] == 'crashed' then return {result[1], id, result[2], result[3]} end
+  if result[1] == 'go' or result[1] == 'crashed' then
+    local gate = ''
+    if result[1] == 'go' and KEYS[4] then
+      local verdict = enter({KEYS[4], KEYS[5], KEYS[6], KEYS[7]}, {ARGV[1], member, ARGV[10], ARGV[11], '0', '0'})
+      gate = verdict[1] .. '|' .. (verdict[3] or '')
+    end
+    return {result[1], id, result[2], result[3], gate}
+  end
 end
 return {'more'}
 """
@@ -301,6 +312,7 @@ class Claimed:
     status: Literal["go", "crashed", "busy", "done", "missing", "gone"]
     article: str = ""
     created: float = 0.0
+    gate: str = ""  # the admission gate's verdict when the claim checked it ('go|', 'busy|' ...)
 
 
 @dataclass(frozen=True)
@@ -491,16 +503,26 @@ class Ledger:
         return Claimed(status, rest[0], float(rest[1] or 0))
 
     def claim_next(
-        self, channel: str, token: str, lease: float, drainer_lease: float, stay: bool = False
+        self,
+        channel: str,
+        token: str,
+        lease: float,
+        drainer_lease: float,
+        stay: bool = False,
+        gate: tuple[list[str], list[Any]] | None = None,
     ) -> tuple[str, Claimed]:
         """The next delivery of `channel`'s ready list that can be claimed, claimed with its article:
         (article id, claim) with status go, crashed or gone; ('', 'missing') when the list is empty
         (the drainer `token` is struck off unless it `stay`s), ('', 'busy') when a long run of the
         list held nothing to claim (call again). One round trip; deliveries already done or held are
-        dropped from the list."""
+        dropped from the list. With `gate` (`Admission.plain_gate`), a 'go' claim also went through
+        the admission gate, whose verdict is in `Claimed.gate`."""
         keys = [self.keys.ready(channel), self.keys.drainers(channel), self._due_key()]
         prefixes = [self.keys.delivery_prefix(), self.keys.article_prefix()]
         args = [time.time(), lease, token, drainer_lease, *prefixes, channel, CLAIM_NEXT_POPS, "1" if stay else "0"]
+        if gate is not None:
+            keys += gate[0]
+            args += gate[1]
         status, *rest = self._claim_next(keys=keys, args=args)
         if status == "empty":
             return "", Claimed("missing")
@@ -510,7 +532,7 @@ class Ledger:
         if status == "gone":
             return article_id, Claimed("gone")
         self._journal(article_id, channel, "sending")  # journaled before the post is attempted
-        return article_id, Claimed(status, rest[1], float(rest[2] or 0))
+        return article_id, Claimed(status, rest[1], float(rest[2] or 0), rest[3])
 
     def _finish_call(
         self,

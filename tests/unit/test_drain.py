@@ -138,3 +138,32 @@ def test_a_removed_article_fails_its_delivery_and_the_drainer_goes_on(make_setti
 def test_an_unknown_channel_is_not_drained(make_settings) -> None:  # type: ignore[no-untyped-def]
     ctx = make_ctx(make_settings)
     assert drain.drain(ctx, "gone", "token", Recorder()).delivered == 0
+
+
+def test_the_gate_checked_with_the_claim_holds_a_paused_channel_and_frees_the_slot(make_settings) -> None:  # type: ignore[no-untyped-def]
+    ctx = make_ctx(make_settings, max_in_flight=1)
+    first, second = stored(ctx, 1), stored(ctx, 2)
+    token = drain.push(ctx, first.id, ["social"])[0][1]
+    drain.push(ctx, second.id, ["social"])
+    ctx.admission.pause("social", "token expired")
+    recorder = Recorder()
+    assert drain.drain(ctx, "social", token, recorder).delivered == 2
+    assert Scripted.sent == [] and [entry[0] for entry in recorder.later] == [first.id, second.id]
+    assert all(wait > 0 for *_, wait in recorder.later)
+    assert ctx.ledger.get(first.id, "social").attempts == 0  # type: ignore[union-attr]  # waiting spends none
+
+    ctx.admission.resume("social")
+    token = drain.push(ctx, first.id, ["social"])[0][1]  # what the delayed task does when its time comes
+    assert drain.drain(ctx, "social", token, Recorder()).delivered == 1
+    assert Scripted.sent == [f"{first.id}:social"]
+    assert ctx.redis.zcard(ctx.keys.in_flight("social")) == 0  # the slot the claim took is given back
+
+
+def test_a_drained_delivery_is_the_probe_that_closes_an_open_circuit(make_settings) -> None:  # type: ignore[no-untyped-def]
+    ctx = make_ctx(make_settings)
+    article = stored(ctx, 1)
+    ctx.redis.hset(ctx.keys.breaker("social"), mapping={"state": "open", "until": time.time() - 1, "trips": 1})
+    token = drain.push(ctx, article.id, ["social"])[0][1]
+    assert drain.drain(ctx, "social", token, Recorder()).delivered == 1
+    assert Scripted.sent == [f"{article.id}:social"]
+    assert ctx.admission.health("social").breaker == "closed"
