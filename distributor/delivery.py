@@ -20,6 +20,7 @@ from distributor.ledger import Claimed
 from distributor.logs import event
 from distributor.models import Article, Post
 from distributor.ratelimit import RateLimiter
+from distributor.redis import ScriptCall
 
 if TYPE_CHECKING:
     from distributor.pipeline import Dispatcher
@@ -54,11 +55,15 @@ def deliver(ctx: Context, article_id: str, channel_name: str) -> DeliveryResult:
     return _logged(article_id, channel_name, _deliver(ctx, article_id, channel_name))
 
 
-def deliver_claimed(ctx: Context, channel: Channel, article_id: str, claimed: Claimed) -> DeliveryResult:
-    """`deliver` for a delivery already claimed with its article (`Ledger.claim_next`: a drainer)."""
+def deliver_claimed(
+    ctx: Context, channel: Channel, article_id: str, claimed: Claimed, then: ScriptCall | None = None
+) -> DeliveryResult:
+    """`deliver` for a delivery already claimed with its article (`Ledger.claim_next`: a drainer).
+    `then`: a script call sent with the record of a post, in the same round trip (the drainer's
+    next claim); its `result` stays None when the delivery ended otherwise."""
     if claimed.status == "gone":
         return _logged(article_id, channel.name, _article_gone(ctx, article_id, channel.name))
-    return _logged(article_id, channel.name, _send_claimed(ctx, channel, article_id, claimed))
+    return _logged(article_id, channel.name, _send_claimed(ctx, channel, article_id, claimed, then))
 
 
 def _logged(article_id: str, channel_name: str, result: DeliveryResult) -> DeliveryResult:
@@ -92,7 +97,9 @@ def _deliver(ctx: Context, article_id: str, channel_name: str) -> DeliveryResult
     return _send_claimed(ctx, channel, article_id, claimed)
 
 
-def _send_claimed(ctx: Context, channel: Channel, article_id: str, claimed: Claimed) -> DeliveryResult:
+def _send_claimed(
+    ctx: Context, channel: Channel, article_id: str, claimed: Claimed, then: ScriptCall | None = None
+) -> DeliveryResult:
     """Render and send a claimed delivery (go, or crashed: a worker stopped mid-send before)."""
     ledger = ctx.ledger
     channel_name = channel.name
@@ -158,6 +165,7 @@ def _send_claimed(ctx: Context, channel: Channel, article_id: str, claimed: Clai
         post_hash=post_hash(post),
         latency=latency,
         before=leave,
+        after=then,
     )
     ctx.admission.settled(channel_name, leave)
     return DeliveryResult("sent", detail=receipt.post_id or "")

@@ -35,6 +35,7 @@ import redis
 from distributor import delivery
 from distributor.channels.base import Channel
 from distributor.context import Context
+from distributor.ledger import Claimed
 
 if TYPE_CHECKING:
     from distributor.pipeline import Dispatcher
@@ -111,7 +112,7 @@ def drain(ctx: Context, channel_name: str, token: str, dispatch: Dispatcher, bud
     outage_since: float | None = None
     while True:
         try:
-            if not run.step():
+            if not run.step(ahead=time.monotonic() < deadline):
                 return DrainResult(run.delivered, more=False)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             now = time.monotonic()
@@ -122,7 +123,7 @@ def drain(ctx: Context, channel_name: str, token: str, dispatch: Dispatcher, bud
             time.sleep(OUTAGE_POLL)
             continue
         outage_since = None
-        if time.monotonic() >= deadline:
+        if time.monotonic() >= deadline and not run.holding:
             return DrainResult(run.delivered, more=True)
 
 
@@ -136,12 +137,17 @@ class _Run:
         self.dispatch = dispatch
         self.delivered = 0
         self.linger = False  # after a delivery, an empty list is waited on once, for LINGER seconds
+        self.claimed_ahead: tuple[str, Claimed] | None = None  # claimed with the last post's record
 
-    def step(self) -> bool:
-        """False when the list is empty and this drainer was struck off."""
+    def step(self, ahead: bool = True) -> bool:
+        """False when the list is empty and this drainer was struck off. `ahead`: claim the next
+        delivery with the record of this one's post (not when the drainer is about to stop)."""
         ctx, name, lease = self.ctx, self.channel.name, self.ctx.settings.worker.lease
         gate = ctx.admission.plain_gate(self.channel.settings)
-        article_id, claimed = ctx.ledger.claim_next(name, self.token, lease, LEASE, stay=self.linger, gate=gate)
+        if self.claimed_ahead is not None:
+            (article_id, claimed), self.claimed_ahead = self.claimed_ahead, None
+        else:
+            article_id, claimed = ctx.ledger.claim_next(name, self.token, lease, LEASE, stay=self.linger, gate=gate)
         if claimed.status == "missing":  # the list is empty
             if not self.linger:  # ... and this drainer was struck off in the same call
                 return False
@@ -152,9 +158,17 @@ class _Run:
             article_id = popped[1]
             claimed = ctx.ledger.claim_with_article(article_id, name, lease)
         if claimed.status in ("go", "crashed", "gone"):
-            result = delivery.deliver_claimed(ctx, self.channel, article_id, claimed)
+            then = ctx.ledger.claim_next_call(name, self.token, lease, LEASE, stay=True, gate=gate) if ahead else None
+            result = delivery.deliver_claimed(ctx, self.channel, article_id, claimed, then=then)
+            if then is not None and then.result is not None:  # the post's record went with the next claim
+                self.claimed_ahead = ctx.ledger.claimed_next(name, then)
             self.delivered += 1
             self.linger = True
             if result.state == "retry":
                 self.dispatch.deliver(article_id, name, countdown=result.retry_in)
         return True
+
+    @property
+    def holding(self) -> bool:
+        """A delivery claimed ahead is this drainer's to post before it stops."""
+        return self.claimed_ahead is not None and self.claimed_ahead[1].status in ("go", "crashed", "gone")

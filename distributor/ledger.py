@@ -517,13 +517,32 @@ class Ledger:
         list held nothing to claim (call again). One round trip; deliveries already done or held are
         dropped from the list. With `gate` (`Admission.plain_gate`), a 'go' claim also went through
         the admission gate, whose verdict is in `Claimed.gate`."""
+        call = self.claim_next_call(channel, token, lease, drainer_lease, stay, gate)
+        run_scripts(self.redis, [call])
+        return self.claimed_next(channel, call)
+
+    def claim_next_call(
+        self,
+        channel: str,
+        token: str,
+        lease: float,
+        drainer_lease: float,
+        stay: bool = False,
+        gate: tuple[list[str], list[Any]] | None = None,
+    ) -> ScriptCall:
+        """`claim_next` as a script call, to be sent after another in one round trip (a drainer
+        finishing one delivery claims the next with it); then `claimed_next` reads its answer."""
         keys = [self.keys.ready(channel), self.keys.drainers(channel), self._due_key()]
         prefixes = [self.keys.delivery_prefix(), self.keys.article_prefix()]
         args = [time.time(), lease, token, drainer_lease, *prefixes, channel, CLAIM_NEXT_POPS, "1" if stay else "0"]
         if gate is not None:
             keys += gate[0]
             args += gate[1]
-        status, *rest = self._claim_next(keys=keys, args=args)
+        return ScriptCall(self._claim_next, keys, args)
+
+    def claimed_next(self, channel: str, call: ScriptCall) -> tuple[str, Claimed]:
+        """What a `claim_next_call` that ran claimed (see `claim_next`)."""
+        status, *rest = call.result
         if status == "empty":
             return "", Claimed("missing")
         if status == "more":
@@ -587,14 +606,15 @@ class Ledger:
         refund: bool = False,
         latency: float | None = None,
         before: ScriptCall | None = None,
+        after: ScriptCall | None = None,
         **fields: str | float,
     ) -> bool:
-        """Finish a delivery we hold, in one round trip with `before` (another script call, e.g. the
-        in-flight slot's release) when given."""
+        """Finish a delivery we hold, in one round trip with `before` and `after` (other script
+        calls: the in-flight slot's release, a drainer's next claim) when given."""
         call = self._finish_call(
             article_id, channel, state, outcome=outcome, history=history, refund=refund, latency=latency, **fields
         )
-        run_scripts(self.redis, [before, call] if before is not None else [call])
+        run_scripts(self.redis, [c for c in (before, call, after) if c is not None])
         if call.result:
             self._journal(
                 article_id,
@@ -616,16 +636,18 @@ class Ledger:
         post_hash: str = "",
         latency: float | None = None,
         before: ScriptCall | None = None,
+        after: ScriptCall | None = None,
     ) -> bool:
         """The post exists; `data` (what a later edit or deletion needs) and `post_hash` (what was
         posted) let corrections reach it. `latency`: seconds from publication to this post, for
-        /metrics; `before`: a script call sent in the same round trip."""
+        /metrics; `before`, `after`: script calls sent in the same round trip."""
         receipt = Receipt(post_id=post_id or None, url=post_url or None, data=data or {})
         return self._set(
             article_id,
             channel,
             "sent",
             before=before,
+            after=after,
             outcome="posted",
             history=_entry("posted", receipt, note),
             latency=latency,

@@ -14,6 +14,7 @@ from distributor.errors import ChannelError
 from distributor.models import Article
 from distributor.normalize import Draft
 from tests.unit.test_delivery import Scripted, make_ctx, registry  # noqa: F401 (the scripted channels, registered)
+from tests.unit.test_delivery_cost import round_trips
 
 
 class Recorder:
@@ -167,3 +168,23 @@ def test_a_drained_delivery_is_the_probe_that_closes_an_open_circuit(make_settin
     assert drain.drain(ctx, "social", token, Recorder()).delivered == 1
     assert Scripted.sent == [f"{article.id}:social"]
     assert ctx.admission.health("social").breaker == "closed"
+
+
+def test_a_drained_post_costs_one_redis_round_trip(make_settings, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """In a run of ready deliveries each post's record (with the in-flight slot's release) goes in
+    one round trip with the next delivery's claim, which also checked the admission gate."""
+    ctx = make_ctx(make_settings)
+    articles = [stored(ctx, n) for n in range(6)]
+    token = drain.push(ctx, articles[0].id, ["social"])[0][1]
+    for article in articles[1:]:
+        drain.push(ctx, article.id, ["social"])
+    ctx.redis.delete(ctx.keys.drainers("social"))
+    ctx.redis.zadd(ctx.keys.drainers("social"), {token: time.time() + 60})  # this drainer alone
+    with round_trips(monkeypatch) as sent:
+        assert drain.drain(ctx, "social", token, Recorder()).delivered == 6
+    assert Scripted.sent == [f"{a.id}:social" for a in articles]
+    # the first claim, six records each with the next claim (the last finds the list empty and
+    # waits), the wait (BLPOP), then the claim that strikes the drainer off
+    assert len(sent) == 1 + 6 + 2
+    assert all(ctx.ledger.get(a.id, "social").state == "sent" for a in articles)  # type: ignore[union-attr]
+    assert ctx.redis.zcard(ctx.keys.in_flight("social")) == 0 and drainers(ctx) == []
