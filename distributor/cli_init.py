@@ -47,7 +47,7 @@ port = 8000
 # [worker]
 # broker_url = ""                      # a separate Celery broker (RabbitMQ, another Redis)
 # pool = "threads"
-# concurrency = 8
+# concurrency = 12
 # max_attempts = 8
 # retry_backoff = 10
 # lease = 300

@@ -219,7 +219,7 @@ class ServerSettings(Strict):
 class WorkerSettings(Strict):
     broker_url: str = ""  # empty: the Redis above; e.g. "amqp://guest:guest@rabbit:5672//"
     pool: Literal["threads", "prefork", "solo", "gevent"] = "threads"
-    concurrency: int = Field(default=8, ge=1)
+    concurrency: int = Field(default=12, ge=1)  # threads: a drainer waiting on a platform holds one
     max_attempts: int = Field(default=8, ge=1)
     lease: Duration = 300
     sweep_interval: Duration = 30  # how often lost deliveries are looked for (and how late they must be)
