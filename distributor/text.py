@@ -9,6 +9,7 @@ import html
 import re
 import unicodedata
 from collections.abc import Callable
+from functools import lru_cache
 
 import regex
 
@@ -19,6 +20,13 @@ _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff\ud800-\ud
 _WHITESPACE = re.compile(r"\s+")
 URL_RE = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
 _GRAPHEME = regex.compile(r"\X")
+# Characters that can join their neighbours into one grapheme (the Unicode grapheme-break classes
+# other than Other, Control and LF): text without any has exactly one grapheme per code point, so its
+# length needs no segmenting (most Vietnamese in NFC, for one).
+_JOINS = regex.compile(
+    r"[\p{GCB=CR}\p{GCB=Extend}\p{GCB=ZWJ}\p{GCB=RI}\p{GCB=Prepend}\p{GCB=SpacingMark}"
+    r"\p{GCB=L}\p{GCB=V}\p{GCB=T}\p{GCB=LV}\p{GCB=LVT}]"
+)
 # Where X and Mastodon end a link: never on punctuation (`https://a.vn/x).` links `https://a.vn/x`).
 _LINK_END = re.compile(r"[^\w/=#+&-]+$")
 # A domain without a scheme, which X (not Mastodon) also turns into a link: labels (Vietnamese
@@ -118,6 +126,8 @@ def graphemes(text: str) -> list[str]:
 
 
 def grapheme_length(text: str) -> int:
+    if _JOINS.search(text) is None:
+        return len(text)
     return len(graphemes(text))
 
 
@@ -232,8 +242,10 @@ def slugify(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", folded).strip("-")
 
 
+@lru_cache(maxsize=4096)
 def hashtag(text: str) -> str:
-    """'Tin Tức Sự Kiện' -> '#TinTucSuKien'; empty when nothing usable remains."""
+    """'Tin Tức Sự Kiện' -> '#TinTucSuKien'; empty when nothing usable remains. Cached: a site's
+    categories and tags come back in every post of every channel."""
     words = re.split(r"[^A-Za-z0-9]+", strip_diacritics(clean_text(text)))
     body = "".join(w[:1].upper() + w[1:] for w in words if w)
     return f"#{body}" if body else ""

@@ -129,3 +129,27 @@ def test_plain_text_drops_markup_and_keeps_text(given: str, plain: str) -> None:
 def test_plain_text_is_nfc() -> None:
     nfd = unicodedata.normalize("NFD", "<i>Tây Ninh</i>")
     assert text.plain_text(nfd) == unicodedata.normalize("NFC", "Tây Ninh")
+
+
+@pytest.mark.parametrize(
+    "sample",
+    [
+        "Ủy ban nhân dân tỉnh họp phiên thường kỳ tháng 12",  # NFC Vietnamese: one code point each
+        "Tie\u0302\u0301ng Vie\u0323\u0302t",  # the same letters decomposed: base + combining marks
+        "👍🏽 👨‍👩‍👧 🇻🇳🇺🇸 ❤️",  # skin tone, ZWJ family, flags, a variation selector
+        "한국어 \u1100\u1161\u11a8",  # Hangul syllables and conjoining jamo
+        "line\r\nnext\nlast\x07",  # CR LF is one grapheme; LF and a control alone are one each
+        "नमस्ते",  # Devanagari: spacing marks and a virama
+        "",
+    ],
+)
+def test_grapheme_length_agrees_with_full_segmentation(sample: str) -> None:
+    """The short cut for text whose code points cannot join (most Vietnamese) counts what `\\X`
+    segmentation counts, and every other text is still segmented."""
+    assert text.grapheme_length(sample) == len(text.graphemes(sample))
+
+
+def test_hashtags_are_cached_and_unchanged() -> None:
+    assert text.hashtag("Tin Tức Sự Kiện") == "#TinTucSuKien"
+    assert text.hashtag("Tin Tức Sự Kiện") == "#TinTucSuKien"
+    assert text.hashtag.cache_info().hits >= 1
