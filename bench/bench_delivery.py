@@ -1,7 +1,7 @@
 """Deliveries per second and publish-to-posted latency, beside the rate of empty Celery tasks.
 
-    python bench/bench_delivery.py [--articles 1000] [--channels 8] [--pool threads]
-                                   [--concurrency 8] [--processes 4] [--in-flight 8] [--delay 0.05]
+    python bench/bench_delivery.py [--articles 1000] [--channels 8] [--pool threads] [--rounds 3]
+                                   [--concurrency 12] [--processes 4] [--in-flight 8] [--delay 0.05]
 
 Real worker processes (`celery -A bench.empty_task worker`: the Distributor app plus one empty
 task) on a fresh redis-server of their own (AOF on, as in production), so its command counters
@@ -11,12 +11,16 @@ delivery key), and records when each post arrived. Each channel's `max_in_flight
 (8): at the default of 2, a receiver answering in 50 ms caps 8 channels at 2 x 8 / 0.05 = 320
 deliveries per second, and the bench would measure that cap rather than the service.
 
+Rounds (`--rounds`, 3), each of 1. then 2. back to back, so that the machine's other load moves
+both alike; every round is printed, and the round with the median ratio.
+
 1. Empty tasks: `--empty` of them queued at once; tasks per second until the queue is drained.
 2. Burst: `--articles` articles pushed at once (what `POST /api/articles` queues: one ingest task
    each), fanned out to every channel: deliveries per second from the first push to the last post,
    and Redis commands per delivery (everything the run sent, ingest and Celery included); CPU
    seconds per delivery and per empty task (the workers and Redis, from /proc), which the machine's
-   other load changes less than the rates.
+   other load changes less than the rates; Redis's share; the CPU this process spent per delivery
+   (the receiver, standing in for the platform, and the pushes), taken from the same CPUs.
 3. Paced: `--paced` articles pushed at `--pace` per second, well under capacity: latency from the
    push to each post and to the last of an article's channels (p50 / p99).
 
