@@ -829,9 +829,10 @@ def shares_export(
         raise fail(_("--format must be csv or json, got {value}").format(value=repr(fmt)), ExitCode.USAGE)
     ctx = _context(config)
     try:
-        total = share_export.count(ctx, period)
+        planned = share_export.plan(ctx, period)  # once: the bar's total and the rows' order
     except ValueError as exc:
         raise fail(said(exc), ExitCode.USAGE) from None
+    total = len(planned)
     try:
         stream = out.open("w", encoding="utf-8", newline="") if out else sys.stdout
     except OSError as exc:
@@ -842,7 +843,7 @@ def shares_export(
     try:
         with Progress(console=Console(stderr=True), disable=not show, transient=True) as progress:
             task = progress.add_task(_("exporting {total} articles").format(total=total), total=total)
-            rows = share_export.rows(ctx, period)
+            rows = share_export.rows(ctx, period, planned)
             share_export.write(stream, fmt, period, rows, lambda: progress.advance(task), share_export.fields(ctx))
     finally:
         if out:

@@ -601,26 +601,21 @@ class Ledger:
         channel: str,
         state: str,
         *,
-        outcome: str = "",
-        history: dict[str, object] | None = None,
-        refund: bool = False,
-        latency: float | None = None,
         before: ScriptCall | None = None,
         after: ScriptCall | None = None,
-        **fields: str | float,
+        **finish: Any,
     ) -> bool:
-        """Finish a delivery we hold, in one round trip with `before` and `after` (other script
-        calls: the in-flight slot's release, a drainer's next claim) when given."""
-        call = self._finish_call(
-            article_id, channel, state, outcome=outcome, history=history, refund=refund, latency=latency, **fields
-        )
+        """Finish a delivery we hold (`finish`: `_finish_call`'s keywords), in one round trip with
+        `before` and `after` (other script calls: the in-flight slot's release, a drainer's next
+        claim) when given."""
+        call = self._finish_call(article_id, channel, state, **finish)
         run_scripts(self.redis, [c for c in (before, call, after) if c is not None])
         if call.result:
             self._journal(
                 article_id,
                 channel,
                 state,
-                **{k: str(fields[k]) for k in ("post_id", "post_url", "error") if k in fields},
+                **{k: str(finish[k]) for k in ("post_id", "post_url", "error") if k in finish},
             )
         return bool(call.result)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import IO, Any
 
@@ -32,27 +33,30 @@ def fields(ctx: Context) -> list[str]:
     return [*FIELDS, "clicks", *(f"clicks:{n}" for n in names), "engagement", *(f"engagement:{n}" for n in names)]
 
 
-def count(ctx: Context, period: str) -> int:
-    """How many articles the export will have (ValueError for an unknown period)."""
-    shared = {article_id for article_id, _ in ctx.shares.ranked(period, PAGE)[1]}
-    return len(shared) + len(_unshared(ctx, period, shared))
+@dataclass(frozen=True)
+class Plan:
+    """Which articles an export lists, in order (ids and period counts only: the rows are read a page
+    at a time): those shared in the period, most shared first, then the others."""
+
+    shared: list[tuple[str, int]]
+    others: list[str]
+
+    def __len__(self) -> int:
+        return len(self.shared) + len(self.others)
 
 
-def rows(ctx: Context, period: str) -> Iterator[dict[str, Any]]:
+def plan(ctx: Context, period: str) -> Plan:
+    """The export's articles, looked up once (ValueError for an unknown period)."""
+    shared = list(ctx.shares.ranked(period, PAGE)[1])
+    return Plan(shared, _unshared(ctx, period, {article_id for article_id, _ in shared}))
+
+
+def rows(ctx: Context, period: str, planned: Plan | None = None) -> Iterator[dict[str, Any]]:
     """One dict per article: its shares in the period, then all-time figures."""
-    _, ranked = ctx.shares.ranked(period, PAGE)
-    shared: set[str] = set()
-    page: list[tuple[str, int]] = []
-    for row in ranked:
-        shared.add(row[0])
-        page.append(row)
-        if len(page) == PAGE:
-            yield from _page(ctx, page)
-            page = []
-    yield from _page(ctx, page)
-    others = _unshared(ctx, period, shared)
-    for start in range(0, len(others), PAGE):
-        yield from _page(ctx, [(article_id, 0) for article_id in others[start : start + PAGE]])
+    planned = plan(ctx, period) if planned is None else planned
+    listed = [*planned.shared, *((article_id, 0) for article_id in planned.others)]
+    for start in range(0, len(listed), PAGE):
+        yield from _page(ctx, listed[start : start + PAGE])
 
 
 def _unshared(ctx: Context, period: str, shared: set[str]) -> list[str]:
